@@ -1,0 +1,185 @@
+//! In-memory implementations of every port.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::contact::ContactState;
+use crate::model::effect::{Timer, WebhookCall};
+use crate::model::journal::JournalEntry;
+use crate::ports::{Clock, ContactStore, Mailer, Outgoing, PortError, TimerQueue, WebhookSender, WorkItem, WorkQueue};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere never leaves these maps half-written, so the data is still sound.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    contacts: Mutex<BTreeMap<String, ContactState>>,
+    deleted: Mutex<BTreeSet<String>>,
+    journal: Mutex<BTreeMap<String, Vec<JournalEntry>>>,
+    claims: Mutex<BTreeSet<String>>,
+}
+
+impl ContactStore for MemoryStore {
+    async fn load(&self, contact: &str) -> Result<Option<ContactState>, PortError> {
+        Ok(lock(&self.contacts).get(contact).cloned())
+    }
+
+    async fn save(&self, state: &mut ContactState) -> Result<(), PortError> {
+        let mut contacts = lock(&self.contacts);
+        let stored = contacts.get(&state.contact.id).map_or(0, |s| s.version);
+        if stored != state.version {
+            return Err(PortError::Conflict { expected: state.version });
+        }
+        state.version += 1;
+        lock(&self.deleted).remove(&state.contact.id);
+        contacts.insert(state.contact.id.clone(), state.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, contact: &str) -> Result<(), PortError> {
+        lock(&self.contacts).remove(contact);
+        lock(&self.journal).remove(contact);
+        lock(&self.deleted).insert(contact.to_string());
+        Ok(())
+    }
+
+    async fn is_deleted(&self, contact: &str) -> Result<bool, PortError> {
+        Ok(lock(&self.deleted).contains(contact))
+    }
+
+    async fn contact_ids(&self) -> Result<Vec<String>, PortError> {
+        Ok(lock(&self.contacts).keys().cloned().collect())
+    }
+
+    async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
+        let mut journal = lock(&self.journal);
+        for e in entries {
+            journal.entry(e.contact.clone()).or_default().push(e.clone());
+        }
+        Ok(())
+    }
+
+    async fn journal(&self, contact: &str) -> Result<Vec<JournalEntry>, PortError> {
+        Ok(lock(&self.journal).get(contact).cloned().unwrap_or_default())
+    }
+
+    async fn claim(&self, key: &str) -> Result<bool, PortError> {
+        Ok(lock(&self.claims).insert(key.to_string()))
+    }
+}
+
+/// Timers ordered by due time (then by content, so equal times pop deterministically).
+#[derive(Default)]
+pub struct MemoryTimers {
+    timers: Mutex<BTreeSet<Timer>>,
+}
+
+impl MemoryTimers {
+    pub fn len(&self) -> usize {
+        lock(&self.timers).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl TimerQueue for MemoryTimers {
+    async fn schedule(&self, timer: Timer) -> Result<(), PortError> {
+        lock(&self.timers).insert(timer);
+        Ok(())
+    }
+
+    async fn take_due(&self, now: DateTime<Utc>) -> Result<Vec<Timer>, PortError> {
+        let mut timers = lock(&self.timers);
+        let mut due = Vec::new();
+        while timers.first().is_some_and(|t| t.due <= now) {
+            if let Some(t) = timers.pop_first() {
+                due.push(t);
+            }
+        }
+        Ok(due)
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, PortError> {
+        Ok(lock(&self.timers).first().map(|t| t.due))
+    }
+}
+
+/// One FIFO queue: processing items in push order keeps each contact's items in order.
+#[derive(Default)]
+pub struct MemoryQueue {
+    items: Mutex<VecDeque<WorkItem>>,
+}
+
+impl WorkQueue for MemoryQueue {
+    async fn push(&self, item: WorkItem) -> Result<(), PortError> {
+        lock(&self.items).push_back(item);
+        Ok(())
+    }
+
+    async fn pop(&self) -> Result<Option<WorkItem>, PortError> {
+        Ok(lock(&self.items).pop_front())
+    }
+}
+
+/// Records what would be sent (the local outbox).
+#[derive(Default)]
+pub struct MemoryMailer {
+    pub sent: Mutex<Vec<Outgoing>>,
+}
+
+impl Mailer for MemoryMailer {
+    async fn send(&self, outgoing: &Outgoing) -> Result<String, PortError> {
+        let mut sent = lock(&self.sent);
+        sent.push(outgoing.clone());
+        Ok(format!("local-{}", sent.len()))
+    }
+}
+
+/// Records webhook calls instead of making them.
+#[derive(Default)]
+pub struct RecordingWebhooks {
+    pub calls: Mutex<Vec<WebhookCall>>,
+}
+
+impl WebhookSender for RecordingWebhooks {
+    async fn call(&self, call: &WebhookCall) -> Result<u16, PortError> {
+        lock(&self.calls).push(call.clone());
+        Ok(200)
+    }
+}
+
+/// A clock that only moves when told to (simulation, tests).
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> ManualClock {
+        ManualClock { now: Mutex::new(start) }
+    }
+
+    pub fn set(&self, t: DateTime<Utc>) {
+        *lock(&self.now) = t;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.now)
+    }
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,115 @@
+//! The catalog: every deployed workflow version plus the project definitions. Versions are
+//! immutable; a redeploy of an unchanged definition keeps the version.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::language::definitions::Definitions;
+use crate::program::{DateRule, Trigger, Workflow};
+
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    workflows: BTreeMap<String, Vec<Arc<Workflow>>>,
+    definitions: Arc<Definitions>,
+    date_rules: Vec<(Arc<Workflow>, usize, DateRule)>,
+    entered_segments: BTreeSet<String>,
+}
+
+/// The outcome of a deploy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deployed {
+    /// A new immutable version.
+    New(u32),
+    /// The definition is the same as the newest version's.
+    Unchanged(u32),
+}
+
+impl Deployed {
+    pub fn version(self) -> u32 {
+        match self {
+            Deployed::New(v) | Deployed::Unchanged(v) => v,
+        }
+    }
+}
+
+impl Catalog {
+    pub fn new(definitions: Definitions) -> Catalog {
+        Catalog { definitions: Arc::new(definitions), ..Catalog::default() }
+    }
+
+    pub fn definitions(&self) -> &Definitions {
+        &self.definitions
+    }
+
+    pub fn set_definitions(&mut self, definitions: Definitions) {
+        self.definitions = Arc::new(definitions);
+    }
+
+    /// Adds a version of a workflow. `migrate.from` must name an earlier version.
+    pub fn deploy(&mut self, mut workflow: Workflow) -> Result<Deployed, String> {
+        let versions = self.workflows.entry(workflow.id.clone()).or_default();
+        if let Some(latest) = versions.last() {
+            if latest.doc == workflow.doc {
+                return Ok(Deployed::Unchanged(latest.version));
+            }
+        }
+        let version = versions.last().map_or(1, |w| w.version + 1);
+        if let Some(migrate) = &workflow.migrate {
+            if migrate.from == 0 || migrate.from >= version {
+                return Err(format!(
+                    "migrate.from: version {} of `{}` does not exist (this deploy creates version {version})",
+                    migrate.from, workflow.id
+                ));
+            }
+        }
+        workflow.version = version;
+        versions.push(Arc::new(workflow));
+        self.reindex();
+        Ok(Deployed::New(version))
+    }
+
+    fn reindex(&mut self) {
+        self.date_rules.clear();
+        self.entered_segments.clear();
+        for wf in self.workflows.values().filter_map(|v| v.last()) {
+            for (i, trigger) in wf.triggers.iter().enumerate() {
+                match trigger {
+                    Trigger::Date(rule) => self.date_rules.push((wf.clone(), i, rule.clone())),
+                    Trigger::SegmentEntered(name) => {
+                        self.entered_segments.insert(name.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    pub fn latest(&self, id: &str) -> Option<&Arc<Workflow>> {
+        self.workflows.get(id).and_then(|v| v.last())
+    }
+
+    pub fn get(&self, id: &str, version: u32) -> Option<&Arc<Workflow>> {
+        self.workflows.get(id)?.iter().find(|w| w.version == version)
+    }
+
+    pub fn versions(&self, id: &str) -> &[Arc<Workflow>] {
+        self.workflows.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The newest version of every workflow, by id.
+    pub fn latest_all(&self) -> impl Iterator<Item = &Arc<Workflow>> {
+        self.workflows.values().filter_map(|v| v.last())
+    }
+
+    pub fn ids(&self) -> BTreeSet<String> {
+        self.workflows.keys().cloned().collect()
+    }
+
+    pub(crate) fn date_rules(&self) -> &[(Arc<Workflow>, usize, DateRule)] {
+        &self.date_rules
+    }
+
+    pub(crate) fn entered_segments(&self) -> &BTreeSet<String> {
+        &self.entered_segments
+    }
+}

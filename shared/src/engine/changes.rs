@@ -1,0 +1,168 @@
+//! Applying changes to the contact: events (with scoring rules and consent), tags, lists,
+//! fields and scores. Each real change is journaled and queued for triggers and goals.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::engine::eval::where_matches;
+use crate::engine::{Change, Cx, Profile};
+use crate::model::event::Event;
+use crate::model::journal::Kind;
+use crate::program::ScoreChange;
+
+/// Which run step made a change, for the journal.
+#[derive(Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    pub workflow: &'a str,
+    pub step: &'a str,
+    pub run: &'a str,
+}
+
+impl Cx<'_> {
+    fn journal_change(&mut self, kind: Kind, origin: Option<Origin<'_>>) -> &mut crate::model::journal::JournalEntry {
+        let entry = self.journal(kind);
+        if let Some(o) = origin {
+            entry.workflow = Some(o.workflow.to_string());
+            entry.step = Some(o.step.to_string());
+            entry.run = Some(o.run.to_string());
+        }
+        entry
+    }
+
+    pub(crate) fn record_event(&mut self, event: Event) {
+        self.state.history.record(&event);
+        self.apply_consent(&event);
+        self.apply_scoring(&event);
+        self.changes.push(Change::Event(event));
+    }
+
+    fn apply_consent(&mut self, event: &Event) {
+        let consent = &mut self.state.contact.consent;
+        match event.name.as_str() {
+            "unsubscribed" => consent.unsubscribed = true,
+            "email_complained" => consent.complained = true,
+            "email_bounced" => {
+                let kind = event.props.get("bounce").or_else(|| event.props.get("bounce_type")).and_then(Value::as_str);
+                if matches!(kind, None | Some("hard" | "Permanent" | "permanent")) {
+                    consent.bounced = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_scoring(&mut self, event: &Event) {
+        let catalog = self.catalog;
+        let mut changed: BTreeMap<String, ()> = BTreeMap::new();
+        for rule in catalog.definitions().scoring.iter().filter(|r| r.event == event.name) {
+            if !where_matches(&rule.where_, &event.props, self.now) {
+                continue;
+            }
+            let name = rule.score.clone().unwrap_or_else(|| "lead".into());
+            let score = self.state.contact.scores.entry(name.clone()).or_default();
+            match rule.expires {
+                None => score.base += rule.points,
+                Some(d) => {
+                    let until = event.at + d.to_chrono();
+                    if until <= self.now {
+                        continue;
+                    }
+                    score.expiring.push((until, rule.points));
+                }
+            }
+            changed.insert(name, ());
+        }
+        for name in changed.into_keys() {
+            let value = self.state.contact.score(&name, self.now);
+            let entry = self.journal(Kind::ScoreChanged);
+            entry.name = Some(name);
+            entry.score = Some(value);
+            entry.reason = Some(format!("event {}", event.name));
+            self.changes.push(Change::Score);
+        }
+    }
+
+    pub(crate) fn change_tags(&mut self, add: &[String], remove: &[String], origin: Option<Origin<'_>>) {
+        for tag in add {
+            if self.state.contact.tags.insert(tag.clone()) {
+                self.journal_change(Kind::TagAdded, origin).tag = Some(tag.clone());
+                self.changes.push(Change::TagAdded(tag.clone()));
+            }
+        }
+        for tag in remove {
+            if self.state.contact.tags.remove(tag) {
+                self.journal_change(Kind::TagRemoved, origin).tag = Some(tag.clone());
+                self.changes.push(Change::TagRemoved(tag.clone()));
+            }
+        }
+    }
+
+    pub(crate) fn change_lists(&mut self, join: &[String], leave: &[String], origin: Option<Origin<'_>>) {
+        for list in join {
+            if self.state.contact.lists.insert(list.clone()) {
+                self.journal_change(Kind::ListJoined, origin).list = Some(list.clone());
+                self.changes.push(Change::ListJoined(list.clone()));
+            }
+        }
+        for list in leave {
+            if self.state.contact.lists.remove(list) {
+                self.journal_change(Kind::ListLeft, origin).list = Some(list.clone());
+                self.changes.push(Change::ListLeft(list.clone()));
+            }
+        }
+    }
+
+    pub(crate) fn set_fields(&mut self, fields: &BTreeMap<String, Value>, origin: Option<Origin<'_>>) {
+        for (name, value) in fields {
+            let changed = match name.as_str() {
+                "email" => replace(&mut self.state.contact.email, value.as_str().map(str::to_string)),
+                "phone" => replace(&mut self.state.contact.phone, value.as_str().map(str::to_string)),
+                _ if value.is_null() => self.state.contact.fields.remove(name).is_some(),
+                _ => self.state.contact.fields.insert(name.clone(), value.clone()).as_ref() != Some(value),
+            };
+            if changed {
+                let entry = self.journal_change(Kind::FieldSet, origin);
+                entry.field = Some(name.clone());
+                entry.value = Some(value.clone());
+                self.changes.push(Change::FieldChanged(name.clone(), value.clone()));
+            }
+        }
+    }
+
+    pub(crate) fn identify(&mut self, profile: Profile) {
+        if let Some(tz) = profile.timezone {
+            self.state.contact.timezone = tz;
+        }
+        let mut fields = profile.fields;
+        if let Some(email) = profile.email {
+            fields.insert("email".into(), Value::String(email));
+        }
+        if let Some(phone) = profile.phone {
+            fields.insert("phone".into(), Value::String(phone));
+        }
+        self.set_fields(&fields, None);
+    }
+
+    pub(crate) fn change_score(&mut self, name: &str, change: ScoreChange, origin: Origin<'_>) {
+        let score = self.state.contact.scores.entry(name.to_string()).or_default();
+        match change {
+            ScoreChange::Add(points) => score.base += points,
+            ScoreChange::Set(value) => {
+                score.base = value;
+                score.expiring.clear();
+            }
+        }
+        let value = self.state.contact.score(name, self.now);
+        let entry = self.journal_change(Kind::ScoreChanged, Some(origin));
+        entry.name = Some(name.to_string());
+        entry.score = Some(value);
+        self.changes.push(Change::Score);
+    }
+}
+
+fn replace(slot: &mut Option<String>, value: Option<String>) -> bool {
+    let changed = *slot != value;
+    *slot = value;
+    changed
+}

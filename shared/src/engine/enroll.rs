@@ -1,0 +1,205 @@
+//! Enrollment: which workflows a change starts, under which reentry rule and key; segment
+//! entry; date triggers in the contact's timezone; `start` / `stop` of other workflows.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
+use serde_json::Value;
+
+use crate::calendar::{anniversary, field_date, resolve_local};
+use crate::engine::eval::{loose_eq, where_matches, Scope};
+use crate::engine::{Change, Cx};
+use crate::language::workflow::Reentry;
+use crate::model::contact::Contact;
+use crate::model::effect::{Effect, Timer, TimerKind};
+use crate::model::event::Event;
+use crate::model::journal::Kind;
+use crate::model::run::Run;
+use crate::program::{DateRule, Trigger, Workflow};
+
+impl Change {
+    /// The event a run started by this change sees as `{{ event.* }}`.
+    fn as_event(&self, at: DateTime<Utc>) -> Option<Event> {
+        Some(match self {
+            Change::Event(e) => e.clone(),
+            Change::TagAdded(t) => Event::new("tag_added", at).with("tag", t.as_str()),
+            Change::TagRemoved(t) => Event::new("tag_removed", at).with("tag", t.as_str()),
+            Change::ListJoined(l) => Event::new("list_joined", at).with("list", l.as_str()),
+            Change::ListLeft(l) => Event::new("list_left", at).with("list", l.as_str()),
+            Change::FieldChanged(f, v) => Event::new("field_changed", at).with("field", f.as_str()).with("value", v.clone()),
+            Change::Score => return None,
+        })
+    }
+}
+
+fn trigger_matches(trigger: &Trigger, change: &Change, now: DateTime<Utc>) -> bool {
+    match (trigger, change) {
+        (Trigger::Event { name, where_ }, Change::Event(e)) => *name == e.name && where_matches(where_, &e.props, now),
+        (Trigger::TagAdded(t), Change::TagAdded(c))
+        | (Trigger::TagRemoved(t), Change::TagRemoved(c))
+        | (Trigger::ListJoined(t), Change::ListJoined(c))
+        | (Trigger::ListLeft(t), Change::ListLeft(c)) => t == c,
+        (Trigger::FieldChanged { field, to }, Change::FieldChanged(name, value)) => {
+            field == name && to.as_ref().is_none_or(|to| loose_eq(to, value))
+        }
+        _ => false,
+    }
+}
+
+impl Cx<'_> {
+    pub(crate) fn fire_triggers(&mut self, change: &Change) {
+        let catalog = self.catalog;
+        for wf in catalog.latest_all() {
+            if wf.triggers.iter().any(|t| trigger_matches(t, change, self.now)) {
+                self.enroll(wf, change.as_event(self.now), false);
+            }
+        }
+    }
+
+    pub(crate) fn enroll_by_id(&mut self, workflow: &str, trigger: Option<Event>, existing: bool) {
+        let catalog = self.catalog;
+        if let Some(wf) = catalog.latest(workflow) {
+            if existing && !wf.enroll_existing {
+                return;
+            }
+            self.enroll(wf, trigger, existing);
+        }
+    }
+
+    /// Starts a run if the workflow is enabled, its reentry rule and key allow it, and the
+    /// contact matches its entry segment.
+    fn enroll(&mut self, wf: &Arc<Workflow>, trigger: Option<Event>, _existing: bool) {
+        if !wf.enabled {
+            return;
+        }
+        let key = match (&wf.key, &trigger) {
+            (Some(property), Some(event)) => event.props.get(property).cloned(),
+            _ => None,
+        };
+        let mut active = self.state.runs.values().filter(|r| r.workflow == wf.id);
+        let allowed = match wf.reentry {
+            Reentry::Once => self.state.enrollments.get(&wf.id).copied().unwrap_or(0) == 0,
+            Reentry::AfterExit => active.next().is_none(),
+            Reentry::Concurrent => {
+                wf.key.is_none() || !active.any(|r| r.key.as_ref().zip(key.as_ref()).is_some_and(|(a, b)| loose_eq(a, b)))
+            }
+        };
+        if !allowed {
+            return;
+        }
+        if let Some(segment) = &wf.segment {
+            let scope = Scope { state: self.state, definitions: self.catalog.definitions(), now: self.now, run: None };
+            if !scope.holds(segment) {
+                return;
+            }
+        }
+        let seq = self.state.next_run.max(1);
+        self.state.next_run = seq + 1;
+        *self.state.enrollments.entry(wf.id.clone()).or_default() += 1;
+        let run = Run {
+            seq,
+            workflow: wf.id.clone(),
+            version: wf.version,
+            key,
+            trigger,
+            started_at: self.now,
+            at: 0,
+            step_started_at: self.now,
+            waiting: None,
+            achieved: Vec::new(),
+            visits: 0,
+        };
+        let entry = self.journal(Kind::Entered);
+        entry.workflow = Some(wf.id.clone());
+        entry.run = Some(run.id());
+        entry.version = Some(wf.version);
+        if let Some(reason) = run.trigger.as_ref().map(|e| e.name.clone()) {
+            entry.reason = Some(reason);
+        }
+        self.drive(wf, run, Some(0));
+    }
+
+    /// Ends every active run of `workflow` (a `stop` step).
+    pub(crate) fn stop_workflow(&mut self, workflow: &str) {
+        let seqs: Vec<u64> = self.state.runs.values().filter(|r| r.workflow == workflow).map(|r| r.seq).collect();
+        for seq in seqs {
+            if let Some(run) = self.state.runs.remove(&seq) {
+                self.exit(&run, "stopped");
+            }
+        }
+    }
+
+    /// Starts workflows whose `segment_entered` segment the contact now matches.
+    pub(crate) fn check_segments(&mut self) {
+        let catalog = self.catalog;
+        for name in catalog.entered_segments() {
+            let Some(condition) = catalog.definitions().segments.get(name) else { continue };
+            let scope = Scope { state: self.state, definitions: catalog.definitions(), now: self.now, run: None };
+            let matches = scope.holds(condition);
+            let was = self.state.segments.contains(name);
+            if matches && !was {
+                self.state.segments.insert(name.clone());
+                let event = Event::new("segment_entered", self.now).with("segment", name.as_str());
+                for wf in catalog.latest_all() {
+                    if wf.triggers.iter().any(|t| matches!(t, Trigger::SegmentEntered(s) if s == name)) {
+                        self.enroll(wf, Some(event.clone()), false);
+                    }
+                }
+            } else if !matches && was {
+                self.state.segments.remove(name);
+            }
+        }
+    }
+
+    /// Keeps one pending timer per date trigger, at its next firing after `after`.
+    pub(crate) fn refresh_date_timers(&mut self, after: DateTime<Utc>) {
+        let catalog = self.catalog;
+        for (wf, index, rule) in catalog.date_rules() {
+            let slot = format!("{}#{index}", wf.id);
+            let next = if wf.enabled { next_date_firing(rule, &self.state.contact, after) } else { None };
+            match next {
+                Some(due) if self.state.date_timers.get(&slot) != Some(&due) => {
+                    self.state.date_timers.insert(slot, due);
+                    let contact = self.state.contact.id.clone();
+                    let kind = TimerKind::Date { workflow: wf.id.clone(), trigger: *index };
+                    self.out.effects.push(Effect::Timer(Timer { contact, due, kind }));
+                }
+                Some(_) => {}
+                None => {
+                    self.state.date_timers.remove(&slot);
+                }
+            }
+        }
+    }
+
+    /// A date trigger's timer fired: enroll if it is still the current one.
+    pub(crate) fn on_date_timer(&mut self, workflow: &str, index: usize, due: DateTime<Utc>) {
+        let slot = format!("{workflow}#{index}");
+        if self.state.date_timers.get(&slot) != Some(&due) {
+            return;
+        }
+        self.state.date_timers.remove(&slot);
+        let catalog = self.catalog;
+        if let Some(wf) = catalog.latest(workflow) {
+            if let Some(Trigger::Date(rule)) = wf.triggers.get(index) {
+                let event = Event::new("date", self.now).with("field", rule.field.as_str());
+                self.enroll(wf, Some(event), false);
+            }
+        }
+        self.refresh_date_timers(due + Duration::seconds(1));
+    }
+}
+
+/// The next instant at or after `after` when `rule` fires for `contact`, in its timezone.
+pub fn next_date_firing(rule: &DateRule, contact: &Contact, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let tz = contact.timezone;
+    let value: &Value = contact.fields.get(&rule.field)?;
+    let (date, own_time) = field_date(value, tz)?;
+    let time = rule.at.or(own_time).unwrap_or(NaiveTime::MIN);
+    let firing = |d: chrono::NaiveDate| resolve_local(tz, d.and_time(time) + rule.offset.to_chrono());
+    if !rule.each_year {
+        return Some(firing(date)).filter(|t| *t >= after);
+    }
+    let year = after.with_timezone(&tz).year();
+    (year - 1..=year + 2).map(|y| firing(anniversary(date, y))).find(|t| *t >= after)
+}

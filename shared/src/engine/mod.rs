@@ -1,0 +1,174 @@
+//! The engine: pure and deterministic. `process(catalog, state, input, now)` moves one
+//! contact's partition forward and returns the journal entries and effects. No I/O, no
+//! clock, no randomness except seeded by (contact, run, step).
+//!
+//! - `changes`: applies an input to the contact (events, tags, lists, fields, scoring, consent).
+//! - `enroll`: triggers, reentry and keys, segment entry, date triggers, `enroll_existing`.
+//! - `runner`: walks a run through its steps; waits, goals, `exit_when`, timers.
+//! - `eval`: condition evaluation.
+
+mod changes;
+mod enroll;
+pub mod eval;
+mod runner;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::model::contact::ContactState;
+use crate::model::effect::{Effect, Timer};
+use crate::model::event::Event;
+use crate::model::journal::{JournalEntry, Kind};
+
+/// Bounds the steps one input may cause (a safety net under the no-wait-loop validation).
+const STEP_BUDGET: u32 = 10_000;
+/// Bounds how often changes may cascade (a tag starts a workflow that sets a tag …).
+const MAX_ROUNDS: u32 = 32;
+
+/// What happened to a contact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// A custom or built-in event (`email_opened`, `unsubscribed`, …).
+    Event(Event),
+    Tags {
+        #[serde(default)]
+        add: Vec<String>,
+        #[serde(default)]
+        remove: Vec<String>,
+    },
+    Lists {
+        #[serde(default)]
+        join: Vec<String>,
+        #[serde(default)]
+        leave: Vec<String>,
+    },
+    /// Creates or updates the contact's profile.
+    Identify(Profile),
+    /// A wake-up the engine asked for earlier.
+    Timer(Timer),
+    /// A workflow was activated with `enroll_existing`: enroll this contact if it qualifies.
+    EnrollExisting { workflow: String },
+    /// Enroll the contact in a workflow now (API or operator), subject to reentry.
+    Start { workflow: String },
+    /// Re-derive date-trigger timers and segment membership (after a deploy).
+    Refresh,
+}
+
+/// Profile data: any field left out stays as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<chrono_tz::Tz>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, Value>,
+}
+
+/// What the engine decided.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub journal: Vec<JournalEntry>,
+    pub effects: Vec<Effect>,
+}
+
+/// A data change that triggers may react to and goals must be checked after.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Change {
+    Event(Event),
+    TagAdded(String),
+    TagRemoved(String),
+    ListJoined(String),
+    ListLeft(String),
+    FieldChanged(String, Value),
+    Score,
+}
+
+/// Work to do for another workflow once the current run is back in place.
+#[derive(Clone, Debug)]
+pub(crate) enum Command {
+    Start { workflow: String, trigger: Option<Event> },
+    Stop { workflow: String },
+}
+
+/// Processes one input for one contact. Deterministic: the same catalog, state, input and
+/// `now` always give the same new state and output.
+pub fn process(catalog: &Catalog, state: &mut ContactState, input: Input, now: DateTime<Utc>) -> Output {
+    let mut out = Output::default();
+    let mut cx = Cx { catalog, state, now, out: &mut out, changes: Vec::new(), commands: Vec::new(), budget: STEP_BUDGET };
+    cx.migrate_runs();
+    match input {
+        Input::Event(event) => cx.record_event(event),
+        Input::Tags { add, remove } => cx.change_tags(&add, &remove, None),
+        Input::Lists { join, leave } => cx.change_lists(&join, &leave, None),
+        Input::Identify(profile) => cx.identify(profile),
+        Input::Timer(timer) => cx.on_timer(timer),
+        Input::EnrollExisting { workflow } => cx.enroll_by_id(&workflow, None, true),
+        Input::Start { workflow } => cx.enroll_by_id(&workflow, None, false),
+        Input::Refresh => cx.changes.push(Change::Score),
+    }
+    cx.settle();
+    out
+}
+
+/// The engine's working context for one input.
+pub(crate) struct Cx<'a> {
+    catalog: &'a Catalog,
+    state: &'a mut ContactState,
+    now: DateTime<Utc>,
+    out: &'a mut Output,
+    changes: Vec<Change>,
+    commands: Vec<Command>,
+    budget: u32,
+}
+
+impl Cx<'_> {
+    fn journal(&mut self, kind: Kind) -> &mut JournalEntry {
+        self.out.journal.push(JournalEntry::new(self.now, &self.state.contact.id, kind));
+        let last = self.out.journal.len() - 1;
+        &mut self.out.journal[last]
+    }
+
+    /// Lets changes ripple: triggers, segment entry, then every run's exit, goal and wait
+    /// checks, until nothing changes any more.
+    fn settle(&mut self) {
+        let mut rounds = 0;
+        loop {
+            self.run_commands();
+            if self.changes.is_empty() || rounds >= MAX_ROUNDS {
+                break;
+            }
+            rounds += 1;
+            let changes = std::mem::take(&mut self.changes);
+            for change in &changes {
+                self.fire_triggers(change);
+                self.run_commands();
+            }
+            self.check_segments();
+            self.check_runs();
+        }
+        self.refresh_date_timers(self.now);
+        for score in self.state.contact.scores.values_mut() {
+            score.prune(self.now);
+        }
+    }
+
+    fn run_commands(&mut self) {
+        while !self.commands.is_empty() {
+            for command in std::mem::take(&mut self.commands) {
+                match command {
+                    Command::Start { workflow, trigger } => self.enroll_by_id(&workflow, trigger, false),
+                    Command::Stop { workflow } => self.stop_workflow(&workflow),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Walking a run through its steps: actions, branches, splits, waits, goals (walked onto
+//! or jumped to), `exit_when`, timers, and migration of runs to a newer version.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::calendar::next_local_time;
+use crate::engine::changes::Origin;
+use crate::engine::eval::Scope;
+use crate::engine::{Command, Cx};
+use crate::language::condition::Condition;
+use crate::language::step::{GoalScope, Otherwise};
+use crate::model::effect::{Effect, Message, Timer, TimerKind, WebhookCall};
+use crate::model::journal::Kind;
+use crate::model::run::{Run, Waiting};
+use crate::program::{NodeId, NodeKind, TzChoice, Wait, Workflow};
+
+impl Cx<'_> {
+    fn holds(&self, wf: &Workflow, run: Option<&Run>, condition: &Condition) -> bool {
+        let scope = Scope {
+            state: self.state,
+            definitions: self.catalog.definitions(),
+            now: self.now,
+            run: run.map(|r| (r, wf.key.as_deref())),
+        };
+        scope.holds(condition)
+    }
+
+    fn run_entry(&mut self, kind: Kind, wf: &Workflow, run: &Run, step: Option<NodeId>) -> &mut crate::model::journal::JournalEntry {
+        let step_id = step.map(|n| wf.nodes[n].id.clone());
+        let entry = self.journal(kind);
+        entry.workflow = Some(wf.id.clone());
+        entry.run = Some(run.id());
+        entry.step = step_id;
+        entry
+    }
+
+    pub(crate) fn exit(&mut self, run: &Run, reason: &str) {
+        let catalog = self.catalog;
+        let step = catalog.get(&run.workflow, run.version).and_then(|wf| wf.nodes.get(run.at)).map(|n| n.id.clone());
+        let entry = self.journal(Kind::Exited);
+        entry.workflow = Some(run.workflow.clone());
+        entry.run = Some(run.id());
+        entry.step = step;
+        entry.reason = Some(reason.to_string());
+    }
+
+    /// Walks `run` from `from` until it waits or ends; keeps it in the state if it waits.
+    pub(crate) fn drive(&mut self, wf: &Arc<Workflow>, mut run: Run, from: Option<NodeId>) {
+        if self.advance(wf, &mut run, from) {
+            self.state.runs.insert(run.seq, run);
+        }
+    }
+
+    /// Executes steps from `node` on. Returns whether the run is still alive (waiting).
+    fn advance(&mut self, wf: &Workflow, run: &mut Run, mut node: Option<NodeId>) -> bool {
+        run.waiting = None;
+        loop {
+            let Some(at) = node else {
+                self.exit(run, "completed");
+                return false;
+            };
+            if self.budget == 0 {
+                self.exit(run, "step_limit");
+                return false;
+            }
+            self.budget -= 1;
+            run.at = at;
+            run.step_started_at = self.now;
+            run.visits += 1;
+            let step = &wf.nodes[at];
+            let next = step.next;
+            let run_id = run.id();
+            let origin = Origin { workflow: &wf.id, step: &step.id, run: &run_id };
+            match &step.kind {
+                NodeKind::If { condition, then, otherwise } => {
+                    let taken = self.holds(wf, Some(run), condition);
+                    self.run_entry(Kind::Step, wf, run, Some(at)).branch = Some(if taken { "then" } else { "else" }.into());
+                    node = if taken { *then } else { *otherwise };
+                    continue;
+                }
+                NodeKind::Split { branches } => {
+                    let chosen = pick_branch(branches, &self.state.contact.id, &run_id, &step.id);
+                    self.run_entry(Kind::Step, wf, run, Some(at)).branch = Some(chosen.to_string());
+                    node = branches[chosen].1;
+                    continue;
+                }
+                _ => {
+                    self.run_entry(Kind::Step, wf, run, Some(at));
+                }
+            }
+            match &step.kind {
+                NodeKind::Send(send) => {
+                    let message = Message {
+                        key: format!("{}/{}/{}/{}", self.state.contact.id, run_id, step.id, run.visits),
+                        contact: self.state.contact.id.clone(),
+                        workflow: wf.id.clone(),
+                        version: wf.version,
+                        run: run_id.clone(),
+                        step: step.id.clone(),
+                        channel: send.channel,
+                        template: send.template.clone(),
+                        category: send.category,
+                        event: run.trigger.clone(),
+                        due: self.now,
+                    };
+                    self.out.effects.push(Effect::Send(message));
+                }
+                NodeKind::Wait(wait) => {
+                    if let Some(until) = self.wait_until(wf, run, wait) {
+                        self.park(wf, run, until);
+                        return true;
+                    }
+                }
+                NodeKind::Goal(goal) => {
+                    if self.holds(wf, Some(run), &goal.when) {
+                        self.achieve(wf, run, at);
+                    } else {
+                        match goal.otherwise {
+                            Otherwise::Continue => {}
+                            Otherwise::End => {
+                                self.exit(run, "goal_end");
+                                return false;
+                            }
+                            Otherwise::Wait => {
+                                let until = goal.timeout.map(|t| self.now + t.to_chrono());
+                                self.park(wf, run, until);
+                                return true;
+                            }
+                        }
+                    }
+                }
+                NodeKind::Tag(tag) => self.change_tags(&tag.add, &tag.remove, Some(origin)),
+                NodeKind::List(list) => self.change_lists(&list.join, &list.leave, Some(origin)),
+                NodeKind::Score { name, change } => self.change_score(name, *change, origin),
+                NodeKind::Set(fields) => self.set_fields(fields, Some(origin)),
+                NodeKind::Start(other) => {
+                    self.commands.push(Command::Start { workflow: other.clone(), trigger: run.trigger.clone() })
+                }
+                NodeKind::Stop(other) => self.commands.push(Command::Stop { workflow: other.clone() }),
+                NodeKind::Webhook(hook) => {
+                    let contact = &self.state.contact;
+                    let body = json!({
+                        "contact": { "id": contact.id, "fields": contact.fields, "tags": contact.tags, "lists": contact.lists },
+                        "run": { "id": run_id, "workflow": wf.id, "version": wf.version, "step": step.id, "started_at": run.started_at, "key": run.key },
+                        "event": run.trigger,
+                    });
+                    self.out.effects.push(Effect::Webhook(WebhookCall {
+                        key: format!("{}/{}/{}/{}", contact.id, run_id, step.id, run.visits),
+                        contact: contact.id.clone(),
+                        workflow: wf.id.clone(),
+                        run: run_id.clone(),
+                        step: step.id.clone(),
+                        url: hook.url.clone(),
+                        method: hook.method,
+                        headers: hook.headers.clone(),
+                        body,
+                    }));
+                }
+                NodeKind::Goto(target) => {
+                    node = Some(*target);
+                    continue;
+                }
+                NodeKind::End => {
+                    self.exit(run, "ended");
+                    return false;
+                }
+                NodeKind::If { .. } | NodeKind::Split { .. } => {}
+            }
+            node = next;
+        }
+    }
+
+    /// When a wait step arriving now ends: `None` = it is already over (no wait),
+    /// `Some(None)` = wait for a condition with no timeout, `Some(Some(t))` = until `t`.
+    fn wait_until(&self, wf: &Workflow, run: &Run, wait: &Wait) -> Option<Option<DateTime<Utc>>> {
+        let until = match wait {
+            Wait::For(d) => self.now + d.to_chrono(),
+            Wait::Until(t) => *t,
+            Wait::UntilTime { at, days, tz } => {
+                let tz = match tz {
+                    TzChoice::Contact => self.state.contact.timezone,
+                    TzChoice::Named(tz) => *tz,
+                };
+                next_local_time(self.now, *at, days, tz)
+            }
+            Wait::Condition { condition, timeout } => {
+                if self.holds(wf, Some(run), condition) {
+                    return None;
+                }
+                return Some(timeout.map(|t| self.now + t.to_chrono()));
+            }
+        };
+        (until > self.now).then_some(Some(until))
+    }
+
+    /// Parks the run at its current step, with a timer when the wait has an end.
+    fn park(&mut self, wf: &Workflow, run: &mut Run, until: Option<DateTime<Utc>>) {
+        // `visits` only grows, so every wait of a run gets its own number.
+        let seq = run.visits;
+        run.waiting = Some(Waiting { until, seq });
+        self.run_entry(Kind::Waiting, wf, run, Some(run.at)).until = until;
+        if let Some(due) = until {
+            let contact = self.state.contact.id.clone();
+            self.out.effects.push(Effect::Timer(Timer { contact, due, kind: TimerKind::Run { run: run.seq, wait: seq } }));
+        }
+    }
+
+    fn achieve(&mut self, wf: &Workflow, run: &mut Run, goal: NodeId) {
+        if !run.achieved.contains(&goal) {
+            run.achieved.push(goal);
+        }
+        self.run_entry(Kind::GoalAchieved, wf, run, Some(goal));
+        let event = crate::model::event::Event::new("goal_achieved", self.now)
+            .with("workflow", wf.id.as_str())
+            .with("step", wf.nodes[goal].id.as_str());
+        self.record_event(event);
+    }
+
+    /// After data changed: every active run checks `exit_when`, its goals and its condition wait.
+    pub(crate) fn check_runs(&mut self) {
+        let seqs: Vec<u64> = self.state.runs.keys().copied().collect();
+        for seq in seqs {
+            self.check_run(seq, false);
+        }
+    }
+
+    /// Checks one run; `timer_fired` = its wait's timer is due now.
+    fn check_run(&mut self, seq: u64, timer_fired: bool) {
+        let catalog = self.catalog;
+        let Some(mut run) = self.state.runs.remove(&seq) else { return };
+        let Some(wf) = catalog.get(&run.workflow, run.version) else {
+            self.state.runs.insert(seq, run);
+            return;
+        };
+        if let Some(exit) = &wf.exit_when {
+            if self.holds(wf, Some(&run), exit) {
+                self.exit(&run, "exit_when");
+                return;
+            }
+        }
+        let here = &wf.nodes[run.at];
+        // Waiting at a goal (otherwise: wait) that is now met: pass through it.
+        if let NodeKind::Goal(goal) = &here.kind {
+            if run.waiting.is_some() && self.holds(wf, Some(&run), &goal.when) {
+                let at = run.at;
+                self.achieve(wf, &mut run, at);
+                let next = here.next;
+                return self.drive(wf, run, next);
+            }
+        }
+        if let Some(goal) = self.goal_to_jump_to(wf, &run) {
+            self.achieve(wf, &mut run, goal);
+            let next = wf.nodes[goal].next;
+            run.at = goal;
+            return self.drive(wf, run, next);
+        }
+        if let NodeKind::Wait(Wait::Condition { condition, .. }) = &here.kind {
+            if self.holds(wf, Some(&run), condition) {
+                self.run_entry(Kind::Woke, wf, &run, Some(run.at)).reason = Some("condition".into());
+                let next = here.next;
+                return self.drive(wf, run, next);
+            }
+        }
+        if timer_fired {
+            let reason = match &here.kind {
+                NodeKind::Wait(Wait::Condition { .. }) | NodeKind::Goal(_) => "timeout",
+                _ => "time",
+            };
+            self.run_entry(Kind::Woke, wf, &run, Some(run.at)).reason = Some(reason.into());
+            let next = here.next;
+            return self.drive(wf, run, next);
+        }
+        self.state.runs.insert(seq, run);
+    }
+
+    /// The goal a run jumps to now: among goals in reach (by scope) whose condition holds
+    /// and that this run has not achieved yet, the one furthest down the workflow.
+    fn goal_to_jump_to(&self, wf: &Workflow, run: &Run) -> Option<NodeId> {
+        let below = &wf.goals_below[run.at];
+        wf.goals.iter().rev().copied().find(|&g| {
+            let NodeKind::Goal(goal) = &wf.nodes[g].kind else { return false };
+            let in_reach = match goal.scope {
+                GoalScope::Below => below.contains(&g),
+                GoalScope::Anywhere => true,
+            };
+            g != run.at && in_reach && !run.achieved.contains(&g) && self.holds(wf, Some(run), &goal.when)
+        })
+    }
+
+    pub(crate) fn on_timer(&mut self, timer: Timer) {
+        match timer.kind {
+            TimerKind::Date { workflow, trigger } => self.on_date_timer(&workflow, trigger, timer.due),
+            TimerKind::Run { run, wait } => {
+                let live = self.state.runs.get(&run).and_then(|r| r.waiting.as_ref()).is_some_and(|w| w.seq == wait && w.until == Some(timer.due));
+                if live && timer.due <= self.now {
+                    self.check_run(run, true);
+                }
+            }
+        }
+    }
+
+    /// Moves runs onto a newer version that says `migrate: { from: <their version> }`.
+    /// A waiting run keeps its wake-up time (and its timer stays valid).
+    pub(crate) fn migrate_runs(&mut self) {
+        let catalog = self.catalog;
+        let seqs: Vec<u64> = self.state.runs.keys().copied().collect();
+        for seq in seqs {
+            let Some(run) = self.state.runs.get(&seq) else { continue };
+            let Some(latest) = catalog.latest(&run.workflow) else { continue };
+            let Some(migrate) = latest.migrate.as_ref().filter(|m| m.from == run.version) else { continue };
+            let Some(old) = catalog.get(&run.workflow, run.version) else { continue };
+            let old_id = &old.nodes[run.at].id;
+            let new_id = migrate.steps.get(old_id).unwrap_or(old_id);
+            let Some(new_at) = latest.node_index(new_id) else { continue };
+            let (version, step) = (latest.version, new_id.clone());
+            if let Some(run) = self.state.runs.get_mut(&seq) {
+                run.version = version;
+                run.at = new_at;
+                run.achieved.clear();
+                let run = run.clone();
+                let entry = self.journal(Kind::Migrated);
+                entry.workflow = Some(run.workflow.clone());
+                entry.run = Some(run.id());
+                entry.step = Some(step);
+                entry.version = Some(version);
+            }
+        }
+    }
+}
+
+/// A split branch chosen by weight, stable for the same contact, run and step.
+fn pick_branch(branches: &[(f64, Option<NodeId>)], contact: &str, run: &str, step: &str) -> usize {
+    let total: f64 = branches.iter().map(|(w, _)| w).sum();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in contact.bytes().chain([0]).chain(run.bytes()).chain([0]).chain(step.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // splitmix64 finaliser spreads FNV's low-entropy high bits.
+    hash ^= hash >> 30;
+    hash = hash.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash ^= hash >> 27;
+    hash = hash.wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^= hash >> 31;
+    let point = (hash >> 11) as f64 / (1u64 << 53) as f64 * total;
+    let mut acc = 0.0;
+    for (i, (weight, _)) in branches.iter().enumerate() {
+        acc += weight;
+        if point < acc && *weight > 0.0 {
+            return i;
+        }
+    }
+    branches.iter().rposition(|(w, _)| *w > 0.0).unwrap_or(0)
+}

@@ -1,0 +1,175 @@
+//! Conditions: the segment builder. Used by `if`, `wait: until`, goals, `exit_when`,
+//! entry segments and named segments.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::duration::Duration;
+
+/// One condition. Exactly one key per map, e.g. `{ tag: vip }` or `{ all: [...] }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    Field(FieldTest),
+    Tag(String),
+    List(String),
+    Score(ScoreTest),
+    Segment(String),
+    Event(EventTest),
+    /// No engagement event for this long (counted from the contact's creation when it has none).
+    InactiveFor(Duration),
+}
+
+/// Comparison operators shared by `field`, `where`, `score`, `count` and `sum`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ops {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eq: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ne: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gt: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gte: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lt: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lte: Option<Value>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub in_: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_with: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// The field holds a date older than this (dates only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older_than: Option<Duration>,
+    /// The field holds a date no older than this (dates only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_last: Option<Duration>,
+}
+
+impl Ops {
+    pub fn is_empty(&self) -> bool {
+        *self == Ops::default()
+    }
+
+    /// An `Ops` that tests equality with one value (`where: { step: welcome }`).
+    pub fn equal_to(value: Value) -> Ops {
+        Ops { eq: Some(value), ..Ops::default() }
+    }
+}
+
+/// `field: { name: country, eq: DE }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldTest {
+    pub name: String,
+    #[serde(flatten)]
+    pub test: Ops,
+}
+
+/// `score: { gte: 50 }`, optionally `name:` (default `lead`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScoreTest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub test: Ops,
+}
+
+/// A property filter: `{ amount: { gt: 50 } }`, or a bare value for equality (`{ step: welcome }`).
+pub type Where = BTreeMap<String, Predicate>;
+
+/// One property's test inside `where`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predicate(pub Ops);
+
+impl Serialize for Predicate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0.eq {
+            Some(v) if !v.is_object() && Ops::equal_to(v.clone()) == self.0 => v.serialize(s),
+            _ => self.0.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Predicate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Object(map) => crate::language::parse::from_value::<Ops>(Value::Object(map))
+                .map(Predicate)
+                .map_err(de::Error::custom),
+            Value::Null => Err(de::Error::custom("a property test cannot be empty; write `{ exists: false }` to test for absence")),
+            scalar => Ok(Predicate(Ops::equal_to(scalar))),
+        }
+    }
+}
+
+impl JsonSchema for Predicate {
+    fn schema_name() -> Cow<'static, str> {
+        "Predicate".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let ops = generator.subschema_for::<Ops>();
+        json_schema!({ "anyOf": [ ops, { "type": ["string", "number", "boolean", "array"] } ] })
+    }
+}
+
+/// Which events count: since the run started or since it reached its current step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Since {
+    RunStart,
+    StepStart,
+}
+
+/// `sum: { of: amount, gt: 70 }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SumTest {
+    pub of: String,
+    #[serde(flatten)]
+    pub test: Ops,
+}
+
+/// `event: { name: purchase, where: {...}, within: 30d, count: { gte: 2 } }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventTest {
+    pub name: String,
+    #[serde(default, rename = "where", skip_serializing_if = "BTreeMap::is_empty")]
+    pub where_: Where,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<Duration>,
+    /// Default `{ gte: 1 }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Ops>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum: Option<SumTest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Since>,
+    /// Only events whose run key property equals this run's key (see `entry.key`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub match_key: bool,
+}
+
+impl Condition {
+    /// Calls `visit` on this condition and every condition nested in it.
+    pub fn walk<'a>(&'a self, visit: &mut dyn FnMut(&'a Condition)) {
+        visit(self);
+        match self {
+            Condition::All(list) | Condition::Any(list) => list.iter().for_each(|c| c.walk(visit)),
+            Condition::Not(inner) => inner.walk(visit),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Project-level definitions: named segments, scoring rules, templates, the delivery
+//! policy, and (an extension) the contact schema that lint checks template variables against.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Duration;
+use crate::language::condition::{Condition, Where};
+use crate::language::step::Channel;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Definitions {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub segments: BTreeMap<String, Condition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scoring: Vec<ScoringRule>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub templates: BTreeMap<String, Template>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    /// The contact fields that exist (name → type), for template and condition checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_schema: Option<BTreeMap<String, FieldType>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    String,
+    Number,
+    Boolean,
+    Date,
+    Datetime,
+}
+
+/// `{ event: page_viewed, where: {...}, points: 5, expires: 30d }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringRule {
+    pub event: String,
+    #[serde(default, rename = "where", skip_serializing_if = "Where::is_empty")]
+    pub where_: Where,
+    pub points: i64,
+    /// The points stop counting this long after the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Duration>,
+    /// Which score; default `lead`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
+}
+
+/// A message template (Liquid). Email uses subject/html/text; SMS `sms`; push `push` (+ `title`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Inline Liquid, or a path (relative to the definitions file) ending in .html or .liquid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+impl Template {
+    /// Every Liquid source of the template with the name of its part.
+    pub fn parts(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("subject", &self.subject),
+            ("html", &self.html),
+            ("text", &self.text),
+            ("sms", &self.sms),
+            ("push", &self.push),
+            ("title", &self.title),
+        ]
+        .into_iter()
+        .filter_map(|(name, part)| part.as_deref().map(|p| (name, p)))
+    }
+
+    /// Whether the template has a body for this channel.
+    pub fn serves(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Email => self.subject.is_some() && (self.html.is_some() || self.text.is_some()),
+            Channel::Sms => self.sms.is_some(),
+            Channel::Push => self.push.is_some(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Marketing messages only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub frequency_cap: BTreeMap<Channel, FrequencyCap>,
+    /// In the contact's timezone; marketing messages wait for the end of the window.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quiet_hours: BTreeMap<Channel, QuietHours>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCap {
+    pub max: u32,
+    pub per: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    /// Local `HH:MM`.
+    pub from: String,
+    /// Local `HH:MM`; may be earlier than `from` (the window spans midnight).
+    pub to: String,
+}

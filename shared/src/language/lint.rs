@@ -1,0 +1,125 @@
+//! Lint: things that are valid but that users trip over in other tools. Warnings, never errors.
+
+use crate::diagnostic::Diagnostic;
+use crate::language::definitions::Definitions;
+use crate::language::step::{Otherwise, StepDoc};
+use crate::language::workflow::Reentry;
+use crate::program::{reachable_from, NodeKind, Wait, Workflow};
+
+/// Contact properties every contact has, whatever the schema says.
+const BUILT_IN_FIELDS: [&str; 4] = ["id", "email", "phone", "timezone"];
+
+pub fn lint_workflow(wf: &Workflow, file: &str, definitions: Option<&Definitions>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut warn = |path: String, message: String| out.push(Diagnostic::warning(file, path, message));
+    if wf.reentry == Reentry::Concurrent && wf.key.is_none() {
+        warn(
+            "entry.reentry".into(),
+            "`reentry: concurrent` without `entry.key`: every trigger starts another run, so a contact can get the same messages several times at once; set `key` to one run per cart, order, …".into(),
+        );
+    }
+    let reachable = {
+        let mut r = if wf.nodes.is_empty() { vec![] } else { reachable_from(&wf.nodes, 0) };
+        if let Some(first) = r.first_mut() {
+            *first = true;
+        }
+        r
+    };
+    for (i, node) in wf.nodes.iter().enumerate() {
+        match &node.kind {
+            NodeKind::Wait(Wait::Condition { timeout: None, .. }) => warn(
+                format!("{}.wait", node.path),
+                "`wait: until` with no `timeout` waits forever for contacts who never match; add `timeout:`".into(),
+            ),
+            NodeKind::Goal(goal) => {
+                if !reachable[i] {
+                    warn(format!("{}.goal", node.path), format!("goal `{}` can never be reached: no path leads to it", node.id));
+                }
+                if goal.timeout.is_some() && goal.otherwise != Otherwise::Wait {
+                    warn(format!("{}.goal.timeout", node.path), "`timeout` only applies with `otherwise: wait`".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    unreachable_after_end(&wf.doc.steps, "steps", &mut warn);
+    if let Some(defs) = definitions {
+        template_variables(wf, defs, &mut warn);
+    }
+    out
+}
+
+/// Steps after an unconditional `end` (or `goto`) in the same list never run.
+fn unreachable_after_end(steps: &[StepDoc], path: &str, warn: &mut impl FnMut(String, String)) {
+    for (i, step) in steps.iter().enumerate() {
+        let here = format!("{path}[{i}]");
+        if (step.end == Some(true) || step.goto.is_some()) && i + 1 < steps.len() {
+            let what = if step.goto.is_some() { "goto" } else { "end" };
+            warn(
+                format!("{path}[{}]", i + 1),
+                format!("step `{}` comes after an unconditional `{what}` and never runs", steps[i + 1].id),
+            );
+        }
+        if let Some(then) = &step.then {
+            unreachable_after_end(then, &format!("{here}.then"), warn);
+        }
+        if let Some(else_) = &step.else_ {
+            unreachable_after_end(else_, &format!("{here}.else"), warn);
+        }
+        for (b, branch) in step.split.iter().flatten().enumerate() {
+            unreachable_after_end(&branch.steps, &format!("{here}.split[{b}].steps"), warn);
+        }
+    }
+}
+
+/// `{{ contact.x }}` in a template used by this workflow, where the schema has no `x`
+/// and no `default:` filter covers it.
+fn template_variables(wf: &Workflow, defs: &Definitions, warn: &mut impl FnMut(String, String)) {
+    let Some(schema) = &defs.contact_schema else { return };
+    for node in &wf.nodes {
+        let NodeKind::Send(send) = &node.kind else { continue };
+        let Some(template) = defs.templates.get(&send.template) else { continue };
+        for (part, source) in template.parts() {
+            for (field, has_default) in contact_variables(source) {
+                if !has_default && !schema.contains_key(&field) && !BUILT_IN_FIELDS.contains(&field.as_str()) {
+                    warn(
+                        format!("{}.send.template", node.path),
+                        format!("template `{}` ({part}) uses contact.{field}, which the contact schema does not have; add it to `contact_schema` or use `| default:`", send.template),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The `contact.<field>` names used in `{{ … }}` outputs and `{% … %}` tags, with
+/// whether the output has a `default` filter.
+pub fn contact_variables(source: &str) -> Vec<(String, bool)> {
+    let mut found = Vec::new();
+    let mut rest = source;
+    while let Some(open) = rest.find(['{']) {
+        let after = &rest[open + 1..];
+        let close_marker = match after.chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let Some(close) = after.find(close_marker) else { break };
+        let inner = &after[1..close];
+        let has_default = inner.contains("default");
+        let mut search = inner;
+        while let Some(pos) = search.find("contact.") {
+            let preceded_ok = pos == 0 || !search.as_bytes()[pos - 1].is_ascii_alphanumeric();
+            let name: String = search[pos + 8..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if preceded_ok && !name.is_empty() {
+                found.push((name, has_default));
+            }
+            search = &search[pos + 8..];
+        }
+        rest = &after[close + 2..];
+    }
+    found
+}

@@ -1,0 +1,287 @@
+//! Steps as written: a map with an `id` and exactly one kind key. The document form keeps
+//! every kind optional so that a step with two kinds, or none, gets a precise validation
+//! error instead of a generic "did not match" from the parser.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::duration::Duration;
+use crate::language::condition::Condition;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepDoc {
+    /// Slug, unique in the workflow.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<SendStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitStep>,
+    #[serde(default, rename = "if", skip_serializing_if = "Option::is_none")]
+    pub if_: Option<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<Vec<StepDoc>>,
+    #[serde(default, rename = "else", skip_serializing_if = "Option::is_none")]
+    pub else_: Option<Vec<StepDoc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Vec<SplitBranch>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<GoalStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<TagStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<ListStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<ScoreStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<BTreeMap<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goto: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<bool>,
+}
+
+impl StepDoc {
+    /// The kind keys present in this step, in the order the contract lists them.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let present = [
+            ("send", self.send.is_some()),
+            ("wait", self.wait.is_some()),
+            ("if", self.if_.is_some()),
+            ("split", self.split.is_some()),
+            ("goal", self.goal.is_some()),
+            ("tag", self.tag.is_some()),
+            ("list", self.list.is_some()),
+            ("score", self.score.is_some()),
+            ("set", self.set.is_some()),
+            ("start", self.start.is_some()),
+            ("stop", self.stop.is_some()),
+            ("webhook", self.webhook.is_some()),
+            ("goto", self.goto.is_some()),
+            ("end", self.end.is_some()),
+        ];
+        present.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Push,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Push => "push",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Obeys consent, frequency caps and quiet hours.
+    #[default]
+    Marketing,
+    /// Skips caps and quiet hours; never goes to a bounced or complaining address.
+    Transactional,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendStep {
+    pub channel: Channel,
+    pub template: String,
+    #[serde(default)]
+    pub category: Category,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Weekday {
+    pub fn to_chrono(self) -> chrono::Weekday {
+        match self {
+            Weekday::Mon => chrono::Weekday::Mon,
+            Weekday::Tue => chrono::Weekday::Tue,
+            Weekday::Wed => chrono::Weekday::Wed,
+            Weekday::Thu => chrono::Weekday::Thu,
+            Weekday::Fri => chrono::Weekday::Fri,
+            Weekday::Sat => chrono::Weekday::Sat,
+            Weekday::Sun => chrono::Weekday::Sun,
+        }
+    }
+}
+
+/// `wait:` in its four shapes; validation checks that exactly one shape is used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Until>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Local time `HH:MM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<Vec<Weekday>>,
+    /// `contact` (the contact's timezone, the default) or an IANA name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+}
+
+/// `until:` is either an RFC 3339 date-time or a condition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Until {
+    At(String),
+    Condition(Condition),
+}
+
+impl Serialize for Until {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Until::At(text) => text.serialize(s),
+            Until::Condition(c) => c.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Until {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(text) => Ok(Until::At(text)),
+            other => crate::language::parse::from_value::<Condition>(other)
+                .map(Until::Condition)
+                .map_err(de::Error::custom),
+        }
+    }
+}
+
+impl JsonSchema for Until {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Until".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let condition = generator.subschema_for::<Condition>();
+        schemars::json_schema!({ "anyOf": [ { "type": "string", "format": "date-time" }, condition ] })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitBranch {
+    pub weight: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<StepDoc>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GoalScope {
+    /// Only goals after the run's position (along the paths it can still take).
+    #[default]
+    Below,
+    /// Any goal in the workflow, also one already passed or on another branch.
+    Anywhere,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Otherwise {
+    #[default]
+    Continue,
+    Wait,
+    End,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoalStep {
+    pub when: Condition,
+    #[serde(default)]
+    pub scope: GoalScope,
+    #[serde(default)]
+    pub otherwise: Otherwise,
+    /// With `otherwise: wait`: stop waiting after this long and continue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagStep {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListStep {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub join: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leave: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<i64>,
+    /// Which score; default `lead`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    #[default]
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookStep {
+    pub url: String,
+    #[serde(default)]
+    pub method: HttpMethod,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}

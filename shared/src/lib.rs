@@ -1,0 +1,38 @@
+//! Kairos domain crate: the workflow language, validation and lint, and the pure,
+//! deterministic engine that every driver (Lambda functions, `kairos serve`, the
+//! simulator) runs through the same ports.
+//!
+//! Layout:
+//! - [`duration`]: `90s` / `1d12h` durations and signed offsets.
+//! - [`calendar`]: local time in the contact's timezone (DST-correct), `HH:MM`, RFC 3339.
+//! - [`diagnostic`]: errors and warnings with file, path and line.
+//! - [`language`]: what users write — workflow and definitions documents, parsing,
+//!   validation ([`language::validate`]) and lint ([`language::lint`]).
+//! - [`program`]: a validated workflow version compiled for the engine.
+//! - [`catalog`]: deployed workflow versions and project definitions.
+//! - [`model`]: contacts and their partition, events and compact history, runs, journal
+//!   entries and effects.
+//! - [`engine`]: `process(catalog, state, input, now) -> (journal, effects)`.
+//! - [`ports`]: the small traits for everything outside the engine (store, timers, work
+//!   queue, mailer, clock); [`adapters`] holds the in-memory implementations.
+
+pub mod adapters;
+pub mod calendar;
+pub mod catalog;
+pub mod diagnostic;
+pub mod duration;
+pub mod engine;
+pub mod language;
+pub mod model;
+pub mod ports;
+pub mod program;
+
+pub use catalog::{Catalog, Deployed};
+pub use diagnostic::{Diagnostic, Severity};
+pub use duration::{Duration, Offset};
+pub use engine::{process, Input, Output, Profile};
+pub use model::contact::{Contact, ContactState};
+pub use model::effect::{Effect, Message, Timer, TimerKind};
+pub use model::event::Event;
+pub use model::journal::{JournalEntry, Kind};
+pub use program::Workflow;

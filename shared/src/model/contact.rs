@@ -1,0 +1,142 @@
+//! The contact and its partition: everything the engine needs to decide for one contact,
+//! loaded and saved as one unit (one DynamoDB Query, one embedded-store record).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::history::EventHistory;
+use crate::model::run::Run;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default = "utc")]
+    pub timezone: Tz,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub tags: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub lists: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scores: BTreeMap<String, Score>,
+    #[serde(default)]
+    pub consent: Consent,
+    pub created_at: DateTime<Utc>,
+}
+
+fn utc() -> Tz {
+    Tz::UTC
+}
+
+/// Why marketing (or any) messages must not reach this contact.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsubscribed: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bounced: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub complained: bool,
+}
+
+/// A score: permanent points plus points that expire (scoring rules with `expires`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Score {
+    pub base: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expiring: Vec<(DateTime<Utc>, i64)>,
+}
+
+impl Score {
+    pub fn value_at(&self, now: DateTime<Utc>) -> i64 {
+        self.base + self.expiring.iter().filter(|(until, _)| *until > now).map(|(_, p)| p).sum::<i64>()
+    }
+
+    /// Drops expired points so the record does not grow.
+    pub fn prune(&mut self, now: DateTime<Utc>) {
+        self.expiring.retain(|(until, _)| *until > now);
+    }
+}
+
+impl Contact {
+    pub fn new(id: impl Into<String>, created_at: DateTime<Utc>) -> Contact {
+        Contact {
+            id: id.into(),
+            email: None,
+            phone: None,
+            timezone: Tz::UTC,
+            fields: BTreeMap::new(),
+            tags: BTreeSet::new(),
+            lists: BTreeSet::new(),
+            scores: BTreeMap::new(),
+            consent: Consent::default(),
+            created_at,
+        }
+    }
+
+    pub fn score(&self, name: &str, now: DateTime<Utc>) -> i64 {
+        self.scores.get(name).map_or(0, |s| s.value_at(now))
+    }
+}
+
+/// The last email sent to the contact, so "opened the last email" can name it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentRef {
+    pub message: String,
+    pub workflow: String,
+    pub step: String,
+    pub template: String,
+}
+
+/// One contact's partition: the contact, its event history, its active runs and the
+/// bookkeeping for reentry, segment entry and date triggers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContactState {
+    pub contact: Contact,
+    #[serde(default)]
+    pub history: EventHistory,
+    /// Active runs by sequence number (finished runs leave; their count stays in `enrollments`).
+    #[serde(default)]
+    pub runs: BTreeMap<u64, Run>,
+    /// How many runs each workflow has started for this contact.
+    #[serde(default)]
+    pub enrollments: BTreeMap<String, u32>,
+    /// Named segments the contact matched when last checked (for `segment_entered`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub segments: BTreeSet<String>,
+    /// Next firing of each date trigger, by `workflow#trigger-index`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub date_timers: BTreeMap<String, DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_email: Option<SentRef>,
+    #[serde(default)]
+    pub next_run: u64,
+    /// Bumped by the store on every save; writes are conditional on it.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl ContactState {
+    pub fn new(contact: Contact) -> ContactState {
+        ContactState {
+            contact,
+            history: EventHistory::default(),
+            runs: BTreeMap::new(),
+            enrollments: BTreeMap::new(),
+            segments: BTreeSet::new(),
+            date_timers: BTreeMap::new(),
+            last_email: None,
+            next_run: 1,
+            version: 0,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! A contact's event history, kept compact: per event name a lifetime count and a bounded,
+//! time-ordered log of recent events with their scalar properties. Counting a window
+//! (`within: 30d`, `since: run_start`) is a binary search, `inactive_for` reads one
+//! timestamp, and the whole history fits in the contact's partition.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::event::{is_engagement, Event};
+
+/// At most this many recent events are kept per event name.
+pub const RECENT_PER_NAME: usize = 256;
+/// Events older than this (before the newest one) leave the recent log; lifetime counts remain.
+pub const RETENTION_DAYS: i64 = 400;
+/// Longer string properties are cut; conditions compare short values (ids, urls, steps).
+const MAX_STRING: usize = 256;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventHistory {
+    #[serde(default)]
+    names: BTreeMap<String, NameLog>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_engagement: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NameLog {
+    /// Every event of this name ever recorded, also those no longer in `recent`.
+    pub total: u64,
+    /// Time-ordered; bounded by [`RECENT_PER_NAME`] and [`RETENTION_DAYS`].
+    pub recent: Vec<StoredEvent>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub props: Map<String, Value>,
+}
+
+impl EventHistory {
+    /// Records an event in time order (late events land where they belong).
+    pub fn record(&mut self, event: &Event) {
+        if is_engagement(&event.name) && self.last_engagement.is_none_or(|t| t < event.at) {
+            self.last_engagement = Some(event.at);
+        }
+        let log = self.names.entry(event.name.clone()).or_default();
+        log.total += 1;
+        let props = event
+            .props
+            .iter()
+            .filter_map(|(k, v)| compact(v).map(|v| (k.clone(), v)))
+            .collect();
+        let position = log.recent.partition_point(|e| e.at <= event.at);
+        log.recent.insert(position, StoredEvent { at: event.at, props });
+        if let Some(newest) = log.recent.last().map(|e| e.at) {
+            let horizon = newest - Duration::days(RETENTION_DAYS);
+            let expired = log.recent.partition_point(|e| e.at < horizon);
+            let excess = log.recent.len().saturating_sub(RECENT_PER_NAME);
+            log.recent.drain(..expired.max(excess));
+        }
+    }
+
+    pub fn log(&self, name: &str) -> Option<&NameLog> {
+        self.names.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = (&String, &NameLog)> {
+        self.names.iter()
+    }
+}
+
+impl NameLog {
+    /// The recent events at or after `from` and at or before `to`.
+    pub fn between(&self, from: Option<DateTime<Utc>>, to: DateTime<Utc>) -> &[StoredEvent] {
+        let start = from.map_or(0, |f| self.recent.partition_point(|e| e.at < f));
+        let end = self.recent.partition_point(|e| e.at <= to);
+        &self.recent[start.min(end)..end]
+    }
+
+    /// Whether the recent log still holds every event ever recorded (so lifetime questions
+    /// with filters are exact).
+    pub fn complete(&self) -> bool {
+        self.total as usize == self.recent.len()
+    }
+}
+
+fn compact(value: &Value) -> Option<Value> {
+    match value {
+        Value::String(s) if s.len() > MAX_STRING => {
+            let mut cut = MAX_STRING;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            Some(Value::String(s[..cut].to_string()))
+        }
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => Some(value.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600 + day * 86_400, 0).unwrap()
+    }
+
+    #[test]
+    fn keeps_time_order_for_late_events_and_counts_windows() {
+        let mut h = EventHistory::default();
+        for day in [5, 1, 3] {
+            h.record(&Event::new("purchase", at(day)).with("amount", day));
+        }
+        let log = h.log("purchase").unwrap();
+        assert_eq!(log.recent.iter().map(|e| e.at).collect::<Vec<_>>(), vec![at(1), at(3), at(5)]);
+        assert_eq!(log.between(Some(at(2)), at(4)).len(), 1);
+        assert_eq!(log.between(None, at(10)).len(), 3);
+        assert_eq!(h.last_engagement, Some(at(5)));
+    }
+
+    #[test]
+    fn bounded_log_keeps_lifetime_totals() {
+        let mut h = EventHistory::default();
+        for i in 0..(RECENT_PER_NAME as i64 + 10) {
+            h.record(&Event::new("page_viewed", at(0) + Duration::minutes(i)));
+        }
+        let log = h.log("page_viewed").unwrap();
+        assert_eq!(log.recent.len(), RECENT_PER_NAME);
+        assert_eq!(log.total, RECENT_PER_NAME as u64 + 10);
+        assert!(!log.complete());
+        h.record(&Event::new("page_viewed", at(RETENTION_DAYS + 5)));
+        assert_eq!(h.log("page_viewed").unwrap().recent.len(), 1, "older than the retention window");
+    }
+}

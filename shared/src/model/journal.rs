@@ -1,0 +1,131 @@
+//! Journal entries: what happened to a contact and why. The same entries are printed by
+//! `kairos simulate`, served by `GET /v1/contacts/{id}/journal` and counted by reports.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Entered,
+    Step,
+    MessageSent,
+    MessageSuppressed,
+    MessageDelayed,
+    Waiting,
+    Woke,
+    GoalAchieved,
+    TagAdded,
+    TagRemoved,
+    ListJoined,
+    ListLeft,
+    ScoreChanged,
+    FieldSet,
+    WebhookCalled,
+    Migrated,
+    Exited,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    #[serde(with = "crate::model::journal::rfc3339")]
+    pub at: DateTime<Utc>,
+    pub contact: String,
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::model::journal::rfc3339_opt")]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl JournalEntry {
+    pub fn new(at: DateTime<Utc>, contact: &str, kind: Kind) -> JournalEntry {
+        JournalEntry {
+            at,
+            contact: contact.to_string(),
+            kind,
+            workflow: None,
+            step: None,
+            run: None,
+            version: None,
+            channel: None,
+            template: None,
+            reason: None,
+            until: None,
+            branch: None,
+            tag: None,
+            list: None,
+            name: None,
+            score: None,
+            field: None,
+            value: None,
+            url: None,
+            message: None,
+        }
+    }
+}
+
+/// Journal times are whole-second RFC 3339 in UTC (`2026-01-05T08:00:00Z`), stable for golden files.
+pub mod rfc3339 {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::calendar::parse_timestamp(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+pub mod rfc3339_opt {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::rfc3339::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => crate::calendar::parse_timestamp(&text).map(Some).map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
+}

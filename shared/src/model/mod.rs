@@ -1,0 +1,9 @@
+//! The state the engine reads and writes: contacts, events and their history, runs,
+//! journal entries and effects.
+
+pub mod contact;
+pub mod effect;
+pub mod event;
+pub mod history;
+pub mod journal;
+pub mod run;

@@ -1,0 +1,99 @@
+//! Ports: the small traits through which drivers connect the engine to the world. The
+//! engine itself never calls them; drivers (the Lambda functions, `kairos serve`, the
+//! simulator) load a partition, call [`crate::engine::process`], save, and hand the
+//! effects to these ports. In-memory implementations live in [`crate::adapters`].
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Input;
+use crate::model::contact::ContactState;
+use crate::model::effect::{Message, Timer, WebhookCall};
+use crate::model::journal::JournalEntry;
+
+/// Errors from the world outside the engine. `retryable` tells a driver whether trying
+/// again may help (throttling, a conflict, a timeout) or not (bad data, access denied).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("the contact changed since it was read (version {expected}); reload and retry")]
+    Conflict { expected: u64 },
+    #[error("{what} is temporarily unavailable: {detail}")]
+    Unavailable { what: String, detail: String },
+    #[error("{what} failed: {detail}")]
+    Failed { what: String, detail: String },
+}
+
+impl PortError {
+    pub fn retryable(&self) -> bool {
+        !matches!(self, PortError::Failed { .. })
+    }
+}
+
+/// Where time comes from: the wall clock in production, a virtual clock in simulation.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// A unit of work for one contact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub contact: String,
+    pub input: Input,
+    /// When the input happened (events carry their own time; this is the receipt time).
+    pub at: DateTime<Utc>,
+}
+
+/// Contact partitions, saved with optimistic locking, plus each contact's journal.
+pub trait ContactStore: Send + Sync {
+    fn load(&self, contact: &str) -> impl Future<Output = Result<Option<ContactState>, PortError>> + Send;
+    /// Saves when the stored version still equals `state.version`, then bumps it;
+    /// otherwise [`PortError::Conflict`] and nothing is written.
+    fn save(&self, state: &mut ContactState) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Removes every record of the contact and leaves a tombstone, so later timers and
+    /// messages for it do nothing.
+    fn delete(&self, contact: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn is_deleted(&self, contact: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
+    fn contact_ids(&self) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    fn append_journal(&self, entries: &[JournalEntry]) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn journal(&self, contact: &str) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
+    /// Claims a side effect's key; `true` exactly once per key, however often it is asked.
+    fn claim(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// Wake-ups in the future.
+pub trait TimerQueue: Send + Sync {
+    fn schedule(&self, timer: Timer) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Removes and returns the timers due at or before `now`, earliest first.
+    fn take_due(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Timer>, PortError>> + Send;
+    /// When the earliest timer is due, if any.
+    fn next_due(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, PortError>> + Send;
+}
+
+/// Per-contact work, processed one item at a time per contact, in order.
+pub trait WorkQueue: Send + Sync {
+    fn push(&self, item: WorkItem) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn pop(&self) -> impl Future<Output = Result<Option<WorkItem>, PortError>> + Send;
+}
+
+/// A rendered message ready for a provider.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outgoing {
+    pub message: Message,
+    pub to: String,
+    pub subject: Option<String>,
+    pub html: Option<String>,
+    pub text: Option<String>,
+}
+
+/// Email / SMS / push providers.
+pub trait Mailer: Send + Sync {
+    /// Sends; returns the provider's message id.
+    fn send(&self, outgoing: &Outgoing) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// Outgoing HTTP calls of `webhook` steps.
+pub trait WebhookSender: Send + Sync {
+    fn call(&self, call: &WebhookCall) -> impl Future<Output = Result<u16, PortError>> + Send;
+}
