@@ -175,7 +175,7 @@ impl Cx<'_> {
     /// A date trigger's timer fired: enroll if it is still the current one.
     pub(crate) fn on_date_timer(&mut self, workflow: &str, index: usize, due: DateTime<Utc>) {
         let slot = format!("{workflow}#{index}");
-        if self.state.date_timers.get(&slot) != Some(&due) {
+        if self.state.date_timers.get(&slot) != Some(&due) || due > self.now {
             return;
         }
         self.state.date_timers.remove(&slot);
@@ -186,7 +186,7 @@ impl Cx<'_> {
                 self.enroll(wf, Some(event), false);
             }
         }
-        self.refresh_date_timers(due + Duration::seconds(1));
+        self.date_horizon = due + Duration::seconds(1);
     }
 }
 

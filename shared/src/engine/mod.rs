@@ -103,7 +103,16 @@ pub(crate) enum Command {
 /// `now` always give the same new state and output.
 pub fn process(catalog: &Catalog, state: &mut ContactState, input: Input, now: DateTime<Utc>) -> Output {
     let mut out = Output::default();
-    let mut cx = Cx { catalog, state, now, out: &mut out, changes: Vec::new(), commands: Vec::new(), budget: STEP_BUDGET };
+    let mut cx = Cx {
+        catalog,
+        state,
+        now,
+        out: &mut out,
+        changes: Vec::new(),
+        commands: Vec::new(),
+        budget: STEP_BUDGET,
+        date_horizon: now,
+    };
     cx.migrate_runs();
     match input {
         Input::Event(event) => cx.record_event(event),
@@ -128,6 +137,8 @@ pub(crate) struct Cx<'a> {
     changes: Vec<Change>,
     commands: Vec<Command>,
     budget: u32,
+    /// Date triggers are scheduled at or after this instant (just past one that fired now).
+    date_horizon: DateTime<Utc>,
 }
 
 impl Cx<'_> {
@@ -155,7 +166,7 @@ impl Cx<'_> {
             self.check_segments();
             self.check_runs();
         }
-        self.refresh_date_timers(self.now);
+        self.refresh_date_timers(self.date_horizon);
         for score in self.state.contact.scores.values_mut() {
             score.prune(self.now);
         }

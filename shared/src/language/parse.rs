@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
+use crate::language::lines::LineIndex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -24,33 +25,33 @@ impl Format {
 }
 
 /// Parses one document of type `T`, naming the file, the path and the line of any error.
+///
+/// The text is first read into a plain value (syntax errors carry the parser's line), then
+/// shaped into `T` (shape errors carry the path, and the line is looked up from the path).
+/// Going through a plain value also lets enums be written as one-key maps (`{ tag: vip }`)
+/// in YAML exactly as in JSON.
 pub fn parse_document<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagnostic> {
     if text.trim().is_empty() {
         return Err(Diagnostic::error(file, "", "the file is empty"));
     }
-    match Format::detect(file, text) {
-        Format::Yaml => {
-            let de = serde_yaml_ng::Deserializer::from_str(text);
-            serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
-                let path = display_path(e.path());
-                let inner = e.into_inner();
-                let line = inner.location().map(|l| l.line());
-                let mut diag = Diagnostic::error(file, path, clean_message(&inner.to_string()));
-                diag.line = line;
-                diag
-            })
-        }
-        Format::Json => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
-                let path = display_path(e.path());
-                let inner = e.into_inner();
-                let mut diag = Diagnostic::error(file, path, clean_message(&inner.to_string()));
-                diag.line = (inner.line() > 0).then_some(inner.line());
-                diag
-            })
-        }
-    }
+    let value: Value = match Format::detect(file, text) {
+        Format::Yaml => serde_yaml_ng::from_str(text).map_err(|e| {
+            let mut diag = Diagnostic::error(file, "", format!("YAML syntax: {}", clean_message(&e.to_string())));
+            diag.line = e.location().map(|l| l.line());
+            diag
+        })?,
+        Format::Json => serde_json::from_str(text).map_err(|e| {
+            let mut diag = Diagnostic::error(file, "", format!("JSON syntax: {}", clean_message(&e.to_string())));
+            diag.line = (e.line() > 0).then_some(e.line());
+            diag
+        })?,
+    };
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let path = display_path(e.path());
+        let mut diag = Diagnostic::error(file, path.clone(), e.into_inner().to_string());
+        diag.line = LineIndex::new(text).line_of(&path);
+        diag
+    })
 }
 
 /// Deserializes a nested part that was first read as a plain value (the shapes that are
