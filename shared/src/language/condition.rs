@@ -71,7 +71,7 @@ impl Ops {
 }
 
 /// `field: { name: country, eq: DE }`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct FieldTest {
     pub name: String,
     #[serde(flatten)]
@@ -79,7 +79,7 @@ pub struct FieldTest {
 }
 
 /// `score: { gte: 50 }`, optionally `name:` (default `lead`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct ScoreTest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -134,7 +134,7 @@ pub enum Since {
 }
 
 /// `sum: { of: amount, gt: 70 }`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct SumTest {
     pub of: String,
     #[serde(flatten)]
@@ -173,3 +173,48 @@ impl Condition {
         }
     }
 }
+
+/// `{ <key>: …, <operators>… }`: serde's `flatten` would let unknown operators through
+/// silently, so these read the map, take their own key, and hand the rest to [`Ops`],
+/// which rejects anything it does not know.
+macro_rules! keyed_ops {
+    ($ty:ident, $key:ident, $required:expr) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
+                let key = match map.remove(stringify!($key)) {
+                    Some(Value::String(s)) => Some(s),
+                    Some(other) => {
+                        return Err(de::Error::custom(format!("`{}` must be a string, not {other}", stringify!($key))))
+                    }
+                    None if $required => return Err(de::Error::missing_field(stringify!($key))),
+                    None => None,
+                };
+                let test = crate::language::parse::from_value::<Ops>(Value::Object(map)).map_err(de::Error::custom)?;
+                Ok($ty::from_parts(key, test))
+            }
+        }
+    };
+}
+
+impl FieldTest {
+    fn from_parts(name: Option<String>, test: Ops) -> Self {
+        FieldTest { name: name.unwrap_or_default(), test }
+    }
+}
+
+impl ScoreTest {
+    fn from_parts(name: Option<String>, test: Ops) -> Self {
+        ScoreTest { name, test }
+    }
+}
+
+impl SumTest {
+    fn from_parts(of: Option<String>, test: Ops) -> Self {
+        SumTest { of: of.unwrap_or_default(), test }
+    }
+}
+
+keyed_ops!(FieldTest, name, true);
+keyed_ops!(ScoreTest, name, false);
+keyed_ops!(SumTest, of, true);
