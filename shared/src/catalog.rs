@@ -34,7 +34,10 @@ impl Deployed {
 
 impl Catalog {
     pub fn new(definitions: Definitions) -> Catalog {
-        Catalog { definitions: Arc::new(definitions), ..Catalog::default() }
+        Catalog {
+            definitions: Arc::new(definitions),
+            ..Catalog::default()
+        }
     }
 
     pub fn definitions(&self) -> &Definitions {
@@ -89,7 +92,10 @@ impl Catalog {
     }
 
     pub fn get(&self, id: &str, version: u32) -> Option<&Arc<Workflow>> {
-        self.workflows.get(id)?.iter().find(|w| w.version == version)
+        self.workflows
+            .get(id)?
+            .iter()
+            .find(|w| w.version == version)
     }
 
     pub fn versions(&self, id: &str) -> &[Arc<Workflow>] {

@@ -25,11 +25,20 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(file: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Error, file: file.to_string(), path: path.into(), line: None, message: message.into() }
+        Diagnostic {
+            severity: Severity::Error,
+            file: file.to_string(),
+            path: path.into(),
+            line: None,
+            message: message.into(),
+        }
     }
 
     pub fn warning(file: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(file, path, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(file, path, message)
+        }
     }
 
     pub fn is_error(&self) -> bool {

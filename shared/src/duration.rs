@@ -19,8 +19,15 @@ pub struct Offset {
     seconds: i64,
 }
 
-const UNITS: [(char, i64); 5] = [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
-const HINT: &str = "expected a number followed by s, m, h, d or w, e.g. 90s, 15m, 2h, 3d, 2w or 1d12h";
+const UNITS: [(char, i64); 5] = [
+    ('w', 604_800),
+    ('d', 86_400),
+    ('h', 3_600),
+    ('m', 60),
+    ('s', 1),
+];
+const HINT: &str =
+    "expected a number followed by s, m, h, d or w, e.g. 90s, 15m, 2h, 3d, 2w or 1d12h";
 
 impl Duration {
     pub const ZERO: Duration = Duration { seconds: 0 };
@@ -167,8 +174,16 @@ macro_rules! string_serde {
     };
 }
 
-string_serde!(Duration, "Duration", "^\\+?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$");
-string_serde!(Offset, "Offset", "^[-+]?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$");
+string_serde!(
+    Duration,
+    "Duration",
+    "^\\+?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+);
+string_serde!(
+    Offset,
+    "Offset",
+    "^[-+]?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+);
 
 #[cfg(test)]
 mod tests {

@@ -47,7 +47,10 @@ pub struct WorkItem {
 
 /// Contact partitions, saved with optimistic locking, plus each contact's journal.
 pub trait ContactStore: Send + Sync {
-    fn load(&self, contact: &str) -> impl Future<Output = Result<Option<ContactState>, PortError>> + Send;
+    fn load(
+        &self,
+        contact: &str,
+    ) -> impl Future<Output = Result<Option<ContactState>, PortError>> + Send;
     /// Saves when the stored version still equals `state.version`, then bumps it;
     /// otherwise [`PortError::Conflict`] and nothing is written.
     fn save(&self, state: &mut ContactState) -> impl Future<Output = Result<(), PortError>> + Send;
@@ -56,8 +59,14 @@ pub trait ContactStore: Send + Sync {
     fn delete(&self, contact: &str) -> impl Future<Output = Result<(), PortError>> + Send;
     fn is_deleted(&self, contact: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
     fn contact_ids(&self) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
-    fn append_journal(&self, entries: &[JournalEntry]) -> impl Future<Output = Result<(), PortError>> + Send;
-    fn journal(&self, contact: &str) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
+    fn append_journal(
+        &self,
+        entries: &[JournalEntry],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn journal(
+        &self,
+        contact: &str,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
     /// Claims a side effect's key; `true` exactly once per key, however often it is asked.
     fn claim(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
@@ -66,7 +75,10 @@ pub trait ContactStore: Send + Sync {
 pub trait TimerQueue: Send + Sync {
     fn schedule(&self, timer: Timer) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Removes and returns the timers due at or before `now`, earliest first.
-    fn take_due(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Timer>, PortError>> + Send;
+    fn take_due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Timer>, PortError>> + Send;
     /// When the earliest timer is due, if any.
     fn next_due(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, PortError>> + Send;
 }

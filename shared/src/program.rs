@@ -51,12 +51,21 @@ pub struct Node {
 pub enum NodeKind {
     Send(SendStep),
     Wait(Wait),
-    If { condition: Condition, then: Option<NodeId>, otherwise: Option<NodeId> },
-    Split { branches: Vec<(f64, Option<NodeId>)> },
+    If {
+        condition: Condition,
+        then: Option<NodeId>,
+        otherwise: Option<NodeId>,
+    },
+    Split {
+        branches: Vec<(f64, Option<NodeId>)>,
+    },
     Goal(GoalStep),
     Tag(TagStep),
     List(ListStep),
-    Score { name: String, change: ScoreChange },
+    Score {
+        name: String,
+        change: ScoreChange,
+    },
     Set(BTreeMap<String, Value>),
     Start(String),
     Stop(String),
@@ -75,8 +84,15 @@ pub enum ScoreChange {
 pub enum Wait {
     For(Duration),
     Until(DateTime<Utc>),
-    UntilTime { at: NaiveTime, days: Vec<chrono::Weekday>, tz: TzChoice },
-    Condition { condition: Condition, timeout: Option<Duration> },
+    UntilTime {
+        at: NaiveTime,
+        days: Vec<chrono::Weekday>,
+        tz: TzChoice,
+    },
+    Condition {
+        condition: Condition,
+        timeout: Option<Duration>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,9 +124,17 @@ pub struct DateRule {
 impl Workflow {
     /// Assembles a compiled workflow and derives the indices the engine needs.
     pub(crate) fn assemble(doc: WorkflowDoc, triggers: Vec<Trigger>, nodes: Vec<Node>) -> Workflow {
-        let by_id = nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), i)).collect();
-        let goals: Vec<NodeId> =
-            nodes.iter().enumerate().filter(|(_, n)| matches!(n.kind, NodeKind::Goal(_))).map(|(i, _)| i).collect();
+        let by_id = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), i))
+            .collect();
+        let goals: Vec<NodeId> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.kind, NodeKind::Goal(_)))
+            .map(|(i, _)| i)
+            .collect();
         let goals_below = (0..nodes.len())
             .map(|from| {
                 let reach = reachable_from(&nodes, from);
@@ -148,7 +172,9 @@ impl Workflow {
 /// The nodes a run can move to directly from `node`.
 pub fn successors(node: &Node) -> Vec<NodeId> {
     match &node.kind {
-        NodeKind::If { then, otherwise, .. } => then.iter().chain(otherwise.iter()).copied().collect(),
+        NodeKind::If {
+            then, otherwise, ..
+        } => then.iter().chain(otherwise.iter()).copied().collect(),
         NodeKind::Split { branches } => branches.iter().filter_map(|(_, first)| *first).collect(),
         NodeKind::Goto(target) => vec![*target],
         NodeKind::End => vec![],

@@ -21,11 +21,22 @@ steps:
 fn send_wait_send_then_complete() {
     let mut w = World::new(&[WELCOME]);
     w.event("signed_up", json!({}));
-    assert_eq!(w.lines(), vec!["entered welcome signed_up", "step hello", "step pause", "waiting pause 2026-01-07T08:00:00Z"]);
+    assert_eq!(
+        w.lines(),
+        vec![
+            "entered welcome signed_up",
+            "step hello",
+            "step pause",
+            "waiting pause 2026-01-07T08:00:00Z"
+        ]
+    );
     assert_eq!(w.sends(), vec!["hello welcome"]);
     w.clear();
     w.days(2);
-    assert_eq!(w.lines(), vec!["woke pause time", "step tips", "exited tips completed"]);
+    assert_eq!(
+        w.lines(),
+        vec!["woke pause time", "step tips", "exited tips completed"]
+    );
     assert_eq!(w.sends(), vec!["tips tips"]);
     assert!(w.state.runs.is_empty());
 }
@@ -34,7 +45,9 @@ fn send_wait_send_then_complete() {
 fn message_keys_are_deterministic_per_run_step_and_visit() {
     let mut w = World::new(&[WELCOME]);
     w.event("signed_up", json!({}));
-    let Some(Effect::Send(m)) = w.effects.iter().find(|e| matches!(e, Effect::Send(_))) else { panic!() };
+    let Some(Effect::Send(m)) = w.effects.iter().find(|e| matches!(e, Effect::Send(_))) else {
+        panic!()
+    };
     assert_eq!(m.key, "c1/welcome:1/hello/1");
     assert_eq!(m.run, "welcome:1");
 }
@@ -74,10 +87,25 @@ steps:
 "#;
     let mut w = World::new(&[wf]);
     w.event("go", json!({}));
-    assert_eq!(w.lines()[1..], ["step past", "step future", "waiting future 2026-12-24T09:00:00Z"]);
+    assert_eq!(
+        w.lines()[1..],
+        [
+            "step past",
+            "step future",
+            "waiting future 2026-12-24T09:00:00Z"
+        ]
+    );
     w.clear();
     w.days(400);
-    assert_eq!(w.lines(), vec!["woke future time", "step done", "tag_added done xmas", "exited done completed"]);
+    assert_eq!(
+        w.lines(),
+        vec![
+            "woke future time",
+            "step done",
+            "tag_added done xmas",
+            "exited done completed"
+        ]
+    );
 }
 
 #[test]
@@ -94,13 +122,21 @@ steps:
     // Saturday 2026-03-07 15:00 UTC = 10:00 EST; DST starts Sunday 03-08.
     w.now = "2026-03-07T15:00:00Z".parse().unwrap();
     w.event("go", json!({}));
-    assert_eq!(w.lines().last().unwrap(), "waiting morning 2026-03-09T13:00:00Z");
+    assert_eq!(
+        w.lines().last().unwrap(),
+        "waiting morning 2026-03-09T13:00:00Z"
+    );
     // A named zone overrides the contact's.
-    let wf_berlin = wf.replace("id: digest", "id: digest2").replace("tz: contact", "tz: Europe/Berlin");
+    let wf_berlin = wf
+        .replace("id: digest", "id: digest2")
+        .replace("tz: contact", "tz: Europe/Berlin");
     let mut w = World::new(&[&wf_berlin]);
     w.now = "2026-03-28T10:00:00Z".parse().unwrap(); // Saturday; CEST starts Sunday 03-29
     w.event("go", json!({}));
-    assert_eq!(w.lines().last().unwrap(), "waiting morning 2026-03-30T07:00:00Z");
+    assert_eq!(
+        w.lines().last().unwrap(),
+        "waiting morning 2026-03-30T07:00:00Z"
+    );
 }
 
 #[test]
@@ -113,7 +149,10 @@ steps:
 "#;
     let mut w = World::new(&[wf]);
     w.event("go", json!({})); // t0 is 08:00 UTC
-    assert_eq!(w.lines(), vec!["entered now go", "step nine", "exited nine completed"]);
+    assert_eq!(
+        w.lines(),
+        vec!["entered now go", "step nine", "exited nine completed"]
+    );
 }
 
 const WAIT_FOR_PURCHASE: &str = r#"
@@ -128,11 +167,22 @@ steps:
 fn condition_wait_passes_when_the_condition_becomes_true() {
     let mut w = World::new(&[WAIT_FOR_PURCHASE]);
     w.event("cart_updated", json!({}));
-    assert_eq!(w.lines().last().unwrap(), "waiting hold 2026-01-08T08:00:00Z");
+    assert_eq!(
+        w.lines().last().unwrap(),
+        "waiting hold 2026-01-08T08:00:00Z"
+    );
     w.clear();
     w.days(1);
     w.event("purchase", json!({}));
-    assert_eq!(w.lines(), vec!["woke hold condition", "step after", "tag_added after checked", "exited after completed"]);
+    assert_eq!(
+        w.lines(),
+        vec![
+            "woke hold condition",
+            "step after",
+            "tag_added after checked",
+            "exited after completed"
+        ]
+    );
     w.clear();
     w.days(5); // the timeout timer is stale now
     assert!(w.journal.is_empty());
@@ -144,7 +194,15 @@ fn condition_wait_times_out_and_continues() {
     w.event("cart_updated", json!({}));
     w.clear();
     w.days(3);
-    assert_eq!(w.lines(), vec!["woke hold timeout", "step after", "tag_added after checked", "exited after completed"]);
+    assert_eq!(
+        w.lines(),
+        vec![
+            "woke hold timeout",
+            "step after",
+            "tag_added after checked",
+            "exited after completed"
+        ]
+    );
 }
 
 #[test]
@@ -160,10 +218,21 @@ fn condition_wait_without_timeout_waits_forever() {
 
 #[test]
 fn condition_already_true_does_not_wait() {
-    let mut w = World::new(&[WAIT_FOR_PURCHASE.replace("since: run_start", "within: 1d").as_str()]);
+    let mut w = World::new(&[WAIT_FOR_PURCHASE
+        .replace("since: run_start", "within: 1d")
+        .as_str()]);
     w.event("purchase", json!({}));
     w.event("cart_updated", json!({}));
-    assert_eq!(w.lines(), vec!["entered cart cart_updated", "step hold", "step after", "tag_added after checked", "exited after completed"]);
+    assert_eq!(
+        w.lines(),
+        vec![
+            "entered cart cart_updated",
+            "step hold",
+            "step after",
+            "tag_added after checked",
+            "exited after completed"
+        ]
+    );
 }
 
 #[test]
@@ -184,11 +253,22 @@ steps:
     w.event("go", json!({}));
     assert_eq!(
         w.lines(),
-        vec!["entered branch go", "step vip then", "step gold", "tag_added gold gold", "step last", "tag_added last done", "exited last completed"]
+        vec![
+            "entered branch go",
+            "step vip then",
+            "step gold",
+            "tag_added gold gold",
+            "step last",
+            "tag_added last done",
+            "exited last completed"
+        ]
     );
     let mut w = World::new(&[wf]);
     w.event("go", json!({}));
-    assert_eq!(w.only(&[Kind::Step]), vec!["step vip else", "step std", "step last"]);
+    assert_eq!(
+        w.only(&[Kind::Step]),
+        vec!["step vip else", "step std", "step last"]
+    );
 }
 
 #[test]
@@ -202,7 +282,10 @@ steps:
 "#;
     let mut w = World::new(&[wf]);
     w.event("go", json!({}));
-    assert_eq!(w.only(&[Kind::Step, Kind::Exited]), vec!["step check else", "step last", "exited last ended"]);
+    assert_eq!(
+        w.only(&[Kind::Step, Kind::Exited]),
+        vec!["step check else", "step last", "exited last ended"]
+    );
 }
 
 const SPLIT: &str = r#"
@@ -223,16 +306,36 @@ fn split_is_stable_per_contact_and_run_and_follows_weights() {
         let mut w = World::new(&[SPLIT]);
         w.state.contact.id = format!("c{i}");
         w.event("go", json!({}));
-        let branch = w.journal.iter().find(|e| e.step.as_deref() == Some("test")).unwrap().branch.clone().unwrap();
+        let branch = w
+            .journal
+            .iter()
+            .find(|e| e.step.as_deref() == Some("test"))
+            .unwrap()
+            .branch
+            .clone()
+            .unwrap();
         // Same contact and run → same branch, every time.
         let mut again = World::new(&[SPLIT]);
         again.state.contact.id = format!("c{i}");
         again.event("go", json!({}));
-        assert_eq!(again.journal.iter().find(|e| e.step.as_deref() == Some("test")).unwrap().branch.clone().unwrap(), branch);
+        assert_eq!(
+            again
+                .journal
+                .iter()
+                .find(|e| e.step.as_deref() == Some("test"))
+                .unwrap()
+                .branch
+                .clone()
+                .unwrap(),
+            branch
+        );
         counts[branch.parse::<usize>().unwrap()] += 1;
     }
     assert!((900..=1100).contains(&counts[0]), "{counts:?}");
-    let lopsided = SPLIT.replacen("weight: 50", "weight: 100", 1).replacen("weight: 50", "weight: 0", 1);
+    let lopsided =
+        SPLIT
+            .replacen("weight: 50", "weight: 100", 1)
+            .replacen("weight: 50", "weight: 0", 1);
     for i in 0..50 {
         let mut w = World::new(&[&lopsided]);
         w.state.contact.id = format!("c{i}");
@@ -260,7 +363,14 @@ steps:
     w.state.contact.fields.insert("plan".into(), json!("pro"));
     w.event("go", json!({}));
     assert_eq!(
-        w.only(&[Kind::TagAdded, Kind::TagRemoved, Kind::ListJoined, Kind::ListLeft, Kind::ScoreChanged, Kind::FieldSet]),
+        w.only(&[
+            Kind::TagAdded,
+            Kind::TagRemoved,
+            Kind::ListJoined,
+            Kind::ListLeft,
+            Kind::ScoreChanged,
+            Kind::FieldSet
+        ]),
         vec![
             "tag_added t customer",
             "tag_removed t prospect",
@@ -323,7 +433,9 @@ steps: [ { id: notify, webhook: { url: "https://crm.example.com/hook" } } ]
 "#;
     let mut w = World::new(&[wf]);
     w.event("go", json!({"plan": "pro"}));
-    let Some(Effect::Webhook(call)) = w.effects.first() else { panic!("{:?}", w.effects) };
+    let Some(Effect::Webhook(call)) = w.effects.first() else {
+        panic!("{:?}", w.effects)
+    };
     assert_eq!(call.url, "https://crm.example.com/hook");
     assert_eq!(call.key, "c1/hook:1/notify/1");
     assert_eq!(call.body["run"]["id"], "hook:1");
@@ -348,8 +460,25 @@ steps:
     w.tag("stop");
     w.days(1);
     assert_eq!(w.sends(), vec!["nudge nudge", "nudge nudge", "nudge nudge"]);
-    let keys: Vec<String> = w.effects.iter().filter_map(|e| if let Effect::Send(m) = e { Some(m.key.clone()) } else { None }).collect();
-    assert_eq!(keys, vec!["c1/loop:1/nudge/1", "c1/loop:1/nudge/5", "c1/loop:1/nudge/9"]);
+    let keys: Vec<String> = w
+        .effects
+        .iter()
+        .filter_map(|e| {
+            if let Effect::Send(m) = e {
+                Some(m.key.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "c1/loop:1/nudge/1",
+            "c1/loop:1/nudge/5",
+            "c1/loop:1/nudge/9"
+        ]
+    );
     assert_eq!(w.lines().last().unwrap(), "exited bye ended");
 }
 
@@ -406,14 +535,32 @@ fn tag_list_and_field_triggers() {
     w.tag("vip");
     w.tag("lead");
     w.untag("lead");
-    w.input(Input::Lists { join: vec!["news".into()], leave: vec![] });
-    w.input(Input::Lists { join: vec![], leave: vec!["news".into()] });
-    w.input(Input::Identify(kairos_core::Profile { fields: [("stage".to_string(), json!("lead"))].into(), ..Default::default() }));
+    w.input(Input::Lists {
+        join: vec!["news".into()],
+        leave: vec![],
+    });
+    w.input(Input::Lists {
+        join: vec![],
+        leave: vec!["news".into()],
+    });
+    w.input(Input::Identify(kairos_core::Profile {
+        fields: [("stage".to_string(), json!("lead"))].into(),
+        ..Default::default()
+    }));
     assert_eq!(entered(&w).len(), 4);
-    w.input(Input::Identify(kairos_core::Profile { fields: [("stage".to_string(), json!("customer"))].into(), ..Default::default() }));
+    w.input(Input::Identify(kairos_core::Profile {
+        fields: [("stage".to_string(), json!("customer"))].into(),
+        ..Default::default()
+    }));
     assert_eq!(
         entered(&w),
-        vec!["entered ta tag_added", "entered tr tag_removed", "entered lj list_joined", "entered ll list_left", "entered fc field_changed"]
+        vec![
+            "entered ta tag_added",
+            "entered tr tag_removed",
+            "entered lj list_joined",
+            "entered ll list_left",
+            "entered fc field_changed"
+        ]
     );
 }
 
@@ -429,13 +576,19 @@ steps: [ { id: card, send: { channel: email, template: birthday } } ]
 fn date_trigger_fires_each_year_in_the_contact_timezone() {
     let mut w = World::new(&[BIRTHDAY]);
     w.state.contact.timezone = "Europe/Berlin".parse().unwrap();
-    w.input(Input::Identify(kairos_core::Profile { fields: [("birthday".to_string(), json!("1990-03-30"))].into(), ..Default::default() }));
+    w.input(Input::Identify(kairos_core::Profile {
+        fields: [("birthday".to_string(), json!("1990-03-30"))].into(),
+        ..Default::default()
+    }));
     // The day before, 09:00 Berlin: 2026-03-29 is the DST switch day (CEST, UTC+2).
     let due: Vec<String> = w.timers.iter().map(|t| t.due.to_rfc3339()).collect();
     assert_eq!(due, vec!["2026-03-29T07:00:00+00:00"]);
     w.days(90);
     assert_eq!(w.sends(), vec!["card birthday"]);
-    assert_eq!(w.timers.first().unwrap().due.to_rfc3339(), "2027-03-29T07:00:00+00:00");
+    assert_eq!(
+        w.timers.first().unwrap().due.to_rfc3339(),
+        "2027-03-29T07:00:00+00:00"
+    );
     w.days(365);
     assert_eq!(w.sends().len(), 2);
 }
@@ -443,13 +596,27 @@ fn date_trigger_fires_each_year_in_the_contact_timezone() {
 #[test]
 fn date_trigger_follows_a_changed_date() {
     let mut w = World::new(&[BIRTHDAY]);
-    w.input(Input::Identify(kairos_core::Profile { fields: [("birthday".to_string(), json!("1990-02-01"))].into(), ..Default::default() }));
-    w.input(Input::Identify(kairos_core::Profile { fields: [("birthday".to_string(), json!("1990-06-01"))].into(), ..Default::default() }));
+    w.input(Input::Identify(kairos_core::Profile {
+        fields: [("birthday".to_string(), json!("1990-02-01"))].into(),
+        ..Default::default()
+    }));
+    w.input(Input::Identify(kairos_core::Profile {
+        fields: [("birthday".to_string(), json!("1990-06-01"))].into(),
+        ..Default::default()
+    }));
     w.days(100);
     assert!(w.sends().is_empty(), "the old date's timer is stale");
     w.days(100);
     assert_eq!(w.sends(), vec!["card birthday"]);
-    assert_eq!(w.journal.iter().find(|e| e.kind == Kind::Entered).unwrap().at.to_rfc3339(), "2026-05-31T09:00:00+00:00");
+    assert_eq!(
+        w.journal
+            .iter()
+            .find(|e| e.kind == Kind::Entered)
+            .unwrap()
+            .at
+            .to_rfc3339(),
+        "2026-05-31T09:00:00+00:00"
+    );
 }
 
 #[test]
@@ -469,7 +636,11 @@ steps: [ { id: x, tag: { add: [vip] } } ]
     w.event("purchase", json!({"amount": 60}));
     assert_eq!(entered(&w), vec!["entered vip segment_entered"]);
     w.event("purchase", json!({"amount": 60}));
-    assert_eq!(entered(&w).len(), 1, "still in the segment: no second entry");
+    assert_eq!(
+        entered(&w).len(),
+        1,
+        "still in the segment: no second entry"
+    );
 }
 
 #[test]
@@ -480,10 +651,14 @@ entry: { enroll_existing: true, segment: { list: newsletter } }
 steps: [ { id: x, tag: { add: [engaged] } } ]
 "#;
     let mut w = World::new(&[wf]);
-    w.input(Input::EnrollExisting { workflow: "engagement".into() });
+    w.input(Input::EnrollExisting {
+        workflow: "engagement".into(),
+    });
     assert!(entered(&w).is_empty());
     w.state.contact.lists.insert("newsletter".into());
-    w.input(Input::EnrollExisting { workflow: "engagement".into() });
+    w.input(Input::EnrollExisting {
+        workflow: "engagement".into(),
+    });
     assert_eq!(entered(&w), vec!["entered engagement"]);
 }
 
@@ -531,9 +706,16 @@ fn keyed_runs_one_per_key_and_match_key_counts_only_their_own_events() {
     assert_eq!(w.runs(), vec!["cart:1", "cart:2"]);
     w.event("purchase", json!({"cart_id": 2}));
     w.days(1);
-    assert_eq!(w.sends(), vec!["remind cart"], "cart 1 is reminded, cart 2 was bought");
+    assert_eq!(
+        w.sends(),
+        vec!["remind cart"],
+        "cart 1 is reminded, cart 2 was bought"
+    );
     let exits = w.only(&[Kind::Exited]);
-    assert_eq!(exits, vec!["exited thanks ended", "exited remind completed"]);
+    assert_eq!(
+        exits,
+        vec!["exited thanks ended", "exited remind completed"]
+    );
 }
 
 // ---- scoring ----
@@ -551,7 +733,16 @@ scoring:
     w.event("page_viewed", json!({"url": "/blog"}));
     w.event("page_viewed", json!({"url": "/pricing"}));
     assert_eq!(w.state.contact.score("lead", w.now), 6);
-    assert_eq!(w.only(&[Kind::ScoreChanged]), vec!["score_changed noop event email_opened 1", "score_changed noop event page_viewed 6"].iter().map(|s| s.replace(" noop", "")).collect::<Vec<_>>());
+    assert_eq!(
+        w.only(&[Kind::ScoreChanged]),
+        vec![
+            "score_changed noop event email_opened 1",
+            "score_changed noop event page_viewed 6"
+        ]
+        .iter()
+        .map(|s| s.replace(" noop", ""))
+        .collect::<Vec<_>>()
+    );
     w.days(31);
     assert_eq!(w.state.contact.score("lead", w.now), 1);
 }
@@ -577,9 +768,15 @@ steps:
     let mut w = World::new(&[v1]);
     w.event("go", json!({}));
     let wf2 = kairos_core::language::load_workflow("v2.yaml", v2, Default::default()).unwrap();
-    assert_eq!(w.catalog.deploy(wf2).unwrap(), kairos_core::Deployed::New(2));
+    assert_eq!(
+        w.catalog.deploy(wf2).unwrap(),
+        kairos_core::Deployed::New(2)
+    );
     w.days(3);
-    assert!(w.state.contact.tags.contains("old"), "the run stayed on version 1");
+    assert!(
+        w.state.contact.tags.contains("old"),
+        "the run stayed on version 1"
+    );
 
     let v3 = format!("{v2}migrate: {{ from: 1, steps: {{ w: w }} }}\n");
     let mut w = World::new(&[v1]);
@@ -588,17 +785,37 @@ steps:
     w.catalog.deploy(wf3).unwrap();
     w.days(1);
     w.days(2);
-    assert!(w.state.contact.tags.contains("new"), "migrated, and the wake-up time (2d) was kept");
+    assert!(
+        w.state.contact.tags.contains("new"),
+        "migrated, and the wake-up time (2d) was kept"
+    );
     assert_eq!(w.only(&[Kind::Migrated]), vec!["migrated w"]);
-    assert_eq!(w.journal.iter().find(|e| e.kind == Kind::Woke).unwrap().at.to_rfc3339(), "2026-01-07T08:00:00+00:00");
+    assert_eq!(
+        w.journal
+            .iter()
+            .find(|e| e.kind == Kind::Woke)
+            .unwrap()
+            .at
+            .to_rfc3339(),
+        "2026-01-07T08:00:00+00:00"
+    );
 }
 
 #[test]
 fn redeploying_an_unchanged_workflow_keeps_the_version() {
     let mut c = catalog(&[WELCOME], None);
-    let again = kairos_core::language::load_workflow("w.yaml", WELCOME, Default::default()).unwrap();
-    assert_eq!(c.deploy(again).unwrap(), kairos_core::Deployed::Unchanged(1));
-    let bad = kairos_core::language::load_workflow("w.yaml", &format!("{}migrate: {{ from: 7 }}\n", WELCOME.replace("2d", "3d")), Default::default()).unwrap();
+    let again =
+        kairos_core::language::load_workflow("w.yaml", WELCOME, Default::default()).unwrap();
+    assert_eq!(
+        c.deploy(again).unwrap(),
+        kairos_core::Deployed::Unchanged(1)
+    );
+    let bad = kairos_core::language::load_workflow(
+        "w.yaml",
+        &format!("{}migrate: {{ from: 7 }}\n", WELCOME.replace("2d", "3d")),
+        Default::default(),
+    )
+    .unwrap();
     assert!(c.deploy(bad).unwrap_err().contains("version 7"));
 }
 

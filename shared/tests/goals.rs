@@ -25,7 +25,13 @@ steps:
 }
 
 fn flow(w: &World) -> Vec<String> {
-    w.only(&[Kind::Step, Kind::GoalAchieved, Kind::Waiting, Kind::Woke, Kind::Exited])
+    w.only(&[
+        Kind::Step,
+        Kind::GoalAchieved,
+        Kind::Waiting,
+        Kind::Woke,
+        Kind::Exited,
+    ])
 }
 
 #[test]
@@ -36,9 +42,21 @@ fn jump_below_skips_the_steps_between_and_cancels_the_wait() {
         w.days(1);
         w.clear();
         w.tag("enrolled");
-        assert_eq!(flow(&w), vec!["goal_achieved enrolled", "step thanks", "exited thanks completed"], "otherwise: {otherwise}");
+        assert_eq!(
+            flow(&w),
+            vec![
+                "goal_achieved enrolled",
+                "step thanks",
+                "exited thanks completed"
+            ],
+            "otherwise: {otherwise}"
+        );
         w.days(10);
-        assert_eq!(w.sends(), vec!["thanks thanks"], "promo never sent; the cancelled wait's timer is stale");
+        assert_eq!(
+            w.sends(),
+            vec!["thanks thanks"],
+            "promo never sent; the cancelled wait's timer is stale"
+        );
     }
 }
 
@@ -56,10 +74,19 @@ fn walking_onto_a_met_goal_passes_through() {
         w.days(6);
         assert_eq!(
             &flow(&w)[8..],
-            ["step mark", "step enrolled", "goal_achieved enrolled", "step thanks", "exited thanks completed"],
+            [
+                "step mark",
+                "step enrolled",
+                "goal_achieved enrolled",
+                "step thanks",
+                "exited thanks completed"
+            ],
             "otherwise: {otherwise}"
         );
-        assert_eq!(w.sends(), vec!["intro intro", "promo promo", "thanks thanks"]);
+        assert_eq!(
+            w.sends(),
+            vec!["intro intro", "promo promo", "thanks thanks"]
+        );
     }
 }
 
@@ -77,7 +104,10 @@ fn walking_onto_an_unmet_goal_continue_goes_on() {
     let mut w = World::new(&[&course("below", "continue", "")]);
     w.event("go", json!({}));
     w.days(6);
-    assert_eq!(&flow(&w)[8..], ["step enrolled", "step thanks", "exited thanks completed"]);
+    assert_eq!(
+        &flow(&w)[8..],
+        ["step enrolled", "step thanks", "exited thanks completed"]
+    );
     assert!(!flow(&w).iter().any(|l| l.starts_with("goal_achieved")));
 }
 
@@ -86,7 +116,10 @@ fn walking_onto_an_unmet_goal_end_ends_the_run() {
     let mut w = World::new(&[&course("below", "end", "")]);
     w.event("go", json!({}));
     w.days(6);
-    assert_eq!(&flow(&w)[8..], ["step enrolled", "exited enrolled goal_end"]);
+    assert_eq!(
+        &flow(&w)[8..],
+        ["step enrolled", "exited enrolled goal_end"]
+    );
     assert_eq!(w.sends(), vec!["intro intro", "promo promo"]);
 }
 
@@ -99,7 +132,14 @@ fn walking_onto_an_unmet_goal_wait_holds_until_met() {
     w.days(100);
     w.clear();
     w.tag("enrolled");
-    assert_eq!(flow(&w), vec!["goal_achieved enrolled", "step thanks", "exited thanks completed"]);
+    assert_eq!(
+        flow(&w),
+        vec![
+            "goal_achieved enrolled",
+            "step thanks",
+            "exited thanks completed"
+        ]
+    );
 }
 
 #[test]
@@ -107,10 +147,20 @@ fn goal_wait_with_timeout_continues_not_achieved() {
     let mut w = World::new(&[&course("below", "wait", ", timeout: 5d")]);
     w.event("go", json!({}));
     w.days(6);
-    assert_eq!(flow(&w).last().unwrap(), "waiting enrolled 2026-01-16T08:00:00Z");
+    assert_eq!(
+        flow(&w).last().unwrap(),
+        "waiting enrolled 2026-01-16T08:00:00Z"
+    );
     w.clear();
     w.days(5);
-    assert_eq!(flow(&w), vec!["woke enrolled timeout", "step thanks", "exited thanks completed"]);
+    assert_eq!(
+        flow(&w),
+        vec![
+            "woke enrolled timeout",
+            "step thanks",
+            "exited thanks completed"
+        ]
+    );
 }
 
 #[test]
@@ -120,14 +170,28 @@ fn goal_wait_with_timeout_met_before_the_timeout() {
     w.days(7);
     w.clear();
     w.tag("enrolled");
-    assert_eq!(flow(&w), vec!["goal_achieved enrolled", "step thanks", "exited thanks completed"]);
+    assert_eq!(
+        flow(&w),
+        vec![
+            "goal_achieved enrolled",
+            "step thanks",
+            "exited thanks completed"
+        ]
+    );
     w.days(10);
-    assert_eq!(w.sends(), vec!["thanks thanks"], "sent once; the timeout timer is stale");
+    assert_eq!(
+        w.sends(),
+        vec!["thanks thanks"],
+        "sent once; the timeout timer is stale"
+    );
 }
 
 #[test]
 fn goal_timeout_with_continue_or_end_changes_nothing() {
-    for (otherwise, last) in [("continue", "exited thanks completed"), ("end", "exited enrolled goal_end")] {
+    for (otherwise, last) in [
+        ("continue", "exited thanks completed"),
+        ("end", "exited enrolled goal_end"),
+    ] {
         let mut w = World::new(&[&course("below", otherwise, ", timeout: 5d")]);
         w.event("go", json!({}));
         w.days(6);
@@ -173,7 +237,14 @@ fn anywhere_reaches_a_goal_on_another_branch() {
     w.event("go", json!({}));
     w.clear();
     w.tag("customer");
-    assert_eq!(flow(&w), vec!["goal_achieved bought", "step std-wait", "waiting std-wait 2026-01-15T08:00:00Z"]);
+    assert_eq!(
+        flow(&w),
+        vec![
+            "goal_achieved bought",
+            "step std-wait",
+            "waiting std-wait 2026-01-15T08:00:00Z"
+        ]
+    );
 }
 
 #[test]
@@ -188,10 +259,21 @@ fn below_cannot_jump_back_to_a_passed_goal_but_anywhere_can() {
     w.event("go", json!({}));
     w.clear();
     w.tag("customer");
-    assert_eq!(flow(&w), vec!["goal_achieved bought", "step std-wait", "waiting std-wait 2026-01-15T08:00:00Z"]);
+    assert_eq!(
+        flow(&w),
+        vec![
+            "goal_achieved bought",
+            "step std-wait",
+            "waiting std-wait 2026-01-15T08:00:00Z"
+        ]
+    );
     w.clear();
     w.tag("other");
-    assert_eq!(flow(&w), Vec::<String>::new(), "a goal is achieved once per run");
+    assert_eq!(
+        flow(&w),
+        Vec::<String>::new(),
+        "a goal is achieved once per run"
+    );
 }
 
 #[test]
@@ -210,7 +292,10 @@ steps:
     w.event("go", json!({}));
     w.clear();
     w.tag("a");
-    assert_eq!(flow(&w), vec!["goal_achieved g2", "step end", "exited end completed"]);
+    assert_eq!(
+        flow(&w),
+        vec!["goal_achieved g2", "step end", "exited end completed"]
+    );
     assert!(!w.state.contact.tags.contains("mid"));
 }
 

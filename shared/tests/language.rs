@@ -42,12 +42,18 @@ fn parse_errors_name_file_path_and_line() {
     assert_eq!(unknown.len(), 1);
     assert!(unknown[0].starts_with("flow.yaml:5: error at steps[0].colour: unknown field `colour`, expected one of `id`, `send`"), "{unknown:?}");
     let syntax = errors("id: flow\nsteps: [\n  - id: a\n");
-    assert!(syntax[0].starts_with("flow.yaml:") && syntax[0].contains("YAML syntax"), "{syntax:?}");
+    assert!(
+        syntax[0].starts_with("flow.yaml:") && syntax[0].contains("YAML syntax"),
+        "{syntax:?}"
+    );
     let json = match load_workflow("flow.json", "{\n \"id\": \"flow\",\n \"steps\": [\n  {\"id\": \"a\", \"wait\": {\"for\": \"-2d\"}}\n ]\n}", References::default()) {
         Err(d) => d[0].to_string(),
         Ok(_) => panic!(),
     };
-    assert_eq!(json, "flow.json:4: error at steps[0].wait.for: bad duration \"-2d\": it cannot be negative");
+    assert_eq!(
+        json,
+        "flow.json:4: error at steps[0].wait.for: bad duration \"-2d\": it cannot be negative"
+    );
     assert_eq!(errors(""), vec!["flow.yaml: error: the file is empty"]);
 }
 
@@ -85,15 +91,24 @@ fn validation_errors() {
     ];
     for (text, expected) in cases {
         let found = errors(&text);
-        assert!(found.iter().any(|e| e.contains(expected)), "expected `{expected}` in {found:?}\n{text}");
-        assert!(found.iter().all(|e| e.starts_with("flow.yaml:")), "{found:?}");
+        assert!(
+            found.iter().any(|e| e.contains(expected)),
+            "expected `{expected}` in {found:?}\n{text}"
+        );
+        assert!(
+            found.iter().all(|e| e.starts_with("flow.yaml:")),
+            "{found:?}"
+        );
     }
 }
 
 #[test]
 fn nested_paths_point_inside_branches() {
     let text = "id: flow\nsteps:\n  - id: a\n    if: { tag: x }\n    then:\n      - id: b\n        wait: { for: 1d }\n      - id: c\n        goto: zz\n";
-    assert_eq!(errors(text), vec!["flow.yaml:9: error at steps[0].then[1].goto: goto names an unknown step `zz`"]);
+    assert_eq!(
+        errors(text),
+        vec!["flow.yaml:9: error at steps[0].then[1].goto: goto names an unknown step `zz`"]
+    );
 }
 
 #[test]
@@ -110,12 +125,27 @@ fn references_are_checked_when_known() {
     )
     .unwrap();
     let workflows: BTreeSet<String> = ["other".to_string()].into();
-    let refs = References { definitions: Some(&defs), workflows: Some(&workflows) };
+    let refs = References {
+        definitions: Some(&defs),
+        workflows: Some(&workflows),
+    };
     assert!(errors_with(&one_step("{ id: a, if: { segment: vip } }"), refs).is_empty());
-    assert!(errors_with(&one_step("{ id: a, if: { segment: nope } }"), refs)[0].contains("unknown segment `nope` (defined: vip)"));
-    assert!(errors_with(&one_step("{ id: a, send: { channel: email, template: nope } }"), refs)[0].contains("unknown template `nope`"));
-    assert!(errors_with(&one_step("{ id: a, send: { channel: sms, template: welcome } }"), refs)[0].contains("template `welcome` has no sms content"));
-    assert!(errors_with(&one_step("{ id: a, start: ghost }"), refs)[0].contains("unknown workflow `ghost`"));
+    assert!(
+        errors_with(&one_step("{ id: a, if: { segment: nope } }"), refs)[0]
+            .contains("unknown segment `nope` (defined: vip)")
+    );
+    assert!(errors_with(
+        &one_step("{ id: a, send: { channel: email, template: nope } }"),
+        refs
+    )[0]
+    .contains("unknown template `nope`"));
+    assert!(errors_with(
+        &one_step("{ id: a, send: { channel: sms, template: welcome } }"),
+        refs
+    )[0]
+    .contains("template `welcome` has no sms content"));
+    assert!(errors_with(&one_step("{ id: a, start: ghost }"), refs)[0]
+        .contains("unknown workflow `ghost`"));
     assert!(errors_with(&one_step("{ id: a, stop: other }"), refs).is_empty());
     // Without definitions nothing is checked.
     assert!(errors(&one_step("{ id: a, if: { segment: nope } }")).is_empty());
@@ -123,12 +153,32 @@ fn references_are_checked_when_known() {
 
 #[test]
 fn definitions_errors() {
-    let err = load_definitions("defs.yaml", "segments:\n  a: { segment: b }\n  b: { segment: a }\n").unwrap_err();
-    assert!(err[0].to_string().starts_with("defs.yaml:2: error at segments.a: segments refer to each other in a circle: a → b → a"), "{err:?}");
-    let err = load_definitions("defs.yaml", "delivery:\n  quiet_hours: { sms: { from: \"9pm\", to: \"08:00\" } }\n").unwrap_err();
-    assert!(err[0].to_string().contains("delivery.quiet_hours.sms.from: bad local time"), "{err:?}");
+    let err = load_definitions(
+        "defs.yaml",
+        "segments:\n  a: { segment: b }\n  b: { segment: a }\n",
+    )
+    .unwrap_err();
+    assert!(
+        err[0].to_string().starts_with(
+            "defs.yaml:2: error at segments.a: segments refer to each other in a circle: a → b → a"
+        ),
+        "{err:?}"
+    );
+    let err = load_definitions(
+        "defs.yaml",
+        "delivery:\n  quiet_hours: { sms: { from: \"9pm\", to: \"08:00\" } }\n",
+    )
+    .unwrap_err();
+    assert!(
+        err[0]
+            .to_string()
+            .contains("delivery.quiet_hours.sms.from: bad local time"),
+        "{err:?}"
+    );
     let err = load_definitions("defs.yaml", "templates:\n  t: { subject: Hi }\n").unwrap_err();
-    assert!(err[0].to_string().contains("needs a subject and an html or text body"));
+    assert!(err[0]
+        .to_string()
+        .contains("needs a subject and an html or text body"));
 }
 
 #[test]
@@ -148,7 +198,10 @@ steps:
   - { id: g, goal: { when: { tag: y }, timeout: 3d } }
 "#;
     let wf = load_workflow("flow.yaml", text, References::default()).unwrap();
-    let warnings: Vec<String> = lint_workflow(&wf, "flow.yaml", Some(&defs)).iter().map(|d| d.message.clone()).collect();
+    let warnings: Vec<String> = lint_workflow(&wf, "flow.yaml", Some(&defs))
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
     let expect = [
         "`reentry: concurrent` without `entry.key`",
         "`wait: until` with no `timeout` waits forever",
@@ -158,7 +211,10 @@ steps:
         "uses contact.first_name, which the contact schema does not have",
     ];
     for e in expect {
-        assert!(warnings.iter().any(|w| w.contains(e)), "expected `{e}` in {warnings:#?}");
+        assert!(
+            warnings.iter().any(|w| w.contains(e)),
+            "expected `{e}` in {warnings:#?}"
+        );
     }
     assert_eq!(warnings.len(), expect.len(), "{warnings:#?}");
 }
@@ -167,7 +223,13 @@ steps:
 
 fn holds(condition: &str, state: &ContactState, defs: &Definitions, minutes_later: i64) -> bool {
     let c: Condition = parse_document("c.yaml", condition).unwrap_or_else(|e| panic!("{e}"));
-    Scope { state, definitions: defs, now: t0() + Duration::minutes(minutes_later), run: None }.holds(&c)
+    Scope {
+        state,
+        definitions: defs,
+        now: t0() + Duration::minutes(minutes_later),
+        run: None,
+    }
+    .holds(&c)
 }
 
 fn sample() -> ContactState {
@@ -176,16 +238,26 @@ fn sample() -> ContactState {
     contact.fields.insert("country".into(), json!("DE"));
     contact.fields.insert("age".into(), json!(42));
     contact.fields.insert("zip".into(), json!("10115"));
-    contact.fields.insert("interests".into(), json!(["yoga", "tea"]));
-    contact.fields.insert("signed_up_at".into(), json!("2025-11-01T00:00:00Z"));
+    contact
+        .fields
+        .insert("interests".into(), json!(["yoga", "tea"]));
+    contact
+        .fields
+        .insert("signed_up_at".into(), json!("2025-11-01T00:00:00Z"));
     contact.tags.insert("vip".into());
     contact.lists.insert("newsletter".into());
     contact.scores.entry("lead".into()).or_default().base = 55;
     let mut state = ContactState::new(contact);
     for (days_ago, amount) in [(40, 10), (20, 30), (5, 45)] {
-        state.history.record(&Event::new("purchase", t0() - Duration::days(days_ago)).with("amount", amount).with("sku", "A1"));
+        state.history.record(
+            &Event::new("purchase", t0() - Duration::days(days_ago))
+                .with("amount", amount)
+                .with("sku", "A1"),
+        );
     }
-    state.history.record(&Event::new("email_opened", t0() - Duration::days(3)).with("step", "welcome"));
+    state
+        .history
+        .record(&Event::new("email_opened", t0() - Duration::days(3)).with("step", "welcome"));
     state
 }
 
@@ -229,7 +301,11 @@ fn field_operators() {
 #[test]
 fn tag_list_score_segment_and_logic() {
     let s = sample();
-    let d: Definitions = parse_document("d.yaml", "segments: { engaged: { all: [ { tag: vip }, { score: { gte: 50 } } ] } }").unwrap();
+    let d: Definitions = parse_document(
+        "d.yaml",
+        "segments: { engaged: { all: [ { tag: vip }, { score: { gte: 50 } } ] } }",
+    )
+    .unwrap();
     let cases = [
         ("tag: vip", true),
         ("tag: lead", false),
@@ -260,16 +336,46 @@ fn event_conditions() {
         ("event: { name: refund }", false),
         ("event: { name: refund, count: { eq: 0 } }", true),
         ("event: { name: purchase, count: { eq: 3 } }", true),
-        ("event: { name: purchase, within: 30d, count: { eq: 2 } }", true),
-        ("event: { name: purchase, within: 7d, count: { eq: 1 } }", true),
-        ("event: { name: purchase, within: 30d, sum: { of: amount, gt: 70 } }", true),
-        ("event: { name: purchase, within: 30d, sum: { of: amount, gt: 75 } }", false),
-        ("event: { name: purchase, sum: { of: amount, eq: 85 } }", true),
-        ("event: { name: purchase, where: { amount: { gt: 20 } }, count: { gte: 2 } }", true),
-        ("event: { name: purchase, where: { amount: { gt: 40 } }, count: { gte: 2 } }", false),
-        ("event: { name: purchase, where: { sku: A1 }, within: 10d }", true),
-        ("event: { name: email_opened, where: { step: welcome } }", true),
-        ("event: { name: email_opened, where: { step: other } }", false),
+        (
+            "event: { name: purchase, within: 30d, count: { eq: 2 } }",
+            true,
+        ),
+        (
+            "event: { name: purchase, within: 7d, count: { eq: 1 } }",
+            true,
+        ),
+        (
+            "event: { name: purchase, within: 30d, sum: { of: amount, gt: 70 } }",
+            true,
+        ),
+        (
+            "event: { name: purchase, within: 30d, sum: { of: amount, gt: 75 } }",
+            false,
+        ),
+        (
+            "event: { name: purchase, sum: { of: amount, eq: 85 } }",
+            true,
+        ),
+        (
+            "event: { name: purchase, where: { amount: { gt: 20 } }, count: { gte: 2 } }",
+            true,
+        ),
+        (
+            "event: { name: purchase, where: { amount: { gt: 40 } }, count: { gte: 2 } }",
+            false,
+        ),
+        (
+            "event: { name: purchase, where: { sku: A1 }, within: 10d }",
+            true,
+        ),
+        (
+            "event: { name: email_opened, where: { step: welcome } }",
+            true,
+        ),
+        (
+            "event: { name: email_opened, where: { step: other } }",
+            false,
+        ),
         ("inactive_for: 2d", true),
         ("inactive_for: 4d", false),
     ];
@@ -277,7 +383,12 @@ fn event_conditions() {
         assert_eq!(holds(c, &s, &d, 0), expected, "{c}");
     }
     // The window moves with the clock: 16 days later the 20-day-old purchase is 36 days old.
-    assert!(!holds("event: { name: purchase, within: 30d, count: { eq: 2 } }", &s, &d, 16 * 24 * 60));
+    assert!(!holds(
+        "event: { name: purchase, within: 30d, count: { eq: 2 } }",
+        &s,
+        &d,
+        16 * 24 * 60
+    ));
 }
 
 #[test]

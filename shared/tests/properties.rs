@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use chrono::Duration;
 use kairos_core::language::validate::References;
 use kairos_core::language::{load_definitions, load_workflow};
-use kairos_core::{process, Catalog, Contact, ContactState, Effect, Event, Input, JournalEntry, Timer};
+use kairos_core::{
+    process, Catalog, Contact, ContactState, Effect, Event, Input, JournalEntry, Timer,
+};
 use proptest::prelude::*;
 use support::{catalog, t0};
 
@@ -57,15 +59,32 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (1i64..=72).prop_map(Step::Wait),
-        (prop::sample::select(vec!["signed_up", "purchase", "cart_updated", "page_viewed", "email_opened"]), 0u8..3)
+        (
+            prop::sample::select(vec![
+                "signed_up",
+                "purchase",
+                "cart_updated",
+                "page_viewed",
+                "email_opened"
+            ]),
+            0u8..3
+        )
             .prop_map(|(n, k)| Step::Event(n, k)),
-        (prop::sample::select(vec!["customer", "unsubscribed", "vip"]), any::<bool>()).prop_map(|(t, on)| Step::Tag(t, on)),
+        (
+            prop::sample::select(vec!["customer", "unsubscribed", "vip"]),
+            any::<bool>()
+        )
+            .prop_map(|(t, on)| Step::Tag(t, on)),
     ]
 }
 
 /// Runs the steps with timers fired in due order; returns the journal and final state.
 /// `save_after`: after this many steps, the state goes through JSON (a store round trip).
-fn run(catalog: &Catalog, steps: &[Step], save_after: Option<usize>) -> (Vec<JournalEntry>, ContactState) {
+fn run(
+    catalog: &Catalog,
+    steps: &[Step],
+    save_after: Option<usize>,
+) -> (Vec<JournalEntry>, ContactState) {
     let mut state = ContactState::new(Contact::new("c1", t0()));
     let mut now = t0();
     let mut timers: BTreeSet<Timer> = BTreeSet::new();
@@ -95,11 +114,17 @@ fn run(catalog: &Catalog, steps: &[Step], save_after: Option<usize>) -> (Vec<Jou
                 now = end;
             }
             Step::Event(name, k) => {
-                let e = Event::new(*name, now).with("cart_id", *k as i64).with("amount", 20 * *k as i64);
+                let e = Event::new(*name, now)
+                    .with("cart_id", *k as i64)
+                    .with("amount", 20 * *k as i64);
                 apply(&mut state, Input::Event(e), now, &mut timers);
             }
             Step::Tag(tag, on) => {
-                let (add, remove) = if *on { (vec![tag.to_string()], vec![]) } else { (vec![], vec![tag.to_string()]) };
+                let (add, remove) = if *on {
+                    (vec![tag.to_string()], vec![])
+                } else {
+                    (vec![], vec![tag.to_string()])
+                };
                 apply(&mut state, Input::Tags { add, remove }, now, &mut timers);
             }
         }

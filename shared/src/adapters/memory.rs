@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use crate::model::contact::ContactState;
 use crate::model::effect::{Timer, WebhookCall};
 use crate::model::journal::JournalEntry;
-use crate::ports::{Clock, ContactStore, Mailer, Outgoing, PortError, TimerQueue, WebhookSender, WorkItem, WorkQueue};
+use crate::ports::{
+    Clock, ContactStore, Mailer, Outgoing, PortError, TimerQueue, WebhookSender, WorkItem,
+    WorkQueue,
+};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere never leaves these maps half-written, so the data is still sound.
@@ -32,7 +35,9 @@ impl ContactStore for MemoryStore {
         let mut contacts = lock(&self.contacts);
         let stored = contacts.get(&state.contact.id).map_or(0, |s| s.version);
         if stored != state.version {
-            return Err(PortError::Conflict { expected: state.version });
+            return Err(PortError::Conflict {
+                expected: state.version,
+            });
         }
         state.version += 1;
         lock(&self.deleted).remove(&state.contact.id);
@@ -58,13 +63,19 @@ impl ContactStore for MemoryStore {
     async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
         let mut journal = lock(&self.journal);
         for e in entries {
-            journal.entry(e.contact.clone()).or_default().push(e.clone());
+            journal
+                .entry(e.contact.clone())
+                .or_default()
+                .push(e.clone());
         }
         Ok(())
     }
 
     async fn journal(&self, contact: &str) -> Result<Vec<JournalEntry>, PortError> {
-        Ok(lock(&self.journal).get(contact).cloned().unwrap_or_default())
+        Ok(lock(&self.journal)
+            .get(contact)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn claim(&self, key: &str) -> Result<bool, PortError> {
@@ -161,7 +172,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> ManualClock {
-        ManualClock { now: Mutex::new(start) }
+        ManualClock {
+            now: Mutex::new(start),
+        }
     }
 
     pub fn set(&self, t: DateTime<Utc>) {

@@ -20,7 +20,11 @@ pub(crate) struct Origin<'a> {
 }
 
 impl Cx<'_> {
-    fn journal_change(&mut self, kind: Kind, origin: Option<Origin<'_>>) -> &mut crate::model::journal::JournalEntry {
+    fn journal_change(
+        &mut self,
+        kind: Kind,
+        origin: Option<Origin<'_>>,
+    ) -> &mut crate::model::journal::JournalEntry {
         let entry = self.journal(kind);
         if let Some(o) = origin {
             entry.workflow = Some(o.workflow.to_string());
@@ -43,7 +47,11 @@ impl Cx<'_> {
             "unsubscribed" => consent.unsubscribed = true,
             "email_complained" => consent.complained = true,
             "email_bounced" => {
-                let kind = event.props.get("bounce").or_else(|| event.props.get("bounce_type")).and_then(Value::as_str);
+                let kind = event
+                    .props
+                    .get("bounce")
+                    .or_else(|| event.props.get("bounce_type"))
+                    .and_then(Value::as_str);
                 if matches!(kind, None | Some("hard" | "Permanent" | "permanent")) {
                     consent.bounced = true;
                 }
@@ -55,7 +63,12 @@ impl Cx<'_> {
     fn apply_scoring(&mut self, event: &Event) {
         let catalog = self.catalog;
         let mut changed: BTreeMap<String, ()> = BTreeMap::new();
-        for rule in catalog.definitions().scoring.iter().filter(|r| r.event == event.name) {
+        for rule in catalog
+            .definitions()
+            .scoring
+            .iter()
+            .filter(|r| r.event == event.name)
+        {
             if !where_matches(&rule.where_, &event.props, self.now) {
                 continue;
             }
@@ -83,7 +96,12 @@ impl Cx<'_> {
         }
     }
 
-    pub(crate) fn change_tags(&mut self, add: &[String], remove: &[String], origin: Option<Origin<'_>>) {
+    pub(crate) fn change_tags(
+        &mut self,
+        add: &[String],
+        remove: &[String],
+        origin: Option<Origin<'_>>,
+    ) {
         for tag in add {
             if self.state.contact.tags.insert(tag.clone()) {
                 self.journal_change(Kind::TagAdded, origin).tag = Some(tag.clone());
@@ -98,7 +116,12 @@ impl Cx<'_> {
         }
     }
 
-    pub(crate) fn change_lists(&mut self, join: &[String], leave: &[String], origin: Option<Origin<'_>>) {
+    pub(crate) fn change_lists(
+        &mut self,
+        join: &[String],
+        leave: &[String],
+        origin: Option<Origin<'_>>,
+    ) {
         for list in join {
             if self.state.contact.lists.insert(list.clone()) {
                 self.journal_change(Kind::ListJoined, origin).list = Some(list.clone());
@@ -113,19 +136,37 @@ impl Cx<'_> {
         }
     }
 
-    pub(crate) fn set_fields(&mut self, fields: &BTreeMap<String, Value>, origin: Option<Origin<'_>>) {
+    pub(crate) fn set_fields(
+        &mut self,
+        fields: &BTreeMap<String, Value>,
+        origin: Option<Origin<'_>>,
+    ) {
         for (name, value) in fields {
             let changed = match name.as_str() {
-                "email" => replace(&mut self.state.contact.email, value.as_str().map(str::to_string)),
-                "phone" => replace(&mut self.state.contact.phone, value.as_str().map(str::to_string)),
+                "email" => replace(
+                    &mut self.state.contact.email,
+                    value.as_str().map(str::to_string),
+                ),
+                "phone" => replace(
+                    &mut self.state.contact.phone,
+                    value.as_str().map(str::to_string),
+                ),
                 _ if value.is_null() => self.state.contact.fields.remove(name).is_some(),
-                _ => self.state.contact.fields.insert(name.clone(), value.clone()).as_ref() != Some(value),
+                _ => {
+                    self.state
+                        .contact
+                        .fields
+                        .insert(name.clone(), value.clone())
+                        .as_ref()
+                        != Some(value)
+                }
             };
             if changed {
                 let entry = self.journal_change(Kind::FieldSet, origin);
                 entry.field = Some(name.clone());
                 entry.value = Some(value.clone());
-                self.changes.push(Change::FieldChanged(name.clone(), value.clone()));
+                self.changes
+                    .push(Change::FieldChanged(name.clone(), value.clone()));
             }
         }
     }
@@ -145,7 +186,12 @@ impl Cx<'_> {
     }
 
     pub(crate) fn change_score(&mut self, name: &str, change: ScoreChange, origin: Origin<'_>) {
-        let score = self.state.contact.scores.entry(name.to_string()).or_default();
+        let score = self
+            .state
+            .contact
+            .scores
+            .entry(name.to_string())
+            .or_default();
         match change {
             ScoreChange::Add(points) => score.base += points,
             ScoreChange::Set(value) => {

@@ -26,7 +26,9 @@ impl Change {
             Change::TagRemoved(t) => Event::new("tag_removed", at).with("tag", t.as_str()),
             Change::ListJoined(l) => Event::new("list_joined", at).with("list", l.as_str()),
             Change::ListLeft(l) => Event::new("list_left", at).with("list", l.as_str()),
-            Change::FieldChanged(f, v) => Event::new("field_changed", at).with("field", f.as_str()).with("value", v.clone()),
+            Change::FieldChanged(f, v) => Event::new("field_changed", at)
+                .with("field", f.as_str())
+                .with("value", v.clone()),
             Change::Score => return None,
         })
     }
@@ -34,7 +36,9 @@ impl Change {
 
 fn trigger_matches(trigger: &Trigger, change: &Change, now: DateTime<Utc>) -> bool {
     match (trigger, change) {
-        (Trigger::Event { name, where_ }, Change::Event(e)) => *name == e.name && where_matches(where_, &e.props, now),
+        (Trigger::Event { name, where_ }, Change::Event(e)) => {
+            *name == e.name && where_matches(where_, &e.props, now)
+        }
         (Trigger::TagAdded(t), Change::TagAdded(c))
         | (Trigger::TagRemoved(t), Change::TagRemoved(c))
         | (Trigger::ListJoined(t), Change::ListJoined(c))
@@ -50,7 +54,11 @@ impl Cx<'_> {
     pub(crate) fn fire_triggers(&mut self, change: &Change) {
         let catalog = self.catalog;
         for wf in catalog.latest_all() {
-            if wf.triggers.iter().any(|t| trigger_matches(t, change, self.now)) {
+            if wf
+                .triggers
+                .iter()
+                .any(|t| trigger_matches(t, change, self.now))
+            {
                 self.enroll(wf, change.as_event(self.now), false);
             }
         }
@@ -81,14 +89,25 @@ impl Cx<'_> {
             Reentry::Once => self.state.enrollments.get(&wf.id).copied().unwrap_or(0) == 0,
             Reentry::AfterExit => active.next().is_none(),
             Reentry::Concurrent => {
-                wf.key.is_none() || !active.any(|r| r.key.as_ref().zip(key.as_ref()).is_some_and(|(a, b)| loose_eq(a, b)))
+                wf.key.is_none()
+                    || !active.any(|r| {
+                        r.key
+                            .as_ref()
+                            .zip(key.as_ref())
+                            .is_some_and(|(a, b)| loose_eq(a, b))
+                    })
             }
         };
         if !allowed {
             return;
         }
         if let Some(segment) = &wf.segment {
-            let scope = Scope { state: self.state, definitions: self.catalog.definitions(), now: self.now, run: None };
+            let scope = Scope {
+                state: self.state,
+                definitions: self.catalog.definitions(),
+                now: self.now,
+                run: None,
+            };
             if !scope.holds(segment) {
                 return;
             }
@@ -121,7 +140,13 @@ impl Cx<'_> {
 
     /// Ends every active run of `workflow` (a `stop` step).
     pub(crate) fn stop_workflow(&mut self, workflow: &str) {
-        let seqs: Vec<u64> = self.state.runs.values().filter(|r| r.workflow == workflow).map(|r| r.seq).collect();
+        let seqs: Vec<u64> = self
+            .state
+            .runs
+            .values()
+            .filter(|r| r.workflow == workflow)
+            .map(|r| r.seq)
+            .collect();
         for seq in seqs {
             if let Some(run) = self.state.runs.remove(&seq) {
                 self.exit(&run, "stopped");
@@ -133,15 +158,26 @@ impl Cx<'_> {
     pub(crate) fn check_segments(&mut self) {
         let catalog = self.catalog;
         for name in catalog.entered_segments() {
-            let Some(condition) = catalog.definitions().segments.get(name) else { continue };
-            let scope = Scope { state: self.state, definitions: catalog.definitions(), now: self.now, run: None };
+            let Some(condition) = catalog.definitions().segments.get(name) else {
+                continue;
+            };
+            let scope = Scope {
+                state: self.state,
+                definitions: catalog.definitions(),
+                now: self.now,
+                run: None,
+            };
             let matches = scope.holds(condition);
             let was = self.state.segments.contains(name);
             if matches && !was {
                 self.state.segments.insert(name.clone());
                 let event = Event::new("segment_entered", self.now).with("segment", name.as_str());
                 for wf in catalog.latest_all() {
-                    if wf.triggers.iter().any(|t| matches!(t, Trigger::SegmentEntered(s) if s == name)) {
+                    if wf
+                        .triggers
+                        .iter()
+                        .any(|t| matches!(t, Trigger::SegmentEntered(s) if s == name))
+                    {
                         self.enroll(wf, Some(event.clone()), false);
                     }
                 }
@@ -156,13 +192,22 @@ impl Cx<'_> {
         let catalog = self.catalog;
         for (wf, index, rule) in catalog.date_rules() {
             let slot = format!("{}#{index}", wf.id);
-            let next = if wf.enabled { next_date_firing(rule, &self.state.contact, after) } else { None };
+            let next = if wf.enabled {
+                next_date_firing(rule, &self.state.contact, after)
+            } else {
+                None
+            };
             match next {
                 Some(due) if self.state.date_timers.get(&slot) != Some(&due) => {
                     self.state.date_timers.insert(slot, due);
                     let contact = self.state.contact.id.clone();
-                    let kind = TimerKind::Date { workflow: wf.id.clone(), trigger: *index };
-                    self.out.effects.push(Effect::Timer(Timer { contact, due, kind }));
+                    let kind = TimerKind::Date {
+                        workflow: wf.id.clone(),
+                        trigger: *index,
+                    };
+                    self.out
+                        .effects
+                        .push(Effect::Timer(Timer { contact, due, kind }));
                 }
                 Some(_) => {}
                 None => {
@@ -191,15 +236,22 @@ impl Cx<'_> {
 }
 
 /// The next instant at or after `after` when `rule` fires for `contact`, in its timezone.
-pub fn next_date_firing(rule: &DateRule, contact: &Contact, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn next_date_firing(
+    rule: &DateRule,
+    contact: &Contact,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let tz = contact.timezone;
     let value: &Value = contact.fields.get(&rule.field)?;
     let (date, own_time) = field_date(value, tz)?;
     let time = rule.at.or(own_time).unwrap_or(NaiveTime::MIN);
-    let firing = |d: chrono::NaiveDate| resolve_local(tz, d.and_time(time) + rule.offset.to_chrono());
+    let firing =
+        |d: chrono::NaiveDate| resolve_local(tz, d.and_time(time) + rule.offset.to_chrono());
     if !rule.each_year {
         return Some(firing(date)).filter(|t| *t >= after);
     }
     let year = after.with_timezone(&tz).year();
-    (year - 1..=year + 2).map(|y| firing(anniversary(date, y))).find(|t| *t >= after)
+    (year - 1..=year + 2)
+        .map(|y| firing(anniversary(date, y)))
+        .find(|t| *t >= after)
 }

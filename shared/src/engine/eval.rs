@@ -34,18 +34,36 @@ impl Scope<'_> {
             Condition::All(list) => list.iter().all(|c| self.holds_at(c, depth)),
             Condition::Any(list) => list.iter().any(|c| self.holds_at(c, depth)),
             Condition::Not(inner) => !self.holds_at(inner, depth),
-            Condition::Field(test) => ops_match(&test.test, field_value(contact, &test.name).as_ref(), self.now),
+            Condition::Field(test) => ops_match(
+                &test.test,
+                field_value(contact, &test.name).as_ref(),
+                self.now,
+            ),
             Condition::Tag(tag) => contact.tags.contains(tag),
             Condition::List(list) => contact.lists.contains(list),
             Condition::Score(test) => {
                 let name = test.name.as_deref().unwrap_or("lead");
-                ops_match(&test.test, Some(&Value::from(contact.score(name, self.now))), self.now)
+                ops_match(
+                    &test.test,
+                    Some(&Value::from(contact.score(name, self.now))),
+                    self.now,
+                )
             }
-            Condition::Segment(name) => depth < MAX_SEGMENT_DEPTH
-                && self.definitions.segments.get(name).is_some_and(|c| self.holds_at(c, depth + 1)),
+            Condition::Segment(name) => {
+                depth < MAX_SEGMENT_DEPTH
+                    && self
+                        .definitions
+                        .segments
+                        .get(name)
+                        .is_some_and(|c| self.holds_at(c, depth + 1))
+            }
             Condition::Event(test) => self.event_holds(test),
             Condition::InactiveFor(d) => {
-                let last = self.state.history.last_engagement.unwrap_or(contact.created_at);
+                let last = self
+                    .state
+                    .history
+                    .last_engagement
+                    .unwrap_or(contact.created_at);
                 (self.now - last).num_seconds() >= d.seconds()
             }
         }
@@ -54,7 +72,11 @@ impl Scope<'_> {
     fn event_holds(&self, test: &EventTest) -> bool {
         let count_test = test.count.as_ref();
         let Some(log) = self.state.history.log(&test.name) else {
-            return count_matches(count_test, 0) && test.sum.as_ref().is_none_or(|s| ops_match(&s.test, Some(&Value::from(0)), self.now));
+            return count_matches(count_test, 0)
+                && test
+                    .sum
+                    .as_ref()
+                    .is_none_or(|s| ops_match(&s.test, Some(&Value::from(0)), self.now));
         };
         let mut from = test.within.map(|w| self.now - w.to_chrono());
         if let (Some(since), Some((run, _))) = (test.since, self.run) {
@@ -71,13 +93,20 @@ impl Scope<'_> {
         let filtered = !test.where_.is_empty() || key.is_some();
         let window = log.between(from, self.now);
         // Lifetime counts without a filter come from the total, which outlives the recent log.
-        let count = if from.is_none() && !filtered && log.recent.last().is_none_or(|e| e.at <= self.now) {
-            log.total
-        } else if !filtered {
-            window.len() as u64
-        } else {
-            window.iter().filter(|e| where_matches(&test.where_, &e.props, self.now) && key_matches(key, &e.props)).count() as u64
-        };
+        let count =
+            if from.is_none() && !filtered && log.recent.last().is_none_or(|e| e.at <= self.now) {
+                log.total
+            } else if !filtered {
+                window.len() as u64
+            } else {
+                window
+                    .iter()
+                    .filter(|e| {
+                        where_matches(&test.where_, &e.props, self.now)
+                            && key_matches(key, &e.props)
+                    })
+                    .count() as u64
+            };
         if !count_matches(count_test, count) {
             return false;
         }
@@ -86,7 +115,11 @@ impl Scope<'_> {
             Some(sum) => {
                 let total: f64 = window
                     .iter()
-                    .filter(|e| !filtered || (where_matches(&test.where_, &e.props, self.now) && key_matches(key, &e.props)))
+                    .filter(|e| {
+                        !filtered
+                            || (where_matches(&test.where_, &e.props, self.now)
+                                && key_matches(key, &e.props))
+                    })
                     .filter_map(|e| e.props.get(&sum.of).and_then(number))
                     .sum();
                 ops_match(&sum.test, Some(&Value::from(total)), self.now)
@@ -125,7 +158,9 @@ pub fn field_value(contact: &crate::model::contact::Contact, name: &str) -> Opti
 
 /// Whether every property test in `filter` holds for `props`.
 pub fn where_matches(filter: &Where, props: &Map<String, Value>, now: DateTime<Utc>) -> bool {
-    filter.iter().all(|(name, predicate)| ops_match(&predicate.0, props.get(name), now))
+    filter
+        .iter()
+        .all(|(name, predicate)| ops_match(&predicate.0, props.get(name), now))
 }
 
 /// Whether `value` passes every operator in `ops` (all must hold).
@@ -153,18 +188,33 @@ pub fn ops_match(ops: &Ops, value: Option<&Value>, now: DateTime<Utc>) -> bool {
         || ops.within_last.is_some();
     let Some(v) = value else { return !needs_value };
     let compare = |target: &Option<Value>, accept: fn(Ordering) -> bool| {
-        target.as_ref().is_none_or(|t| compare_values(v, t).is_some_and(accept))
+        target
+            .as_ref()
+            .is_none_or(|t| compare_values(v, t).is_some_and(accept))
     };
     ops.eq.as_ref().is_none_or(|e| loose_eq(v, e))
         && compare(&ops.gt, |o| o == Ordering::Greater)
         && compare(&ops.gte, |o| o != Ordering::Less)
         && compare(&ops.lt, |o| o == Ordering::Less)
         && compare(&ops.lte, |o| o != Ordering::Greater)
-        && ops.in_.as_ref().is_none_or(|list| list.iter().any(|e| loose_eq(v, e)))
-        && ops.contains.as_ref().is_none_or(|needle| contains(v, needle))
-        && ops.starts_with.as_ref().is_none_or(|prefix| v.as_str().is_some_and(|s| s.starts_with(prefix.as_str())))
-        && ops.older_than.is_none_or(|d| as_time(v).is_some_and(|t| (now - t).num_seconds() > d.seconds()))
-        && ops.within_last.is_none_or(|d| as_time(v).is_some_and(|t| t <= now && (now - t).num_seconds() <= d.seconds()))
+        && ops
+            .in_
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|e| loose_eq(v, e)))
+        && ops
+            .contains
+            .as_ref()
+            .is_none_or(|needle| contains(v, needle))
+        && ops
+            .starts_with
+            .as_ref()
+            .is_none_or(|prefix| v.as_str().is_some_and(|s| s.starts_with(prefix.as_str())))
+        && ops
+            .older_than
+            .is_none_or(|d| as_time(v).is_some_and(|t| (now - t).num_seconds() > d.seconds()))
+        && ops.within_last.is_none_or(|d| {
+            as_time(v).is_some_and(|t| t <= now && (now - t).num_seconds() <= d.seconds())
+        })
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -181,8 +231,12 @@ pub fn loose_eq(a: &Value, b: &Value) -> bool {
         return true;
     }
     match (a, b) {
-        (Value::Number(_), _) | (_, Value::Number(_)) => number(a).zip(number(b)).is_some_and(|(x, y)| x == y),
-        (Value::String(x), Value::Bool(y)) | (Value::Bool(y), Value::String(x)) => x == &y.to_string(),
+        (Value::Number(_), _) | (_, Value::Number(_)) => {
+            number(a).zip(number(b)).is_some_and(|(x, y)| x == y)
+        }
+        (Value::String(x), Value::Bool(y)) | (Value::Bool(y), Value::String(x)) => {
+            x == &y.to_string()
+        }
         _ => false,
     }
 }
@@ -215,5 +269,8 @@ pub fn as_time(v: &Value) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc())
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
 }

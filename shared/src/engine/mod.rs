@@ -95,13 +95,23 @@ pub(crate) enum Change {
 /// Work to do for another workflow once the current run is back in place.
 #[derive(Clone, Debug)]
 pub(crate) enum Command {
-    Start { workflow: String, trigger: Option<Event> },
-    Stop { workflow: String },
+    Start {
+        workflow: String,
+        trigger: Option<Event>,
+    },
+    Stop {
+        workflow: String,
+    },
 }
 
 /// Processes one input for one contact. Deterministic: the same catalog, state, input and
 /// `now` always give the same new state and output.
-pub fn process(catalog: &Catalog, state: &mut ContactState, input: Input, now: DateTime<Utc>) -> Output {
+pub fn process(
+    catalog: &Catalog,
+    state: &mut ContactState,
+    input: Input,
+    now: DateTime<Utc>,
+) -> Output {
     let mut out = Output::default();
     let mut cx = Cx {
         catalog,
@@ -143,7 +153,9 @@ pub(crate) struct Cx<'a> {
 
 impl Cx<'_> {
     fn journal(&mut self, kind: Kind) -> &mut JournalEntry {
-        self.out.journal.push(JournalEntry::new(self.now, &self.state.contact.id, kind));
+        self.out
+            .journal
+            .push(JournalEntry::new(self.now, &self.state.contact.id, kind));
         let last = self.out.journal.len() - 1;
         &mut self.out.journal[last]
     }
@@ -176,7 +188,9 @@ impl Cx<'_> {
         while !self.commands.is_empty() {
             for command in std::mem::take(&mut self.commands) {
                 match command {
-                    Command::Start { workflow, trigger } => self.enroll_by_id(&workflow, trigger, false),
+                    Command::Start { workflow, trigger } => {
+                        self.enroll_by_id(&workflow, trigger, false)
+                    }
                     Command::Stop { workflow } => self.stop_workflow(&workflow),
                 }
             }

@@ -28,7 +28,13 @@ impl Cx<'_> {
         scope.holds(condition)
     }
 
-    fn run_entry(&mut self, kind: Kind, wf: &Workflow, run: &Run, step: Option<NodeId>) -> &mut crate::model::journal::JournalEntry {
+    fn run_entry(
+        &mut self,
+        kind: Kind,
+        wf: &Workflow,
+        run: &Run,
+        step: Option<NodeId>,
+    ) -> &mut crate::model::journal::JournalEntry {
         let step_id = step.map(|n| wf.nodes[n].id.clone());
         let entry = self.journal(kind);
         entry.workflow = Some(wf.id.clone());
@@ -39,7 +45,10 @@ impl Cx<'_> {
 
     pub(crate) fn exit(&mut self, run: &Run, reason: &str) {
         let catalog = self.catalog;
-        let step = catalog.get(&run.workflow, run.version).and_then(|wf| wf.nodes.get(run.at)).map(|n| n.id.clone());
+        let step = catalog
+            .get(&run.workflow, run.version)
+            .and_then(|wf| wf.nodes.get(run.at))
+            .map(|n| n.id.clone());
         let entry = self.journal(Kind::Exited);
         entry.workflow = Some(run.workflow.clone());
         entry.run = Some(run.id());
@@ -73,11 +82,20 @@ impl Cx<'_> {
             let step = &wf.nodes[at];
             let next = step.next;
             let run_id = run.id();
-            let origin = Origin { workflow: &wf.id, step: &step.id, run: &run_id };
+            let origin = Origin {
+                workflow: &wf.id,
+                step: &step.id,
+                run: &run_id,
+            };
             match &step.kind {
-                NodeKind::If { condition, then, otherwise } => {
+                NodeKind::If {
+                    condition,
+                    then,
+                    otherwise,
+                } => {
                     let taken = self.holds(wf, Some(run), condition);
-                    self.run_entry(Kind::Step, wf, run, Some(at)).branch = Some(if taken { "then" } else { "else" }.into());
+                    self.run_entry(Kind::Step, wf, run, Some(at)).branch =
+                        Some(if taken { "then" } else { "else" }.into());
                     node = if taken { *then } else { *otherwise };
                     continue;
                 }
@@ -94,7 +112,10 @@ impl Cx<'_> {
             match &step.kind {
                 NodeKind::Send(send) => {
                     let message = Message {
-                        key: format!("{}/{}/{}/{}", self.state.contact.id, run_id, step.id, run.visits),
+                        key: format!(
+                            "{}/{}/{}/{}",
+                            self.state.contact.id, run_id, step.id, run.visits
+                        ),
                         contact: self.state.contact.id.clone(),
                         workflow: wf.id.clone(),
                         version: wf.version,
@@ -136,10 +157,13 @@ impl Cx<'_> {
                 NodeKind::List(list) => self.change_lists(&list.join, &list.leave, Some(origin)),
                 NodeKind::Score { name, change } => self.change_score(name, *change, origin),
                 NodeKind::Set(fields) => self.set_fields(fields, Some(origin)),
-                NodeKind::Start(other) => {
-                    self.commands.push(Command::Start { workflow: other.clone(), trigger: run.trigger.clone() })
-                }
-                NodeKind::Stop(other) => self.commands.push(Command::Stop { workflow: other.clone() }),
+                NodeKind::Start(other) => self.commands.push(Command::Start {
+                    workflow: other.clone(),
+                    trigger: run.trigger.clone(),
+                }),
+                NodeKind::Stop(other) => self.commands.push(Command::Stop {
+                    workflow: other.clone(),
+                }),
                 NodeKind::Webhook(hook) => {
                     let contact = &self.state.contact;
                     let body = json!({
@@ -204,7 +228,14 @@ impl Cx<'_> {
         self.run_entry(Kind::Waiting, wf, run, Some(run.at)).until = until;
         if let Some(due) = until {
             let contact = self.state.contact.id.clone();
-            self.out.effects.push(Effect::Timer(Timer { contact, due, kind: TimerKind::Run { run: run.seq, wait: seq } }));
+            self.out.effects.push(Effect::Timer(Timer {
+                contact,
+                due,
+                kind: TimerKind::Run {
+                    run: run.seq,
+                    wait: seq,
+                },
+            }));
         }
     }
 
@@ -230,7 +261,9 @@ impl Cx<'_> {
     /// Checks one run; `timer_fired` = its wait's timer is due now.
     fn check_run(&mut self, seq: u64, timer_fired: bool) {
         let catalog = self.catalog;
-        let Some(mut run) = self.state.runs.remove(&seq) else { return };
+        let Some(mut run) = self.state.runs.remove(&seq) else {
+            return;
+        };
         let Some(wf) = catalog.get(&run.workflow, run.version) else {
             self.state.runs.insert(seq, run);
             return;
@@ -259,7 +292,8 @@ impl Cx<'_> {
         }
         if let NodeKind::Wait(Wait::Condition { condition, .. }) = &here.kind {
             if self.holds(wf, Some(&run), condition) {
-                self.run_entry(Kind::Woke, wf, &run, Some(run.at)).reason = Some("condition".into());
+                self.run_entry(Kind::Woke, wf, &run, Some(run.at)).reason =
+                    Some("condition".into());
                 let next = here.next;
                 return self.drive(wf, run, next);
             }
@@ -281,20 +315,32 @@ impl Cx<'_> {
     fn goal_to_jump_to(&self, wf: &Workflow, run: &Run) -> Option<NodeId> {
         let below = &wf.goals_below[run.at];
         wf.goals.iter().rev().copied().find(|&g| {
-            let NodeKind::Goal(goal) = &wf.nodes[g].kind else { return false };
+            let NodeKind::Goal(goal) = &wf.nodes[g].kind else {
+                return false;
+            };
             let in_reach = match goal.scope {
                 GoalScope::Below => below.contains(&g),
                 GoalScope::Anywhere => true,
             };
-            g != run.at && in_reach && !run.achieved.contains(&g) && self.holds(wf, Some(run), &goal.when)
+            g != run.at
+                && in_reach
+                && !run.achieved.contains(&g)
+                && self.holds(wf, Some(run), &goal.when)
         })
     }
 
     pub(crate) fn on_timer(&mut self, timer: Timer) {
         match timer.kind {
-            TimerKind::Date { workflow, trigger } => self.on_date_timer(&workflow, trigger, timer.due),
+            TimerKind::Date { workflow, trigger } => {
+                self.on_date_timer(&workflow, trigger, timer.due)
+            }
             TimerKind::Run { run, wait } => {
-                let live = self.state.runs.get(&run).and_then(|r| r.waiting.as_ref()).is_some_and(|w| w.seq == wait && w.until == Some(timer.due));
+                let live = self
+                    .state
+                    .runs
+                    .get(&run)
+                    .and_then(|r| r.waiting.as_ref())
+                    .is_some_and(|w| w.seq == wait && w.until == Some(timer.due));
                 if live && timer.due <= self.now {
                     self.check_run(run, true);
                 }
@@ -308,13 +354,23 @@ impl Cx<'_> {
         let catalog = self.catalog;
         let seqs: Vec<u64> = self.state.runs.keys().copied().collect();
         for seq in seqs {
-            let Some(run) = self.state.runs.get(&seq) else { continue };
-            let Some(latest) = catalog.latest(&run.workflow) else { continue };
-            let Some(migrate) = latest.migrate.as_ref().filter(|m| m.from == run.version) else { continue };
-            let Some(old) = catalog.get(&run.workflow, run.version) else { continue };
+            let Some(run) = self.state.runs.get(&seq) else {
+                continue;
+            };
+            let Some(latest) = catalog.latest(&run.workflow) else {
+                continue;
+            };
+            let Some(migrate) = latest.migrate.as_ref().filter(|m| m.from == run.version) else {
+                continue;
+            };
+            let Some(old) = catalog.get(&run.workflow, run.version) else {
+                continue;
+            };
             let old_id = &old.nodes[run.at].id;
             let new_id = migrate.steps.get(old_id).unwrap_or(old_id);
-            let Some(new_at) = latest.node_index(new_id) else { continue };
+            let Some(new_at) = latest.node_index(new_id) else {
+                continue;
+            };
             let (version, step) = (latest.version, new_id.clone());
             if let Some(run) = self.state.runs.get_mut(&seq) {
                 run.version = version;
@@ -335,7 +391,13 @@ impl Cx<'_> {
 fn pick_branch(branches: &[(f64, Option<NodeId>)], contact: &str, run: &str, step: &str) -> usize {
     let total: f64 = branches.iter().map(|(w, _)| w).sum();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in contact.bytes().chain([0]).chain(run.bytes()).chain([0]).chain(step.bytes()) {
+    for byte in contact
+        .bytes()
+        .chain([0])
+        .chain(run.bytes())
+        .chain([0])
+        .chain(step.bytes())
+    {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }

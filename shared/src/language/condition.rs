@@ -66,7 +66,10 @@ impl Ops {
 
     /// An `Ops` that tests equality with one value (`where: { step: welcome }`).
     pub fn equal_to(value: Value) -> Ops {
-        Ops { eq: Some(value), ..Ops::default() }
+        Ops {
+            eq: Some(value),
+            ..Ops::default()
+        }
     }
 }
 
@@ -109,7 +112,9 @@ impl<'de> Deserialize<'de> for Predicate {
             Value::Object(map) => crate::language::parse::from_value::<Ops>(Value::Object(map))
                 .map(Predicate)
                 .map_err(de::Error::custom),
-            Value::Null => Err(de::Error::custom("a property test cannot be empty; write `{ exists: false }` to test for absence")),
+            Value::Null => Err(de::Error::custom(
+                "a property test cannot be empty; write `{ exists: false }` to test for absence",
+            )),
             scalar => Ok(Predicate(Ops::equal_to(scalar))),
         }
     }
@@ -185,12 +190,16 @@ macro_rules! keyed_ops {
                 let key = match map.remove(stringify!($key)) {
                     Some(Value::String(s)) => Some(s),
                     Some(other) => {
-                        return Err(de::Error::custom(format!("`{}` must be a string, not {other}", stringify!($key))))
+                        return Err(de::Error::custom(format!(
+                            "`{}` must be a string, not {other}",
+                            stringify!($key)
+                        )))
                     }
                     None if $required => return Err(de::Error::missing_field(stringify!($key))),
                     None => None,
                 };
-                let test = crate::language::parse::from_value::<Ops>(Value::Object(map)).map_err(de::Error::custom)?;
+                let test = crate::language::parse::from_value::<Ops>(Value::Object(map))
+                    .map_err(de::Error::custom)?;
                 Ok($ty::from_parts(key, test))
             }
         }
@@ -199,7 +208,10 @@ macro_rules! keyed_ops {
 
 impl FieldTest {
     fn from_parts(name: Option<String>, test: Ops) -> Self {
-        FieldTest { name: name.unwrap_or_default(), test }
+        FieldTest {
+            name: name.unwrap_or_default(),
+            test,
+        }
     }
 }
 
@@ -211,7 +223,10 @@ impl ScoreTest {
 
 impl SumTest {
     fn from_parts(of: Option<String>, test: Ops) -> Self {
-        SumTest { of: of.unwrap_or_default(), test }
+        SumTest {
+            of: of.unwrap_or_default(),
+            test,
+        }
     }
 }
 

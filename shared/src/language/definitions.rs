@@ -89,7 +89,9 @@ impl Template {
     /// Whether the template has a body for this channel.
     pub fn serves(&self, channel: Channel) -> bool {
         match channel {
-            Channel::Email => self.subject.is_some() && (self.html.is_some() || self.text.is_some()),
+            Channel::Email => {
+                self.subject.is_some() && (self.html.is_some() || self.text.is_some())
+            }
             Channel::Sms => self.sms.is_some(),
             Channel::Push => self.push.is_some(),
         }

@@ -52,8 +52,16 @@ impl MarkedEventReceiver for Collector {
         let line = mark.line();
         match event {
             Event::Scalar(text, ..) => {
-                if let Some(Frame::Map { key: key @ None, path }) = self.stack.last_mut() {
-                    let full = if path.is_empty() { text.clone() } else { format!("{path}.{text}") };
+                if let Some(Frame::Map {
+                    key: key @ None,
+                    path,
+                }) = self.stack.last_mut()
+                {
+                    let full = if path.is_empty() {
+                        text.clone()
+                    } else {
+                        format!("{path}.{text}")
+                    };
                     self.lines.entry(full).or_insert(line);
                     *key = Some(text);
                 } else {
@@ -87,7 +95,9 @@ impl LineIndex {
         if parser.load(&mut collector, false).is_err() {
             return LineIndex::default();
         }
-        LineIndex { lines: collector.lines }
+        LineIndex {
+            lines: collector.lines,
+        }
     }
 
     /// The line of `path`, or of its nearest enclosing part that has one.

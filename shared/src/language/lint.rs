@@ -9,9 +9,14 @@ use crate::program::{reachable_from, NodeKind, Wait, Workflow};
 /// Contact properties every contact has, whatever the schema says.
 const BUILT_IN_FIELDS: [&str; 4] = ["id", "email", "phone", "timezone"];
 
-pub fn lint_workflow(wf: &Workflow, file: &str, definitions: Option<&Definitions>) -> Vec<Diagnostic> {
+pub fn lint_workflow(
+    wf: &Workflow,
+    file: &str,
+    definitions: Option<&Definitions>,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let mut warn = |path: String, message: String| out.push(Diagnostic::warning(file, path, message));
+    let mut warn =
+        |path: String, message: String| out.push(Diagnostic::warning(file, path, message));
     if wf.reentry == Reentry::Concurrent && wf.key.is_none() {
         warn(
             "entry.reentry".into(),
@@ -19,7 +24,11 @@ pub fn lint_workflow(wf: &Workflow, file: &str, definitions: Option<&Definitions
         );
     }
     let reachable = {
-        let mut r = if wf.nodes.is_empty() { vec![] } else { reachable_from(&wf.nodes, 0) };
+        let mut r = if wf.nodes.is_empty() {
+            vec![]
+        } else {
+            reachable_from(&wf.nodes, 0)
+        };
         if let Some(first) = r.first_mut() {
             *first = true;
         }
@@ -57,7 +66,10 @@ fn unreachable_after_end(steps: &[StepDoc], path: &str, warn: &mut impl FnMut(St
             let what = if step.goto.is_some() { "goto" } else { "end" };
             warn(
                 format!("{path}[{}]", i + 1),
-                format!("step `{}` comes after an unconditional `{what}` and never runs", steps[i + 1].id),
+                format!(
+                    "step `{}` comes after an unconditional `{what}` and never runs",
+                    steps[i + 1].id
+                ),
             );
         }
         if let Some(then) = &step.then {
@@ -75,13 +87,22 @@ fn unreachable_after_end(steps: &[StepDoc], path: &str, warn: &mut impl FnMut(St
 /// `{{ contact.x }}` in a template used by this workflow, where the schema has no `x`
 /// and no `default:` filter covers it.
 fn template_variables(wf: &Workflow, defs: &Definitions, warn: &mut impl FnMut(String, String)) {
-    let Some(schema) = &defs.contact_schema else { return };
+    let Some(schema) = &defs.contact_schema else {
+        return;
+    };
     for node in &wf.nodes {
-        let NodeKind::Send(send) = &node.kind else { continue };
-        let Some(template) = defs.templates.get(&send.template) else { continue };
+        let NodeKind::Send(send) = &node.kind else {
+            continue;
+        };
+        let Some(template) = defs.templates.get(&send.template) else {
+            continue;
+        };
         for (part, source) in template.parts() {
             for (field, has_default) in contact_variables(source) {
-                if !has_default && !schema.contains_key(&field) && !BUILT_IN_FIELDS.contains(&field.as_str()) {
+                if !has_default
+                    && !schema.contains_key(&field)
+                    && !BUILT_IN_FIELDS.contains(&field.as_str())
+                {
                     warn(
                         format!("{}.send.template", node.path),
                         format!("template `{}` ({part}) uses contact.{field}, which the contact schema does not have; add it to `contact_schema` or use `| default:`", send.template),
@@ -107,13 +128,18 @@ pub fn contact_variables(source: &str) -> Vec<(String, bool)> {
                 continue;
             }
         };
-        let Some(close) = after.find(close_marker) else { break };
+        let Some(close) = after.find(close_marker) else {
+            break;
+        };
         let inner = &after[1..close];
         let has_default = inner.contains("default");
         let mut search = inner;
         while let Some(pos) = search.find("contact.") {
             let preceded_ok = pos == 0 || !search.as_bytes()[pos - 1].is_ascii_alphanumeric();
-            let name: String = search[pos + 8..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String = search[pos + 8..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             if preceded_ok && !name.is_empty() {
                 found.push((name, has_default));
             }

@@ -18,7 +18,11 @@ use validate::References;
 use workflow::WorkflowDoc;
 
 /// Parses and validates a workflow file. Errors name the file, the path and the line.
-pub fn load_workflow(file: &str, text: &str, refs: References<'_>) -> Result<Workflow, Vec<Diagnostic>> {
+pub fn load_workflow(
+    file: &str,
+    text: &str,
+    refs: References<'_>,
+) -> Result<Workflow, Vec<Diagnostic>> {
     let doc: WorkflowDoc = parse::parse_document(file, text).map_err(|d| vec![d])?;
     validate::validate_workflow(doc, file, refs).map_err(|errors| with_lines(errors, text))
 }

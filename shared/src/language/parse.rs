@@ -36,12 +36,20 @@ pub fn parse_document<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, 
     }
     let value: Value = match Format::detect(file, text) {
         Format::Yaml => serde_yaml_ng::from_str(text).map_err(|e| {
-            let mut diag = Diagnostic::error(file, "", format!("YAML syntax: {}", clean_message(&e.to_string())));
+            let mut diag = Diagnostic::error(
+                file,
+                "",
+                format!("YAML syntax: {}", clean_message(&e.to_string())),
+            );
             diag.line = e.location().map(|l| l.line());
             diag
         })?,
         Format::Json => serde_json::from_str(text).map_err(|e| {
-            let mut diag = Diagnostic::error(file, "", format!("JSON syntax: {}", clean_message(&e.to_string())));
+            let mut diag = Diagnostic::error(
+                file,
+                "",
+                format!("JSON syntax: {}", clean_message(&e.to_string())),
+            );
             diag.line = (e.line() > 0).then_some(e.line());
             diag
         })?,
@@ -82,7 +90,11 @@ fn clean_message(message: &str) -> String {
     let mut text = message.to_string();
     for marker in [" at line ", ", line "] {
         if let Some(pos) = text.rfind(marker) {
-            if text[pos + marker.len()..].chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            if text[pos + marker.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+            {
                 text.truncate(pos);
             }
         }

@@ -69,11 +69,17 @@ impl StepDoc {
             ("goto", self.goto.is_some()),
             ("end", self.end.is_some()),
         ];
-        present.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
+        present
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| *k)
+            .collect()
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Email,

@@ -21,13 +21,25 @@ pub struct References<'a> {
 }
 
 /// Validates and compiles one workflow. All errors are returned together.
-pub fn validate_workflow(doc: WorkflowDoc, file: &str, refs: References<'_>) -> Result<Workflow, Vec<Diagnostic>> {
-    let mut check = Checker { file, refs, errors: Vec::new(), run_key: doc.entry.key.is_some() };
+pub fn validate_workflow(
+    doc: WorkflowDoc,
+    file: &str,
+    refs: References<'_>,
+) -> Result<Workflow, Vec<Diagnostic>> {
+    let mut check = Checker {
+        file,
+        refs,
+        errors: Vec::new(),
+        run_key: doc.entry.key.is_some(),
+    };
     check.slug("id", &doc.id, "workflow id");
     let triggers = check.triggers(&doc);
     if let Some(key) = &doc.entry.key {
         if key.trim().is_empty() {
-            check.error("entry.key", "the key names an event property and cannot be empty");
+            check.error(
+                "entry.key",
+                "the key names an event property and cannot be empty",
+            );
         }
     }
     if let Some(segment) = &doc.entry.segment {
@@ -43,12 +55,19 @@ pub fn validate_workflow(doc: WorkflowDoc, file: &str, refs: References<'_>) -> 
     let mut nodes = Vec::with_capacity(doc.steps.iter().map(subtree_size).sum());
     let mut gotos = Vec::new();
     check.emit(&doc.steps, "steps", None, &mut nodes, &mut gotos);
-    let by_id: HashMap<String, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), i)).collect();
+    let by_id: HashMap<String, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.id.clone(), i))
+        .collect();
     let mut resolved = Vec::new();
     for (at, target) in gotos {
         match by_id.get(&target) {
             Some(&to) => resolved.push((at, to)),
-            None => check.error(&format!("{}.goto", nodes[at].path), format!("goto names an unknown step `{target}`")),
+            None => check.error(
+                &format!("{}.goto", nodes[at].path),
+                format!("goto names an unknown step `{target}`"),
+            ),
         }
     }
     for &(at, to) in &resolved {
@@ -57,7 +76,10 @@ pub fn validate_workflow(doc: WorkflowDoc, file: &str, refs: References<'_>) -> 
     if let Some(migrate) = &doc.migrate {
         for (old, new) in &migrate.steps {
             if !by_id.contains_key(new) {
-                check.error(&format!("migrate.steps.{old}"), format!("maps to `{new}`, which is not a step of this version"));
+                check.error(
+                    &format!("migrate.steps.{old}"),
+                    format!("maps to `{new}`, which is not a step of this version"),
+                );
             }
         }
     }
@@ -80,35 +102,61 @@ pub fn validate_workflow(doc: WorkflowDoc, file: &str, refs: References<'_>) -> 
 
 /// Validates project definitions: segments (no cycles), scoring rules, templates, delivery.
 pub fn validate_definitions(defs: &Definitions, file: &str) -> Vec<Diagnostic> {
-    let refs = References { definitions: Some(defs), workflows: None };
-    let mut check = Checker { file, refs, errors: Vec::new(), run_key: false };
+    let refs = References {
+        definitions: Some(defs),
+        workflows: None,
+    };
+    let mut check = Checker {
+        file,
+        refs,
+        errors: Vec::new(),
+        run_key: false,
+    };
     for (name, condition) in &defs.segments {
         let path = format!("segments.{name}");
         check.slug(&path, name, "segment name");
         check.condition(&path, condition, false);
         if let Some(cycle) = segment_cycle(defs, name) {
-            check.error(&path, format!("segments refer to each other in a circle: {}", cycle.join(" → ")));
+            check.error(
+                &path,
+                format!(
+                    "segments refer to each other in a circle: {}",
+                    cycle.join(" → ")
+                ),
+            );
         }
     }
     for (i, rule) in defs.scoring.iter().enumerate() {
         check.where_(&format!("scoring[{i}].where"), &rule.where_);
         if rule.points == 0 {
-            check.error(&format!("scoring[{i}].points"), "a rule worth 0 points does nothing");
+            check.error(
+                &format!("scoring[{i}].points"),
+                "a rule worth 0 points does nothing",
+            );
         }
     }
     for (name, template) in &defs.templates {
         let path = format!("templates.{name}");
         if template.parts().next().is_none() {
-            check.error(&path, "the template has no parts (subject, html, text, sms or push)");
+            check.error(
+                &path,
+                "the template has no parts (subject, html, text, sms or push)",
+            );
         }
         if template.subject.is_some() != (template.html.is_some() || template.text.is_some()) {
-            check.error(&path, "an email template needs a subject and an html or text body");
+            check.error(
+                &path,
+                "an email template needs a subject and an html or text body",
+            );
         }
     }
     if let Some(delivery) = &defs.delivery {
         for (channel, cap) in &delivery.frequency_cap {
             if cap.per.seconds() == 0 {
-                check.error(&format!("delivery.frequency_cap.{}.per", channel.as_str()), "the window cannot be 0s");
+                check.error(
+                    &format!("delivery.frequency_cap.{}.per", channel.as_str()),
+                    "the window cannot be 0s",
+                );
             }
         }
         for (channel, quiet) in &delivery.quiet_hours {
@@ -139,18 +187,26 @@ pub(crate) fn is_slug(text: &str) -> bool {
 }
 
 fn subtree_size(step: &StepDoc) -> usize {
-    let lists = step.then.iter().chain(step.else_.iter()).chain(step.split.iter().flatten().map(|b| &b.steps));
+    let lists = step
+        .then
+        .iter()
+        .chain(step.else_.iter())
+        .chain(step.split.iter().flatten().map(|b| &b.steps));
     1 + lists.flatten().map(subtree_size).sum::<usize>()
 }
 
 impl Checker<'_> {
     fn error(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(Diagnostic::error(self.file, path, message));
+        self.errors
+            .push(Diagnostic::error(self.file, path, message));
     }
 
     fn slug(&mut self, path: &str, value: &str, what: &str) {
         if !is_slug(value) {
-            self.error(path, format!("{what} `{value}` must be a slug: lowercase letters, digits, '-' and '_'"));
+            self.error(
+                path,
+                format!("{what} `{value}` must be a slug: lowercase letters, digits, '-' and '_'"),
+            );
         }
     }
 
@@ -169,20 +225,33 @@ impl Checker<'_> {
     fn trigger(&mut self, path: &str, t: &TriggerDoc) -> Option<Trigger> {
         let kinds = t.kinds();
         if kinds.len() != 1 {
-            let found = if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") };
+            let found = if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(", ")
+            };
             self.error(path, format!("a trigger needs exactly one of event, tag_added, tag_removed, list_joined, list_left, field_changed, date, segment_entered (found: {found})"));
             return None;
         }
         if t.where_.is_some() && t.event.is_none() {
-            self.error(&format!("{path}.where"), "`where` filters an event trigger's properties; this trigger has no `event`");
+            self.error(
+                &format!("{path}.where"),
+                "`where` filters an event trigger's properties; this trigger has no `event`",
+            );
         }
         if t.to.is_some() && t.field_changed.is_none() {
-            self.error(&format!("{path}.to"), "`to` belongs to a field_changed trigger");
+            self.error(
+                &format!("{path}.to"),
+                "`to` belongs to a field_changed trigger",
+            );
         }
         if let Some(name) = &t.event {
             let where_ = t.where_.clone().unwrap_or_default();
             self.where_(&format!("{path}.where"), &where_);
-            return Some(Trigger::Event { name: name.clone(), where_ });
+            return Some(Trigger::Event {
+                name: name.clone(),
+                where_,
+            });
         }
         if let Some(segment) = &t.segment_entered {
             self.segment_ref(&format!("{path}.segment_entered"), segment);
@@ -215,14 +284,23 @@ impl Checker<'_> {
                 return Some(make(v.clone()));
             }
         }
-        t.field_changed.as_ref().map(|field| Trigger::FieldChanged { field: field.clone(), to: t.to.clone() })
+        t.field_changed.as_ref().map(|field| Trigger::FieldChanged {
+            field: field.clone(),
+            to: t.to.clone(),
+        })
     }
 
     fn segment_ref(&mut self, path: &str, name: &str) {
         if let Some(defs) = self.refs.definitions {
             if !defs.segments.contains_key(name) {
                 let known: Vec<&str> = defs.segments.keys().map(String::as_str).collect();
-                self.error(path, format!("unknown segment `{name}` (defined: {})", list_or_none(&known)));
+                self.error(
+                    path,
+                    format!(
+                        "unknown segment `{name}` (defined: {})",
+                        list_or_none(&known)
+                    ),
+                );
             }
         }
     }
@@ -237,10 +315,18 @@ impl Checker<'_> {
         if ops.is_empty() {
             self.error(path, "no test given: use one of eq, ne, gt, gte, lt, lte, in, contains, starts_with, exists, older_than, within_last");
         }
-        for (name, value) in [("gt", &ops.gt), ("gte", &ops.gte), ("lt", &ops.lt), ("lte", &ops.lte)] {
+        for (name, value) in [
+            ("gt", &ops.gt),
+            ("gte", &ops.gte),
+            ("lt", &ops.lt),
+            ("lte", &ops.lte),
+        ] {
             if let Some(v) = value {
                 if !(v.is_number() || v.is_string()) {
-                    self.error(&format!("{path}.{name}"), format!("`{name}` compares with a number, a date or a string, not {v}"));
+                    self.error(
+                        &format!("{path}.{name}"),
+                        format!("`{name}` compares with a number, a date or a string, not {v}"),
+                    );
                 }
             }
         }
@@ -248,11 +334,28 @@ impl Checker<'_> {
 
     fn numeric_ops(&mut self, path: &str, ops: &Ops) {
         self.ops(path, ops);
-        let others = Ops { eq: None, ne: None, gt: None, gte: None, lt: None, lte: None, in_: None, ..ops.clone() };
+        let others = Ops {
+            eq: None,
+            ne: None,
+            gt: None,
+            gte: None,
+            lt: None,
+            lte: None,
+            in_: None,
+            ..ops.clone()
+        };
         if !others.is_empty() {
-            self.error(path, "only eq, ne, gt, gte, lt and lte apply to a number here");
+            self.error(
+                path,
+                "only eq, ne, gt, gte, lt and lte apply to a number here",
+            );
         }
-        for v in [&ops.eq, &ops.ne, &ops.gt, &ops.gte, &ops.lt, &ops.lte, &None].into_iter().flatten() {
+        for v in [
+            &ops.eq, &ops.ne, &ops.gt, &ops.gte, &ops.lt, &ops.lte, &None,
+        ]
+        .into_iter()
+        .flatten()
+        {
             if !v.is_number() {
                 self.error(path, format!("expected a number, found {v}"));
             }
@@ -263,7 +366,11 @@ impl Checker<'_> {
     fn condition(&mut self, path: &str, condition: &Condition, in_run: bool) {
         match condition {
             Condition::All(list) | Condition::Any(list) => {
-                let word = if matches!(condition, Condition::All(_)) { "all" } else { "any" };
+                let word = if matches!(condition, Condition::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
                 for (i, c) in list.iter().enumerate() {
                     self.condition(&format!("{path}.{word}[{i}]"), c, in_run);
                 }
@@ -282,11 +389,21 @@ impl Checker<'_> {
                     self.numeric_ops(&format!("{path}.sum"), &sum.test);
                 }
                 if test.since.is_some() && !in_run {
-                    self.error(&format!("{path}.since"), "`since` counts from a run's start or step; here there is no run");
+                    self.error(
+                        &format!("{path}.since"),
+                        "`since` counts from a run's start or step; here there is no run",
+                    );
                 }
                 if test.match_key && !(in_run && self.run_key) {
-                    let why = if in_run { "the workflow has no `entry.key`" } else { "here there is no run" };
-                    self.error(&format!("{path}.match_key"), format!("`match_key` compares with the run's key, but {why}"));
+                    let why = if in_run {
+                        "the workflow has no `entry.key`"
+                    } else {
+                        "here there is no run"
+                    };
+                    self.error(
+                        &format!("{path}.match_key"),
+                        format!("`match_key` compares with the run's key, but {why}"),
+                    );
                 }
             }
             Condition::Tag(_) | Condition::List(_) | Condition::InactiveFor(_) => {}
@@ -295,7 +412,12 @@ impl Checker<'_> {
 
     fn unique_ids(&mut self, steps: &[StepDoc]) {
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        fn walk(list: &[StepDoc], path: &str, seen: &mut BTreeMap<String, String>, dups: &mut Vec<(String, String, String)>) {
+        fn walk(
+            list: &[StepDoc],
+            path: &str,
+            seen: &mut BTreeMap<String, String>,
+            dups: &mut Vec<(String, String, String)>,
+        ) {
             for (i, step) in list.iter().enumerate() {
                 let here = format!("{path}[{i}]");
                 if let Some(first) = seen.get(&step.id) {
@@ -310,25 +432,49 @@ impl Checker<'_> {
                     walk(else_, &format!("{here}.else"), seen, dups);
                 }
                 for (b, branch) in step.split.iter().flatten().enumerate() {
-                    walk(&branch.steps, &format!("{here}.split[{b}].steps"), seen, dups);
+                    walk(
+                        &branch.steps,
+                        &format!("{here}.split[{b}].steps"),
+                        seen,
+                        dups,
+                    );
                 }
             }
         }
         let mut dups = Vec::new();
         walk(steps, "steps", &mut seen, &mut dups);
         for (path, id, first) in dups {
-            self.error(&format!("{path}.id"), format!("duplicate step id `{id}` (first used at {first})"));
+            self.error(
+                &format!("{path}.id"),
+                format!("duplicate step id `{id}` (first used at {first})"),
+            );
         }
     }
 
     /// Appends the nodes of `list` in pre-order; `after` is where the run goes when the list ends.
-    fn emit(&mut self, list: &[StepDoc], list_path: &str, after: Option<usize>, nodes: &mut Vec<Node>, gotos: &mut Vec<(usize, String)>) {
+    fn emit(
+        &mut self,
+        list: &[StepDoc],
+        list_path: &str,
+        after: Option<usize>,
+        nodes: &mut Vec<Node>,
+        gotos: &mut Vec<(usize, String)>,
+    ) {
         for (i, step) in list.iter().enumerate() {
             let path = format!("{list_path}[{i}]");
             let at = nodes.len();
-            let next = if i + 1 < list.len() { Some(at + subtree_size(step)) } else { after };
+            let next = if i + 1 < list.len() {
+                Some(at + subtree_size(step))
+            } else {
+                after
+            };
             self.slug(&format!("{path}.id"), &step.id, "step id");
-            nodes.push(Node { id: step.id.clone(), path: path.clone(), kind: NodeKind::End, next });
+            nodes.push(Node {
+                id: step.id.clone(),
+                path: path.clone(),
+                kind: NodeKind::End,
+                next,
+            });
             let kind = self.step_kind(step, &path, at, next, nodes, gotos);
             nodes[at].kind = kind;
         }
@@ -345,13 +491,20 @@ impl Checker<'_> {
     ) -> NodeKind {
         let kinds = step.kinds();
         if kinds.len() != 1 {
-            let found = if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") };
+            let found = if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(", ")
+            };
             self.error(path, format!("a step has exactly one kind (send, wait, if, split, goal, tag, list, score, set, start, stop, webhook, goto, end); found: {found}"));
         }
         if step.if_.is_none() {
             for (key, list) in [("then", &step.then), ("else", &step.else_)] {
                 if list.is_some() {
-                    self.error(&format!("{path}.{key}"), format!("`{key}` belongs to an `if` step"));
+                    self.error(
+                        &format!("{path}.{key}"),
+                        format!("`{key}` belongs to an `if` step"),
+                    );
                 }
             }
         }
@@ -359,7 +512,11 @@ impl Checker<'_> {
             return NodeKind::End;
         }
         if let Some(send) = &step.send {
-            self.template_ref(&format!("{path}.send.template"), &send.template, send.channel);
+            self.template_ref(
+                &format!("{path}.send.template"),
+                &send.template,
+                send.channel,
+            );
             return NodeKind::Send(send.clone());
         }
         if let Some(wait) = &step.wait {
@@ -377,23 +534,42 @@ impl Checker<'_> {
             let else_first = (!else_list.is_empty()).then_some(else_start);
             self.emit(then_list, &format!("{path}.then"), next, nodes, gotos);
             self.emit(else_list, &format!("{path}.else"), next, nodes, gotos);
-            return NodeKind::If { condition: condition.clone(), then: then_first.or(next), otherwise: else_first.or(next) };
+            return NodeKind::If {
+                condition: condition.clone(),
+                then: then_first.or(next),
+                otherwise: else_first.or(next),
+            };
         }
         if let Some(branches) = &step.split {
             let mut compiled = Vec::new();
             if branches.is_empty() {
-                self.error(&format!("{path}.split"), "a split needs at least one branch");
+                self.error(
+                    &format!("{path}.split"),
+                    "a split needs at least one branch",
+                );
             }
             for (b, branch) in branches.iter().enumerate() {
                 if !branch.weight.is_finite() || branch.weight < 0.0 {
-                    self.error(&format!("{path}.split[{b}].weight"), format!("a weight must be zero or more, not {}", branch.weight));
+                    self.error(
+                        &format!("{path}.split[{b}].weight"),
+                        format!("a weight must be zero or more, not {}", branch.weight),
+                    );
                 }
                 let first = (!branch.steps.is_empty()).then_some(nodes.len());
-                self.emit(&branch.steps, &format!("{path}.split[{b}].steps"), next, nodes, gotos);
+                self.emit(
+                    &branch.steps,
+                    &format!("{path}.split[{b}].steps"),
+                    next,
+                    nodes,
+                    gotos,
+                );
                 compiled.push((branch.weight, first.or(next)));
             }
             if !branches.is_empty() && branches.iter().all(|b| b.weight == 0.0) {
-                self.error(&format!("{path}.split"), "all split weights are zero: no branch can be chosen");
+                self.error(
+                    &format!("{path}.split"),
+                    "all split weights are zero: no branch can be chosen",
+                );
             }
             return NodeKind::Split { branches: compiled };
         }
@@ -416,10 +592,19 @@ impl Checker<'_> {
         if let Some(score) = &step.score {
             let name = score.name.clone().unwrap_or_else(|| "lead".into());
             return match (score.add, score.set) {
-                (Some(add), None) => NodeKind::Score { name, change: ScoreChange::Add(add) },
-                (None, Some(set)) => NodeKind::Score { name, change: ScoreChange::Set(set) },
+                (Some(add), None) => NodeKind::Score {
+                    name,
+                    change: ScoreChange::Add(add),
+                },
+                (None, Some(set)) => NodeKind::Score {
+                    name,
+                    change: ScoreChange::Set(set),
+                },
                 _ => {
-                    self.error(&format!("{path}.score"), "give exactly one of `add` or `set`");
+                    self.error(
+                        &format!("{path}.score"),
+                        "give exactly one of `add` or `set`",
+                    );
                     NodeKind::End
                 }
             };
@@ -440,7 +625,10 @@ impl Checker<'_> {
         }
         if let Some(hook) = &step.webhook {
             if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
-                self.error(&format!("{path}.webhook.url"), format!("`{}` is not an http(s) URL", hook.url));
+                self.error(
+                    &format!("{path}.webhook.url"),
+                    format!("`{}` is not an http(s) URL", hook.url),
+                );
             }
             return NodeKind::Webhook(hook.clone());
         }
@@ -449,20 +637,33 @@ impl Checker<'_> {
             return NodeKind::Goto(at);
         }
         if step.end == Some(false) {
-            self.error(&format!("{path}.end"), "write `end: true` (an `end: false` step means nothing)");
+            self.error(
+                &format!("{path}.end"),
+                "write `end: true` (an `end: false` step means nothing)",
+            );
         }
         NodeKind::End
     }
 
     fn wait(&mut self, path: &str, wait: &WaitStep) -> Option<Wait> {
-        let shapes = [wait.for_.is_some(), wait.until.is_some(), wait.until_time.is_some()];
+        let shapes = [
+            wait.for_.is_some(),
+            wait.until.is_some(),
+            wait.until_time.is_some(),
+        ];
         if shapes.iter().filter(|s| **s).count() != 1 {
-            self.error(path, "a wait needs exactly one of `for`, `until` or `until_time`");
+            self.error(
+                path,
+                "a wait needs exactly one of `for`, `until` or `until_time`",
+            );
             return None;
         }
         let condition_wait = matches!(wait.until, Some(Until::Condition(_)));
         if wait.timeout.is_some() && !condition_wait {
-            self.error(&format!("{path}.timeout"), "`timeout` belongs to `wait: { until: <condition> }`");
+            self.error(
+                &format!("{path}.timeout"),
+                "`timeout` belongs to `wait: { until: <condition> }`",
+            );
         }
         if wait.until_time.is_none() {
             if wait.days.is_some() {
@@ -487,7 +688,10 @@ impl Checker<'_> {
             }
             Some(Until::Condition(condition)) => {
                 self.condition(&format!("{path}.until"), condition, true);
-                return Some(Wait::Condition { condition: condition.clone(), timeout: wait.timeout });
+                return Some(Wait::Condition {
+                    condition: condition.clone(),
+                    timeout: wait.timeout,
+                });
             }
             None => {}
         }
@@ -500,7 +704,10 @@ impl Checker<'_> {
             }
         };
         if wait.days.as_ref().is_some_and(Vec::is_empty) {
-            self.error(&format!("{path}.days"), "an empty `days` list never matches; leave it out for every day");
+            self.error(
+                &format!("{path}.days"),
+                "an empty `days` list never matches; leave it out for every day",
+            );
         }
         let tz = match wait.tz.as_deref() {
             None | Some("contact") => TzChoice::Contact,
@@ -517,14 +724,25 @@ impl Checker<'_> {
     }
 
     fn template_ref(&mut self, path: &str, name: &str, channel: crate::language::step::Channel) {
-        let Some(defs) = self.refs.definitions else { return };
+        let Some(defs) = self.refs.definitions else {
+            return;
+        };
         match defs.templates.get(name) {
             None => {
                 let known: Vec<&str> = defs.templates.keys().map(String::as_str).collect();
-                self.error(path, format!("unknown template `{name}` (defined: {})", list_or_none(&known)));
+                self.error(
+                    path,
+                    format!(
+                        "unknown template `{name}` (defined: {})",
+                        list_or_none(&known)
+                    ),
+                );
             }
             Some(t) if !t.serves(channel) => {
-                self.error(path, format!("template `{name}` has no {} content", channel.as_str()));
+                self.error(
+                    path,
+                    format!("template `{name}` has no {} content", channel.as_str()),
+                );
             }
             Some(_) => {}
         }
@@ -549,7 +767,9 @@ fn list_or_none(names: &[&str]) -> String {
 
 /// A path from the goto's target back to the goto that passes no wait step, if any.
 fn waitless_loop(nodes: &[Node], goto_at: usize) -> Option<Vec<String>> {
-    let NodeKind::Goto(target) = nodes[goto_at].kind else { return None };
+    let NodeKind::Goto(target) = nodes[goto_at].kind else {
+        return None;
+    };
     let mut parent: HashMap<usize, usize> = HashMap::new();
     let mut stack = vec![target];
     let mut seen = vec![false; nodes.len()];
@@ -593,7 +813,9 @@ fn segment_cycle(defs: &Definitions, start: &str) -> Option<Vec<String>> {
     let mut stack = vec![(start.to_string(), vec![start.to_string()])];
     let mut seen = BTreeSet::new();
     while let Some((name, chain)) = stack.pop() {
-        let Some(condition) = defs.segments.get(&name) else { continue };
+        let Some(condition) = defs.segments.get(&name) else {
+            continue;
+        };
         for next in refs_of(condition) {
             let mut longer = chain.clone();
             longer.push(next.clone());

@@ -106,7 +106,11 @@ impl TriggerDoc {
             ("date", self.date.is_some()),
             ("segment_entered", self.segment_entered.is_some()),
         ];
-        present.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
+        present
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| *k)
+            .collect()
     }
 }
 

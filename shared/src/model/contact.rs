@@ -58,7 +58,13 @@ pub struct Score {
 
 impl Score {
     pub fn value_at(&self, now: DateTime<Utc>) -> i64 {
-        self.base + self.expiring.iter().filter(|(until, _)| *until > now).map(|(_, p)| p).sum::<i64>()
+        self.base
+            + self
+                .expiring
+                .iter()
+                .filter(|(until, _)| *until > now)
+                .map(|(_, p)| p)
+                .sum::<i64>()
     }
 
     /// Drops expired points so the record does not grow.

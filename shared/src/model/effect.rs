@@ -38,9 +38,15 @@ impl Timer {
     /// A key unique per timer, for queues that deduplicate.
     pub fn key(&self) -> String {
         match &self.kind {
-            TimerKind::Run { run, wait } => format!("{}/run/{run}/{wait}/{}", self.contact, self.due.timestamp()),
+            TimerKind::Run { run, wait } => {
+                format!("{}/run/{run}/{wait}/{}", self.contact, self.due.timestamp())
+            }
             TimerKind::Date { workflow, trigger } => {
-                format!("{}/date/{workflow}/{trigger}/{}", self.contact, self.due.timestamp())
+                format!(
+                    "{}/date/{workflow}/{trigger}/{}",
+                    self.contact,
+                    self.due.timestamp()
+                )
             }
         }
     }

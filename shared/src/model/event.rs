@@ -17,7 +17,12 @@ pub struct Event {
 
 impl Event {
     pub fn new(name: impl Into<String>, at: DateTime<Utc>) -> Event {
-        Event { id: None, name: name.into(), props: Map::new(), at }
+        Event {
+            id: None,
+            name: name.into(),
+            props: Map::new(),
+            at,
+        }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Event {
@@ -27,7 +32,13 @@ impl Event {
 }
 
 /// Events that show a contact is engaged; `inactive_for` looks for the absence of these.
-pub const ENGAGEMENT_EVENTS: [&str; 5] = ["email_opened", "email_clicked", "page_viewed", "form_submitted", "purchase"];
+pub const ENGAGEMENT_EVENTS: [&str; 5] = [
+    "email_opened",
+    "email_clicked",
+    "page_viewed",
+    "form_submitted",
+    "purchase",
+];
 
 pub fn is_engagement(name: &str) -> bool {
     ENGAGEMENT_EVENTS.contains(&name)

@@ -55,7 +55,13 @@ impl EventHistory {
             .filter_map(|(k, v)| compact(v).map(|v| (k.clone(), v)))
             .collect();
         let position = log.recent.partition_point(|e| e.at <= event.at);
-        log.recent.insert(position, StoredEvent { at: event.at, props });
+        log.recent.insert(
+            position,
+            StoredEvent {
+                at: event.at,
+                props,
+            },
+        );
         if let Some(newest) = log.recent.last().map(|e| e.at) {
             let horizon = newest - Duration::days(RETENTION_DAYS);
             let expired = log.recent.partition_point(|e| e.at < horizon);
@@ -117,7 +123,10 @@ mod tests {
             h.record(&Event::new("purchase", at(day)).with("amount", day));
         }
         let log = h.log("purchase").unwrap();
-        assert_eq!(log.recent.iter().map(|e| e.at).collect::<Vec<_>>(), vec![at(1), at(3), at(5)]);
+        assert_eq!(
+            log.recent.iter().map(|e| e.at).collect::<Vec<_>>(),
+            vec![at(1), at(3), at(5)]
+        );
         assert_eq!(log.between(Some(at(2)), at(4)).len(), 1);
         assert_eq!(log.between(None, at(10)).len(), 3);
         assert_eq!(h.last_engagement, Some(at(5)));
@@ -134,6 +143,10 @@ mod tests {
         assert_eq!(log.total, RECENT_PER_NAME as u64 + 10);
         assert!(!log.complete());
         h.record(&Event::new("page_viewed", at(RETENTION_DAYS + 5)));
-        assert_eq!(h.log("page_viewed").unwrap().recent.len(), 1, "older than the retention window");
+        assert_eq!(
+            h.log("page_viewed").unwrap().recent.len(),
+            1,
+            "older than the retention window"
+        );
     }
 }

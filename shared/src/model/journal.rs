@@ -47,7 +47,11 @@ pub struct JournalEntry {
     pub template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::model::journal::rfc3339_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::model::journal::rfc3339_opt"
+    )]
     pub until: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
@@ -124,7 +128,9 @@ pub mod rfc3339_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
         match Option::<String>::deserialize(d)? {
-            Some(text) => crate::calendar::parse_timestamp(&text).map(Some).map_err(serde::de::Error::custom),
+            Some(text) => crate::calendar::parse_timestamp(&text)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
             None => Ok(None),
         }
     }

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, Utc};
 use kairos_core::language::validate::References;
 use kairos_core::language::{load_definitions, load_workflow};
-use kairos_core::{process, Catalog, Contact, ContactState, Effect, Event, Input, JournalEntry, Kind, Timer};
+use kairos_core::{
+    process, Catalog, Contact, ContactState, Effect, Event, Input, JournalEntry, Kind, Timer,
+};
 use serde_json::Value;
 
 pub fn t0() -> DateTime<Utc> {
@@ -15,11 +17,17 @@ pub fn t0() -> DateTime<Utc> {
 }
 
 pub fn catalog(workflows: &[&str], definitions: Option<&str>) -> Catalog {
-    let defs = definitions.map(|d| load_definitions("definitions.yaml", d).unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+    let defs = definitions
+        .map(|d| load_definitions("definitions.yaml", d).unwrap_or_else(|e| panic!("{e:?}")))
+        .unwrap_or_default();
     let mut catalog = Catalog::new(defs.clone());
     for (i, text) in workflows.iter().enumerate() {
-        let refs = References { definitions: definitions.map(|_| &defs), workflows: None };
-        let wf = load_workflow(&format!("wf{i}.yaml"), text, refs).unwrap_or_else(|e| panic!("{e:?}"));
+        let refs = References {
+            definitions: definitions.map(|_| &defs),
+            workflows: None,
+        };
+        let wf =
+            load_workflow(&format!("wf{i}.yaml"), text, refs).unwrap_or_else(|e| panic!("{e:?}"));
         catalog.deploy(wf).unwrap();
     }
     catalog
@@ -75,11 +83,17 @@ impl World {
     }
 
     pub fn tag(&mut self, tag: &str) {
-        self.input(Input::Tags { add: vec![tag.into()], remove: vec![] });
+        self.input(Input::Tags {
+            add: vec![tag.into()],
+            remove: vec![],
+        });
     }
 
     pub fn untag(&mut self, tag: &str) {
-        self.input(Input::Tags { add: vec![], remove: vec![tag.into()] });
+        self.input(Input::Tags {
+            add: vec![],
+            remove: vec![tag.into()],
+        });
     }
 
     /// Moves the clock forward by `d`, firing every due timer at its own time.
@@ -104,7 +118,11 @@ impl World {
 
     /// Lines of the given kinds only.
     pub fn only(&self, kinds: &[Kind]) -> Vec<String> {
-        self.journal.iter().filter(|e| kinds.contains(&e.kind)).map(line).collect()
+        self.journal
+            .iter()
+            .filter(|e| kinds.contains(&e.kind))
+            .map(line)
+            .collect()
     }
 
     pub fn sends(&self) -> Vec<String> {
@@ -128,7 +146,11 @@ impl World {
 }
 
 pub fn line(e: &JournalEntry) -> String {
-    let kind = serde_json::to_value(e.kind).unwrap().as_str().unwrap().to_string();
+    let kind = serde_json::to_value(e.kind)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut parts = vec![kind];
     if let Some(step) = &e.step {
         parts.push(step.clone());
