@@ -157,10 +157,11 @@ pub fn line(e: &JournalEntry) -> String {
     } else if let Some(wf) = &e.workflow {
         parts.push(wf.clone());
     }
-    for extra in [&e.branch, &e.reason, &e.tag, &e.list, &e.field] {
-        if let Some(x) = extra {
-            parts.push(x.clone());
-        }
+    for extra in [&e.branch, &e.reason, &e.tag, &e.list, &e.field]
+        .into_iter()
+        .flatten()
+    {
+        parts.push(extra.clone());
     }
     if let Some(score) = e.score {
         parts.push(score.to_string());
