@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
 cargo fmt --all -- --check
-cargo test --workspace --all-targets -- --test-threads=2
+# Moderate parallelism: the build machine has 2 cores.
+RUST_TEST_THREADS=2 cargo test --workspace --all-targets
