@@ -1,0 +1,150 @@
+//! `kairos graph`: the workflow as a Mermaid flowchart (default) or Graphviz dot.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use kairos_core::language::step::{GoalScope, Otherwise};
+use kairos_core::program::{NodeKind, Wait, Workflow};
+
+use crate::project;
+
+pub fn run(file: &Path, dot: bool) -> Result<(), String> {
+    let (mut loaded, errors) = project::workflows(&[file], None);
+    let Some(loaded) = loaded.pop() else {
+        return Err(errors
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"));
+    };
+    print!(
+        "{}",
+        if dot {
+            to_dot(&loaded.workflow)
+        } else {
+            to_mermaid(&loaded.workflow)
+        }
+    );
+    Ok(())
+}
+
+/// A node's label: its id and what it does.
+fn label(wf: &Workflow, i: usize) -> String {
+    let node = &wf.nodes[i];
+    let what = match &node.kind {
+        NodeKind::Send(s) => format!("send {} · {}", s.channel.as_str(), s.template),
+        NodeKind::Wait(Wait::For(d)) => format!("wait {d}"),
+        NodeKind::Wait(Wait::Until(t)) => format!("wait until {}", t.to_rfc3339()),
+        NodeKind::Wait(Wait::UntilTime { at, .. }) => format!("wait until {}", at.format("%H:%M")),
+        NodeKind::Wait(Wait::Condition { timeout, .. }) => match timeout {
+            Some(t) => format!("wait until condition, max {t}"),
+            None => "wait until condition".into(),
+        },
+        NodeKind::If { .. } => "if".into(),
+        NodeKind::Split { .. } => "split".into(),
+        NodeKind::Goal(g) => {
+            let scope = if g.scope == GoalScope::Anywhere {
+                "anywhere"
+            } else {
+                "below"
+            };
+            let otherwise = match g.otherwise {
+                Otherwise::Continue => "continue",
+                Otherwise::Wait => "wait",
+                Otherwise::End => "end",
+            };
+            format!("goal ({scope}, otherwise {otherwise})")
+        }
+        NodeKind::Tag(t) => format!("tag +{} -{}", t.add.join(","), t.remove.join(",")),
+        NodeKind::List(l) => format!("list +{} -{}", l.join.join(","), l.leave.join(",")),
+        NodeKind::Score { name, change } => format!("score {name} {change:?}"),
+        NodeKind::Set(fields) => format!(
+            "set {}",
+            fields.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        NodeKind::Start(w) => format!("start {w}"),
+        NodeKind::Stop(w) => format!("stop {w}"),
+        NodeKind::Webhook(h) => format!("webhook {:?}", h.method),
+        NodeKind::Goto(t) => format!("goto {}", wf.nodes[*t].id),
+        NodeKind::End => "end".into(),
+    };
+    format!("{}: {what}", node.id)
+}
+
+/// Edges out of node `i` with their labels; `None` target = the run completes.
+fn edges(wf: &Workflow, i: usize) -> Vec<(Option<usize>, String)> {
+    let node = &wf.nodes[i];
+    match &node.kind {
+        NodeKind::If {
+            then, otherwise, ..
+        } => vec![(*then, "then".into()), (*otherwise, "else".into())],
+        NodeKind::Split { branches } => branches
+            .iter()
+            .map(|(w, first)| (*first, format!("{w}")))
+            .collect(),
+        NodeKind::Goto(t) => vec![(Some(*t), String::new())],
+        NodeKind::End => vec![],
+        NodeKind::Goal(g) if g.otherwise == Otherwise::End => vec![(node.next, "met".into())],
+        _ => vec![(node.next, String::new())],
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('"', "#quot;")
+}
+
+pub fn to_mermaid(wf: &Workflow) -> String {
+    let mut out = String::from("flowchart TD\n");
+    let _ = writeln!(out, "    start([\"{}\"])", escape(wf.name()));
+    if !wf.nodes.is_empty() {
+        let _ = writeln!(out, "    start --> s0");
+    }
+    for i in 0..wf.nodes.len() {
+        let text = escape(&label(wf, i));
+        let shape = match wf.nodes[i].kind {
+            NodeKind::If { .. } | NodeKind::Split { .. } => format!("s{i}{{\"{text}\"}}"),
+            NodeKind::Wait(_) => format!("s{i}([\"{text}\"])"),
+            NodeKind::Goal(_) => format!("s{i}{{{{\"{text}\"}}}}"),
+            _ => format!("s{i}[\"{text}\"]"),
+        };
+        let _ = writeln!(out, "    {shape}");
+        for (target, edge) in edges(wf, i) {
+            let to = target.map_or("done".to_string(), |t| format!("s{t}"));
+            if edge.is_empty() {
+                let _ = writeln!(out, "    s{i} --> {to}");
+            } else {
+                let _ = writeln!(out, "    s{i} -->|{}| {to}", escape(&edge));
+            }
+        }
+    }
+    out.push_str("    done((\"completed\"))\n");
+    out
+}
+
+pub fn to_dot(wf: &Workflow) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = format!("digraph {} {{\n    rankdir=TB;\n", quote(&wf.id));
+    let _ = writeln!(out, "    start [shape=oval, label={}];", quote(wf.name()));
+    if !wf.nodes.is_empty() {
+        out.push_str("    start -> s0;\n");
+    }
+    for i in 0..wf.nodes.len() {
+        let shape = match wf.nodes[i].kind {
+            NodeKind::If { .. } | NodeKind::Split { .. } => "diamond",
+            NodeKind::Wait(_) => "ellipse",
+            NodeKind::Goal(_) => "hexagon",
+            _ => "box",
+        };
+        let _ = writeln!(
+            out,
+            "    s{i} [shape={shape}, label={}];",
+            quote(&label(wf, i))
+        );
+        for (target, edge) in edges(wf, i) {
+            let to = target.map_or("done".to_string(), |t| format!("s{t}"));
+            let _ = writeln!(out, "    s{i} -> {to} [label={}];", quote(&edge));
+        }
+    }
+    out.push_str("    done [shape=doublecircle, label=\"completed\"];\n}\n");
+    out
+}

@@ -1,0 +1,158 @@
+//! The `kairos` command as a user runs it: exit codes, error messages with file, path and
+//! line, and no panics on broken input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn kairos(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(args)
+        .output()
+        .expect("the kairos binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Writes `files` into a fresh directory under the target dir and returns their paths.
+fn files(test: &str, files: &[(&str, &str)]) -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    files
+        .iter()
+        .map(|(name, body)| {
+            let path = dir.join(name);
+            std::fs::write(&path, body).unwrap();
+            path.display().to_string()
+        })
+        .collect()
+}
+
+fn example() -> String {
+    format!("{}/../examples/welcome.yaml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn validate_accepts_the_example() {
+    let out = kairos(&["validate", &example()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("(workflow `welcome-series`, 10 steps)"));
+}
+
+#[test]
+fn broken_files_name_file_path_and_line_and_exit_non_zero() {
+    let paths = files(
+        "broken",
+        &[
+            ("syntax.yaml", "id: x\nsteps: [\n  - id: a\n"),
+            (
+                "unknown.yaml",
+                "id: y\nsteps:\n  - id: a\n    tag: { add: [t] }\n    colour: red\n",
+            ),
+            (
+                "duration.yaml",
+                "id: z\nsteps:\n  - id: a\n    wait: { for: 3x }\n",
+            ),
+        ],
+    );
+    let out = kairos(&["validate", &paths[0], &paths[1], &paths[2]]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("syntax.yaml:") && err.contains("YAML syntax"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown.yaml:5: error at steps[0].colour: unknown field `colour`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("duration.yaml:4: error at steps[0].wait.for: bad duration \"3x\""),
+        "{err}"
+    );
+    assert!(err.contains("3 error(s)"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn missing_file_is_an_error_not_a_panic() {
+    let out = kairos(&["validate", "/nonexistent/flow.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/flow.yaml: error: cannot read the file"));
+}
+
+#[test]
+fn references_between_files_and_definitions() {
+    let paths = files(
+        "refs",
+        &[
+            ("a.yaml", "id: a\nsteps: [ { id: go, start: b }, { id: mail, send: { channel: email, template: hello } } ]\n"),
+            ("b.yaml", "id: b\nsteps: [ { id: x, if: { segment: vip }, then: [ { id: y, end: true } ] } ]\n"),
+            ("defs.yaml", "segments: { vip: { tag: vip } }\ntemplates: { hello: { subject: Hi, text: Hello } }\n"),
+        ],
+    );
+    let out = kairos(&["validate", &paths[0], &paths[1], "--definitions", &paths[2]]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = kairos(&["validate", &paths[0]]);
+    assert!(
+        text(&out.stderr).contains("unknown workflow `b`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn lint_warns_and_exits_zero() {
+    let paths = files("lint", &[("w.yaml", "id: w\nentry: { reentry: concurrent }\nsteps:\n  - { id: a, wait: { until: { tag: x } } }\n")]);
+    let out = kairos(&["lint", &paths[0]]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("w.yaml:2: warning at entry.reentry"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("w.yaml:4: warning at steps[0].wait"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn graph_prints_mermaid_and_dot() {
+    let out = kairos(&["graph", &example()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mermaid = text(&out.stdout);
+    assert!(mermaid.starts_with("flowchart TD\n"));
+    assert!(mermaid.contains("s4 -->|then| s5"), "{mermaid}");
+    assert!(mermaid.contains("s4 -->|else| s6"), "{mermaid}");
+    assert!(mermaid.contains("s9 --> done"), "{mermaid}");
+    let out = kairos(&["graph", "--format", "dot", &example()]);
+    let dot = text(&out.stdout);
+    assert!(dot.starts_with("digraph \"welcome-series\" {"), "{dot}");
+    assert!(dot.contains("s8 [shape=hexagon"), "{dot}");
+}
+
+#[test]
+fn schema_is_generated_from_the_types() {
+    let out = kairos(&["schema"]);
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "WorkflowDoc");
+    assert!(schema["required"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("steps")));
+    assert_eq!(schema["additionalProperties"], false);
+    let step = &schema["$defs"]["StepDoc"]["properties"];
+    for kind in [
+        "send", "wait", "if", "split", "goal", "tag", "list", "score", "set", "start", "stop",
+        "webhook", "goto", "end",
+    ] {
+        assert!(
+            step.get(kind).is_some(),
+            "step kind {kind} missing from the schema"
+        );
+    }
+}
