@@ -18,10 +18,13 @@ pub enum Effect {
 
 /// Wake this contact at `due`. Timers are never cancelled: a stale one finds the run has
 /// moved on (or the date changed) and does nothing.
+///
+/// Ordered by `due` first (field order matters for the derived `Ord`): queues that keep
+/// timers in a sorted set pop them in due order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Timer {
-    pub contact: String,
     pub due: DateTime<Utc>,
+    pub contact: String,
     pub kind: TimerKind,
 }
 
