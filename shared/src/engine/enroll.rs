@@ -29,7 +29,7 @@ impl Change {
             Change::FieldChanged(f, v) => Event::new("field_changed", at)
                 .with("field", f.as_str())
                 .with("value", v.clone()),
-            Change::Score => return None,
+            Change::Score | Change::Tick => return None,
         })
     }
 }

@@ -140,7 +140,7 @@ fn key_matches(key: Option<(&str, Option<&Value>)>, props: &Map<String, Value>) 
         None => true,
         Some((property, run_key)) => match (props.get(property), run_key) {
             (Some(a), Some(b)) => loose_eq(a, b),
-            (None, None) => true,
+            // A run entered without a key matches no event: "its own cart" is unknown.
             _ => false,
         },
     }

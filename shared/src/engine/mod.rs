@@ -90,6 +90,9 @@ pub(crate) enum Change {
     ListLeft(String),
     FieldChanged(String, Value),
     Score,
+    /// Time passed (a timer fired) or a run started from outside: nothing to trigger on,
+    /// but every run re-checks its goals, `exit_when` and condition waits.
+    Tick,
 }
 
 /// Work to do for another workflow once the current run is back in place.
@@ -132,7 +135,10 @@ pub fn process(
         Input::Timer(timer) => cx.on_timer(timer),
         Input::EnrollExisting { workflow } => cx.enroll_by_id(&workflow, None, true),
         Input::Start { workflow } => cx.enroll_by_id(&workflow, None, false),
-        Input::Refresh => cx.changes.push(Change::Score),
+        Input::Refresh => {}
+    }
+    if cx.changes.is_empty() {
+        cx.changes.push(Change::Tick);
     }
     cx.settle();
     out

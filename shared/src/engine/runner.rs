@@ -66,12 +66,22 @@ impl Cx<'_> {
     /// Executes steps from `node` on. Returns whether the run is still alive (waiting).
     fn advance(&mut self, wf: &Workflow, run: &mut Run, mut node: Option<NodeId>) -> bool {
         run.waiting = None;
+        // More steps than nodes in one walk means a node came round again without parking:
+        // a loop whose waits did not wait (`for: 0s`, a past date, a condition already met).
+        let mut steps_this_walk = 0;
         loop {
             let Some(at) = node else {
                 self.exit(run, "completed");
                 return false;
             };
-            if self.budget == 0 {
+            if let Some(exit) = &wf.exit_when {
+                if self.holds(wf, Some(run), exit) {
+                    self.exit(run, "exit_when");
+                    return false;
+                }
+            }
+            steps_this_walk += 1;
+            if self.budget == 0 || steps_this_walk > wf.nodes.len() {
                 self.exit(run, "step_limit");
                 return false;
             }

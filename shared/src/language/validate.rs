@@ -90,7 +90,7 @@ pub fn validate_workflow(
         if let Some(cycle) = waitless_loop(&nodes, at) {
             check.error(
                 &format!("{}.goto", nodes[at].path),
-                format!("this goto makes a loop with no wait in it (through {}); add a wait step to the loop", cycle.join(" → ")),
+                format!("this goto makes a loop with no wait in it (through {}); add a `wait: {{ for: … }}` or `until_time` step to the loop", cycle.join(" → ")),
             );
         }
     }
@@ -785,7 +785,11 @@ fn waitless_loop(nodes: &[Node], goto_at: usize) -> Option<Vec<String>> {
             ids.reverse();
             return Some(ids);
         }
-        if matches!(nodes[n].kind, NodeKind::Wait(_)) {
+        // Only waits that always wait break a loop: `for` more than 0s, or `until_time`.
+        // (A past `until` date or an already-true condition passes straight through.)
+        if matches!(nodes[n].kind, NodeKind::Wait(Wait::For(d)) if d.seconds() > 0)
+            || matches!(nodes[n].kind, NodeKind::Wait(Wait::UntilTime { .. }))
+        {
             continue;
         }
         for s in crate::program::successors(&nodes[n]) {
