@@ -13,19 +13,25 @@
 //! - [`model`]: contacts and their partition, events and compact history, runs, journal
 //!   entries and effects.
 //! - [`engine`]: `process(catalog, state, input, now) -> (journal, effects)`.
+//! - [`delivery`]: whether a message goes out now, later (quiet hours) or not (and why).
+//! - [`pipeline`]: the steps every driver runs around the engine, generic over the ports.
+//! - [`report`]: per-step counts and goal conversion from a journal.
 //! - [`ports`]: the small traits for everything outside the engine (store, timers, work
 //!   queue, mailer, clock); [`adapters`] holds the in-memory implementations.
 
 pub mod adapters;
 pub mod calendar;
 pub mod catalog;
+pub mod delivery;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
 pub mod language;
 pub mod model;
+pub mod pipeline;
 pub mod ports;
 pub mod program;
+pub mod report;
 
 pub use catalog::{Catalog, Deployed};
 pub use diagnostic::{Diagnostic, Severity};

@@ -1,0 +1,124 @@
+//! Reports: per workflow and step, how many runs entered, are there now, passed, and — for
+//! goals — converted; for message steps, sent and suppressed. Built from journal entries
+//! alone, so the simulator, `kairos serve` and the API report the same way.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+use crate::model::journal::{JournalEntry, Kind};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub workflows: Vec<WorkflowReport>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowReport {
+    pub workflow: String,
+    /// Runs started.
+    pub entered: u64,
+    /// Runs still active.
+    pub active: u64,
+    /// Finished runs by exit reason.
+    pub exited: BTreeMap<String, u64>,
+    pub steps: Vec<StepReport>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub step: String,
+    pub entered: u64,
+    pub now_at: u64,
+    pub passed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_conversions: Option<u64>,
+    /// Goal conversions over runs that entered the workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<u64>,
+}
+
+#[derive(Default)]
+struct Counts {
+    entered: u64,
+    now_at: u64,
+    left_early: u64,
+    goals: u64,
+    sent: u64,
+    suppressed: u64,
+}
+
+/// Builds the report of every workflow in `catalog` from `journal`.
+pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
+    // Where each run is (its last step) and whether it ended, by (workflow, run).
+    let mut position: BTreeMap<(&str, &str), (&str, bool)> = BTreeMap::new();
+    let mut steps: BTreeMap<(&str, &str), Counts> = BTreeMap::new();
+    let mut runs: BTreeMap<&str, WorkflowReport> = BTreeMap::new();
+    for e in journal {
+        let (Some(wf), Some(run)) = (e.workflow.as_deref(), e.run.as_deref()) else { continue };
+        let step = e.step.as_deref();
+        match e.kind {
+            Kind::Entered => runs.entry(wf).or_default().entered += 1,
+            Kind::Step | Kind::Migrated => {
+                if let Some(step) = step {
+                    if e.kind == Kind::Step {
+                        steps.entry((wf, step)).or_default().entered += 1;
+                    }
+                    position.insert((wf, run), (step, false));
+                }
+            }
+            Kind::GoalAchieved => {
+                if let Some(step) = step {
+                    steps.entry((wf, step)).or_default().goals += 1;
+                    position.insert((wf, run), (step, false));
+                }
+            }
+            Kind::MessageSent => steps.entry((wf, step.unwrap_or_default())).or_default().sent += 1,
+            Kind::MessageSuppressed => steps.entry((wf, step.unwrap_or_default())).or_default().suppressed += 1,
+            Kind::Exited => {
+                let reason = e.reason.as_deref().unwrap_or("ended");
+                *runs.entry(wf).or_default().exited.entry(reason.to_string()).or_default() += 1;
+                if let (Some(step), true) = (step, reason != "completed") {
+                    steps.entry((wf, step)).or_default().left_early += 1;
+                }
+                if let Some(p) = position.get_mut(&(wf, run)) {
+                    p.1 = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((wf, _), (step, ended)) in &position {
+        if !ended {
+            steps.entry((wf, step)).or_default().now_at += 1;
+            runs.entry(wf).or_default().active += 1;
+        }
+    }
+    let mut report = Report::default();
+    for workflow in catalog.latest_all() {
+        let mut wr = runs.remove(workflow.id.as_str()).unwrap_or_default();
+        wr.workflow = workflow.id.clone();
+        for node in &workflow.nodes {
+            let c = steps.remove(&(workflow.id.as_str(), node.id.as_str())).unwrap_or_default();
+            let is_goal = matches!(node.kind, crate::program::NodeKind::Goal(_));
+            let is_send = matches!(node.kind, crate::program::NodeKind::Send(_));
+            wr.steps.push(StepReport {
+                step: node.id.clone(),
+                entered: c.entered,
+                now_at: c.now_at,
+                passed: c.entered.saturating_sub(c.now_at + c.left_early),
+                goal_conversions: is_goal.then_some(c.goals),
+                conversion_rate: is_goal.then(|| if wr.entered == 0 { 0.0 } else { c.goals as f64 / wr.entered as f64 }),
+                sent: is_send.then_some(c.sent),
+                suppressed: is_send.then_some(c.suppressed),
+            });
+        }
+        report.workflows.push(wr);
+    }
+    report
+}
