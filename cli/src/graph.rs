@@ -5,31 +5,43 @@ use std::path::Path;
 
 use kairos_core::language::step::{GoalScope, Otherwise};
 use kairos_core::program::{NodeKind, Wait, Workflow};
+use kairos_core::report::StepReport;
 
 use crate::project;
 
-pub fn run(file: &Path, dot: bool) -> Result<(), String> {
+pub fn run(file: &Path, dot: bool, report: Option<&Path>) -> Result<(), String> {
     let (mut loaded, errors) = project::workflows(&[file], None);
     let Some(loaded) = loaded.pop() else {
-        return Err(errors
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"));
+        return Err(crate::output::diagnostics(&errors));
     };
-    print!(
-        "{}",
-        if dot {
-            to_dot(&loaded.workflow)
-        } else {
-            to_mermaid(&loaded.workflow)
+    let counts = match report {
+        None => Vec::new(),
+        Some(path) => {
+            let text = project::read(path).map_err(|d| d.to_string())?;
+            let report = crate::simulate::read_report(&text)
+                .map_err(|e| format!("{}: not a report: {e}", path.display()))?;
+            let wf = report.workflows.into_iter().find(|w| w.workflow == loaded.workflow.id);
+            wf.map(|w| w.steps).unwrap_or_default()
         }
-    );
+    };
+    let wf = &loaded.workflow;
+    print!("{}", if dot { to_dot(wf, &counts) } else { to_mermaid(wf, &counts) });
     Ok(())
 }
 
-/// A node's label: its id and what it does.
-fn label(wf: &Workflow, i: usize) -> String {
+/// A node's label: its id, what it does, and its counts when a report is given.
+fn label(wf: &Workflow, i: usize, counts: &[StepReport]) -> String {
+    let mut text = describe(wf, i);
+    if let Some(c) = counts.iter().find(|c| c.step == wf.nodes[i].id) {
+        text.push_str(&format!(" | entered {} · now {} · passed {}", c.entered, c.now_at, c.passed));
+        if let (Some(n), Some(rate)) = (c.goal_conversions, c.conversion_rate) {
+            text.push_str(&format!(" · converted {n} ({:.0}%)", rate * 100.0));
+        }
+    }
+    text
+}
+
+fn describe(wf: &Workflow, i: usize) -> String {
     let node = &wf.nodes[i];
     let what = match &node.kind {
         NodeKind::Send(s) => format!("send {} · {}", s.channel.as_str(), s.template),
@@ -93,14 +105,14 @@ fn escape(text: &str) -> String {
     text.replace('"', "#quot;")
 }
 
-pub fn to_mermaid(wf: &Workflow) -> String {
+pub fn to_mermaid(wf: &Workflow, counts: &[StepReport]) -> String {
     let mut out = String::from("flowchart TD\n");
     let _ = writeln!(out, "    start([\"{}\"])", escape(wf.name()));
     if !wf.nodes.is_empty() {
         let _ = writeln!(out, "    start --> s0");
     }
     for i in 0..wf.nodes.len() {
-        let text = escape(&label(wf, i));
+        let text = escape(&label(wf, i, counts));
         let shape = match wf.nodes[i].kind {
             NodeKind::If { .. } | NodeKind::Split { .. } => format!("s{i}{{\"{text}\"}}"),
             NodeKind::Wait(_) => format!("s{i}([\"{text}\"])"),
@@ -121,7 +133,7 @@ pub fn to_mermaid(wf: &Workflow) -> String {
     out
 }
 
-pub fn to_dot(wf: &Workflow) -> String {
+pub fn to_dot(wf: &Workflow, counts: &[StepReport]) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let mut out = format!("digraph {} {{\n    rankdir=TB;\n", quote(&wf.id));
     let _ = writeln!(out, "    start [shape=oval, label={}];", quote(wf.name()));
@@ -138,7 +150,7 @@ pub fn to_dot(wf: &Workflow) -> String {
         let _ = writeln!(
             out,
             "    s{i} [shape={shape}, label={}];",
-            quote(&label(wf, i))
+            quote(&label(wf, i, counts))
         );
         for (target, edge) in edges(wf, i) {
             let to = target.map_or("done".to_string(), |t| format!("s{t}"));

@@ -1,19 +1,11 @@
-//! `kairos`: validate, lint, graph and print the schema of workflow files.
-//!
-//! - `project`: reading workflow and definitions files into checked workflows.
-//! - `check`: `validate` and `lint`.
-//! - `graph`: Mermaid and Graphviz flowcharts.
-//! - `schema`: the JSON Schema of the workflow language, generated from its types.
-
-mod check;
-mod graph;
-mod project;
-mod schema;
+//! `kairos`: validate, lint, simulate, graph and print the schema of workflow files.
+//! Only wiring lives here; the commands are in the `kairos_cli` library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use kairos_cli::{check, graph, schema, simulate};
 
 #[derive(Parser)]
 #[command(
@@ -32,11 +24,24 @@ enum Command {
     Validate(check::Args),
     /// Validate, then warn about what users trip over (exit 0 when valid).
     Lint(check::Args),
+    /// Run a scenario on a virtual clock and print the journal (JSON lines on a pipe).
+    Simulate {
+        scenario: PathBuf,
+        /// JSON lines even on a terminal.
+        #[arg(long)]
+        json: bool,
+        /// After the journal: per workflow and step, entered, now at, passed, goal conversions.
+        #[arg(long)]
+        report: bool,
+    },
     /// Print a workflow as a flowchart.
     Graph {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Mermaid)]
         format: Format,
+        /// Overlay per-step counts from a report (`kairos simulate --report --json`, last line).
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Print the JSON Schema of workflow files (or of definitions files).
     Schema {
@@ -56,7 +61,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => check::run(&args, false),
         Command::Lint(args) => check::run(&args, true),
-        Command::Graph { file, format } => graph::run(&file, matches!(format, Format::Dot)),
+        Command::Simulate { scenario, json, report } => simulate::command(&scenario, &simulate::Options { json, report }),
+        Command::Graph { file, format, report } => graph::run(&file, matches!(format, Format::Dot), report.as_deref()),
         Command::Schema { definitions } => schema::run(definitions),
     };
     match result {

@@ -1,0 +1,17 @@
+//! The `kairos` command's library: everything the binary does, testable and benchable.
+//!
+//! - `project`: reading workflow and definitions files into checked workflows.
+//! - `check`: `validate` and `lint`.
+//! - `graph`: Mermaid and Graphviz flowcharts, optionally with report counts.
+//! - `schema`: the JSON Schema of the workflow language, generated from its types.
+//! - `scenario`: simulation scenario files.
+//! - `simulate`: the pipeline on in-memory ports and a virtual clock.
+//! - `output`: journal rows, report tables, diagnostics for people.
+
+pub mod check;
+pub mod graph;
+pub mod output;
+pub mod project;
+pub mod scenario;
+pub mod schema;
+pub mod simulate;

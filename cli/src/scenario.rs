@@ -1,0 +1,321 @@
+//! Scenario files (`simulation.md`): a start, an end, workflows, definitions, contacts and
+//! a timeline. Loading checks everything before the clock starts, so a broken scenario
+//! fails with its file, path and line and never prints a partial journal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use kairos_core::calendar::{parse_timestamp, parse_tz};
+use kairos_core::language::definitions::Definitions;
+use kairos_core::language::parse::parse_document;
+use kairos_core::language::validate::References;
+use kairos_core::language::workflow::WorkflowDoc;
+use kairos_core::language::{load_definitions, load_workflow};
+use kairos_core::{Catalog, Contact, Diagnostic, Duration};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioDoc {
+    #[serde(default)]
+    start: Option<String>,
+    until: Duration,
+    workflows: Vec<Value>,
+    #[serde(default)]
+    definitions: Option<Value>,
+    #[serde(default)]
+    contacts: Vec<ContactDoc>,
+    #[serde(default)]
+    timeline: Vec<EntryDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactDoc {
+    id: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    fields: BTreeMap<String, Value>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    lists: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryDoc {
+    at: Duration,
+    contact: String,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    props: Option<Map<String, Value>>,
+    #[serde(default)]
+    tag_added: Option<String>,
+    #[serde(default)]
+    tag_removed: Option<String>,
+    #[serde(default)]
+    list_joined: Option<String>,
+    #[serde(default)]
+    list_left: Option<String>,
+    #[serde(default)]
+    set: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    identify: Option<IdentifyDoc>,
+    #[serde(default)]
+    email_opened_last: Option<bool>,
+    #[serde(default)]
+    email_clicked_last: Option<bool>,
+    #[serde(default)]
+    unsubscribe: Option<bool>,
+    #[serde(default)]
+    bounce: Option<String>,
+    #[serde(default)]
+    complaint: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentifyDoc {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    fields: BTreeMap<String, Value>,
+}
+
+/// What happens at one point of the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Event(String, Map<String, Value>),
+    Tags { add: Vec<String>, remove: Vec<String> },
+    Lists { join: Vec<String>, leave: Vec<String> },
+    Identify(kairos_core::Profile),
+    /// The contact opens (`false`: clicks) the last email the engine sent it.
+    OpensLastEmail { click: bool },
+}
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub at: DateTime<Utc>,
+    pub contact: String,
+    pub action: Action,
+}
+
+/// A loaded, checked scenario.
+pub struct Scenario {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub catalog: Catalog,
+    pub contacts: Vec<Contact>,
+    pub timeline: Vec<Entry>,
+}
+
+pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
+    let file = path.display().to_string();
+    let text = crate::project::read(path).map_err(|d| vec![d])?;
+    let doc: ScenarioDoc = parse_document(&file, &text).map_err(|d| vec![d])?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut errors = Vec::new();
+    let mut error = |p: String, m: String| errors.push(Diagnostic::error(&file, p, m));
+
+    let start = match doc.start.as_deref().map(parse_timestamp) {
+        None => DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap_or_default(), // 2026-01-01T00:00:00Z
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            error("start".into(), e);
+            Utc::now()
+        }
+    };
+    let end = start + doc.until.to_chrono();
+    if doc.until.seconds() == 0 {
+        error("until".into(), "the simulation needs a length greater than 0s".into());
+    }
+
+    let definitions = match &doc.definitions {
+        None => None,
+        Some(Value::String(rel)) => {
+            let p = base.join(rel);
+            match crate::project::read(&p).map_err(|d| vec![d]).and_then(|t| load_definitions(&p.display().to_string(), &t)) {
+                Ok(d) => Some(d),
+                Err(mut d) => {
+                    errors_extend(&mut errors, &mut d);
+                    None
+                }
+            }
+        }
+        Some(inline @ Value::Object(_)) => match kairos_core::language::parse::from_value::<Definitions>(inline.clone()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                errors.push(Diagnostic::error(&file, "definitions", e));
+                None
+            }
+        },
+        Some(other) => {
+            errors.push(Diagnostic::error(&file, "definitions", format!("expected a file path or a map, not {other}")));
+            None
+        }
+    };
+
+    // Workflow sources: (name for messages, text).
+    let mut sources: Vec<(String, String)> = Vec::new();
+    for (i, w) in doc.workflows.iter().enumerate() {
+        match w {
+            Value::String(rel) => {
+                let p: PathBuf = base.join(rel);
+                match crate::project::read(&p) {
+                    Ok(t) => sources.push((p.display().to_string(), t)),
+                    Err(d) => errors.push(Diagnostic { path: format!("workflows[{i}]"), ..d }),
+                }
+            }
+            Value::Object(_) => sources.push((format!("{file}#workflows[{i}]"), serde_json::to_string_pretty(w).unwrap_or_default())),
+            other => errors.push(Diagnostic::error(&file, format!("workflows[{i}]"), format!("expected a file path or a workflow map, not {other}"))),
+        }
+    }
+    let known: BTreeSet<String> =
+        sources.iter().filter_map(|(n, t)| parse_document::<WorkflowDoc>(&json_name(n), t).ok()).map(|d| d.id).collect();
+    let refs = References { definitions: definitions.as_ref(), workflows: Some(&known) };
+    let mut catalog = Catalog::new(definitions.clone().unwrap_or_default());
+    for (name, text) in &sources {
+        match load_workflow(&json_name(name), text, refs) {
+            Ok(wf) => {
+                if catalog.latest(&wf.id).is_some() {
+                    errors.push(Diagnostic::error(name, "id", format!("workflow `{}` is listed twice", wf.id)));
+                } else if let Err(e) = catalog.deploy(wf) {
+                    errors.push(Diagnostic::error(name, "migrate", e));
+                }
+            }
+            Err(mut d) => errors_extend(&mut errors, &mut d),
+        }
+    }
+
+    let mut error = |p: String, m: String| errors.push(Diagnostic::error(&file, p, m));
+    let mut contacts = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (i, c) in doc.contacts.into_iter().enumerate() {
+        if c.id.trim().is_empty() {
+            error(format!("contacts[{i}].id"), "a contact id cannot be empty".into());
+        }
+        if !ids.insert(c.id.clone()) {
+            error(format!("contacts[{i}].id"), format!("contact `{}` is listed twice", c.id));
+        }
+        let mut contact = Contact::new(c.id, start);
+        contact.email = c.email;
+        contact.phone = c.phone;
+        if let Some(tz) = c.timezone.as_deref() {
+            match parse_tz(tz) {
+                Ok(tz) => contact.timezone = tz,
+                Err(e) => error(format!("contacts[{i}].timezone"), e),
+            }
+        }
+        contact.fields = c.fields;
+        contact.tags = c.tags.into_iter().collect();
+        contact.lists = c.lists.into_iter().collect();
+        contacts.push(contact);
+    }
+
+    let mut timeline = Vec::new();
+    for (i, e) in doc.timeline.into_iter().enumerate() {
+        let path = format!("timeline[{i}]");
+        if e.at > doc.until {
+            error(format!("{path}.at"), format!("{} is after the end of the simulation ({})", e.at, doc.until));
+        }
+        if e.contact.trim().is_empty() {
+            error(format!("{path}.contact"), "name the contact".into());
+        }
+        match action(&e) {
+            Ok(action) => timeline.push(Entry { at: start + e.at.to_chrono(), contact: e.contact, action }),
+            Err((key, message)) => error(if key.is_empty() { path } else { format!("{path}.{key}") }, message),
+        }
+    }
+    // Entries at the same time keep their written order.
+    timeline.sort_by_key(|e| e.at);
+
+    if errors.is_empty() {
+        Ok(Scenario { start, end, catalog, contacts, timeline })
+    } else {
+        Err(kairos_core::language::with_lines(errors, &text))
+    }
+}
+
+fn errors_extend(errors: &mut Vec<Diagnostic>, more: &mut Vec<Diagnostic>) {
+    errors.append(more);
+}
+
+/// Inline workflows are shown as JSON, so they are parsed as JSON.
+fn json_name(name: &str) -> String {
+    if name.contains("#workflows[") {
+        format!("{name}.json")
+    } else {
+        name.to_string()
+    }
+}
+
+fn tz(text: &Option<String>) -> Result<Option<Tz>, (&'static str, String)> {
+    text.as_deref().map(parse_tz).transpose().map_err(|e| ("identify.timezone", e))
+}
+
+fn action(e: &EntryDoc) -> Result<Action, (&'static str, String)> {
+    let mut found: Vec<Action> = Vec::new();
+    let mut names = Vec::new();
+    if let Some(name) = &e.event {
+        found.push(Action::Event(name.clone(), e.props.clone().unwrap_or_default()));
+        names.push("event");
+    } else if e.props.is_some() {
+        return Err(("props", "`props` belongs to an `event` entry".into()));
+    }
+    let mut simple = |on: bool, name: &'static str, a: Action| {
+        if on {
+            found.push(a);
+            names.push(name);
+        }
+    };
+    if let Some(t) = &e.tag_added {
+        simple(true, "tag_added", Action::Tags { add: vec![t.clone()], remove: vec![] });
+    }
+    if let Some(t) = &e.tag_removed {
+        simple(true, "tag_removed", Action::Tags { add: vec![], remove: vec![t.clone()] });
+    }
+    if let Some(l) = &e.list_joined {
+        simple(true, "list_joined", Action::Lists { join: vec![l.clone()], leave: vec![] });
+    }
+    if let Some(l) = &e.list_left {
+        simple(true, "list_left", Action::Lists { join: vec![], leave: vec![l.clone()] });
+    }
+    if let Some(fields) = &e.set {
+        simple(true, "set", Action::Identify(kairos_core::Profile { fields: fields.clone(), ..Default::default() }));
+    }
+    if let Some(id) = &e.identify {
+        let profile = kairos_core::Profile { email: id.email.clone(), phone: id.phone.clone(), timezone: tz(&id.timezone)?, fields: id.fields.clone() };
+        simple(true, "identify", Action::Identify(profile));
+    }
+    simple(e.email_opened_last == Some(true), "email_opened_last", Action::OpensLastEmail { click: false });
+    simple(e.email_clicked_last == Some(true), "email_clicked_last", Action::OpensLastEmail { click: true });
+    simple(e.unsubscribe == Some(true), "unsubscribe", Action::Event("unsubscribed".into(), Map::new()));
+    simple(e.complaint == Some(true), "complaint", Action::Event("email_complained".into(), Map::new()));
+    if let Some(kind) = &e.bounce {
+        if kind != "hard" && kind != "soft" {
+            return Err(("bounce", format!("`bounce` is `hard` or `soft`, not `{kind}`")));
+        }
+        let mut props = Map::new();
+        props.insert("bounce".into(), Value::String(kind.clone()));
+        simple(true, "bounce", Action::Event("email_bounced".into(), props));
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(("", "a timeline entry needs one action: event, tag_added, tag_removed, list_joined, list_left, set, identify, email_opened_last, email_clicked_last, unsubscribe, bounce or complaint".into())),
+        _ => Err(("", format!("a timeline entry has one action; found {}", names.join(", ")))),
+    }
+}
