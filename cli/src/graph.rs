@@ -20,12 +20,22 @@ pub fn run(file: &Path, dot: bool, report: Option<&Path>) -> Result<(), String> 
             let text = project::read(path).map_err(|d| d.to_string())?;
             let report = crate::simulate::read_report(&text)
                 .map_err(|e| format!("{}: not a report: {e}", path.display()))?;
-            let wf = report.workflows.into_iter().find(|w| w.workflow == loaded.workflow.id);
+            let wf = report
+                .workflows
+                .into_iter()
+                .find(|w| w.workflow == loaded.workflow.id);
             wf.map(|w| w.steps).unwrap_or_default()
         }
     };
     let wf = &loaded.workflow;
-    print!("{}", if dot { to_dot(wf, &counts) } else { to_mermaid(wf, &counts) });
+    print!(
+        "{}",
+        if dot {
+            to_dot(wf, &counts)
+        } else {
+            to_mermaid(wf, &counts)
+        }
+    );
     Ok(())
 }
 
@@ -33,7 +43,10 @@ pub fn run(file: &Path, dot: bool, report: Option<&Path>) -> Result<(), String> 
 fn label(wf: &Workflow, i: usize, counts: &[StepReport]) -> String {
     let mut text = describe(wf, i);
     if let Some(c) = counts.iter().find(|c| c.step == wf.nodes[i].id) {
-        text.push_str(&format!(" | entered {} · now {} · passed {}", c.entered, c.now_at, c.passed));
+        text.push_str(&format!(
+            " | entered {} · now {} · passed {}",
+            c.entered, c.now_at, c.passed
+        ));
         if let (Some(n), Some(rate)) = (c.goal_conversions, c.conversion_rate) {
             text.push_str(&format!(" · converted {n} ({:.0}%)", rate * 100.0));
         }

@@ -61,8 +61,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => check::run(&args, false),
         Command::Lint(args) => check::run(&args, true),
-        Command::Simulate { scenario, json, report } => simulate::command(&scenario, &simulate::Options { json, report }),
-        Command::Graph { file, format, report } => graph::run(&file, matches!(format, Format::Dot), report.as_deref()),
+        Command::Simulate {
+            scenario,
+            json,
+            report,
+        } => simulate::command(&scenario, &simulate::Options { json, report }),
+        Command::Graph {
+            file,
+            format,
+            report,
+        } => graph::run(&file, matches!(format, Format::Dot), report.as_deref()),
         Command::Schema { definitions } => schema::run(definitions),
     };
     match result {

@@ -4,21 +4,37 @@ use kairos_core::report::Report;
 use kairos_core::{Diagnostic, JournalEntry};
 
 pub fn diagnostics(errors: &[Diagnostic]) -> String {
-    let mut text = errors.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n");
+    let mut text = errors
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
     text.push_str(&format!("\n{} error(s)", errors.len()));
     text
 }
 
 /// One journal entry as a table row: time, contact, kind, workflow/step, details.
 pub fn table_row(e: &JournalEntry) -> String {
-    let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let kind = serde_json::to_value(e.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
     let place = match (&e.workflow, &e.step) {
         (Some(w), Some(s)) => format!("{w}/{s}"),
         (Some(w), None) => w.clone(),
         _ => String::new(),
     };
     let mut details = Vec::new();
-    let fields = [("channel", &e.channel), ("template", &e.template), ("reason", &e.reason), ("branch", &e.branch), ("tag", &e.tag), ("list", &e.list), ("field", &e.field), ("name", &e.name)];
+    let fields = [
+        ("channel", &e.channel),
+        ("template", &e.template),
+        ("reason", &e.reason),
+        ("branch", &e.branch),
+        ("tag", &e.tag),
+        ("list", &e.list),
+        ("field", &e.field),
+        ("name", &e.name),
+    ];
     for (key, value) in fields {
         if let Some(v) = value {
             details.push(format!("{key}={v}"));
@@ -30,21 +46,46 @@ pub fn table_row(e: &JournalEntry) -> String {
     if let Some(until) = e.until {
         details.push(format!("until={}", until.format("%Y-%m-%d %H:%M")));
     }
-    format!("{}  {:<10} {:<18} {:<36} {}", e.at.format("%Y-%m-%d %H:%M"), e.contact, kind, place, details.join(" "))
+    format!(
+        "{}  {:<10} {:<18} {:<36} {}",
+        e.at.format("%Y-%m-%d %H:%M"),
+        e.contact,
+        kind,
+        place,
+        details.join(" ")
+    )
 }
 
 pub fn report_table(report: &Report) -> String {
     let mut out = String::new();
     for w in &report.workflows {
         let exits: Vec<String> = w.exited.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        out.push_str(&format!("\n{}: entered {}, active {}, exited {}\n", w.workflow, w.entered, w.active, exits.join(" ")));
-        out.push_str(&format!("  {:<24} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>10}\n", "step", "entered", "now_at", "passed", "goal", "rate", "sent", "suppressed"));
+        out.push_str(&format!(
+            "\n{}: entered {}, active {}, exited {}\n",
+            w.workflow,
+            w.entered,
+            w.active,
+            exits.join(" ")
+        ));
+        out.push_str(&format!(
+            "  {:<24} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>10}\n",
+            "step", "entered", "now_at", "passed", "goal", "rate", "sent", "suppressed"
+        ));
         for s in &w.steps {
             let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
-            let rate = s.conversion_rate.map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0));
+            let rate = s
+                .conversion_rate
+                .map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0));
             out.push_str(&format!(
                 "  {:<24} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>10}\n",
-                s.step, s.entered, s.now_at, s.passed, opt(s.goal_conversions), rate, opt(s.sent), opt(s.suppressed)
+                s.step,
+                s.entered,
+                s.now_at,
+                s.passed,
+                opt(s.goal_conversions),
+                rate,
+                opt(s.sent),
+                opt(s.suppressed)
             ));
         }
     }

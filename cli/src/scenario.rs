@@ -100,11 +100,19 @@ struct IdentifyDoc {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     Event(String, Map<String, Value>),
-    Tags { add: Vec<String>, remove: Vec<String> },
-    Lists { join: Vec<String>, leave: Vec<String> },
+    Tags {
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+    Lists {
+        join: Vec<String>,
+        leave: Vec<String>,
+    },
     Identify(kairos_core::Profile),
     /// The contact opens (`false`: clicks) the last email the engine sent it.
-    OpensLastEmail { click: bool },
+    OpensLastEmail {
+        click: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -141,14 +149,20 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
     };
     let end = start + doc.until.to_chrono();
     if doc.until.seconds() == 0 {
-        error("until".into(), "the simulation needs a length greater than 0s".into());
+        error(
+            "until".into(),
+            "the simulation needs a length greater than 0s".into(),
+        );
     }
 
     let definitions = match &doc.definitions {
         None => None,
         Some(Value::String(rel)) => {
             let p = base.join(rel);
-            match crate::project::read(&p).map_err(|d| vec![d]).and_then(|t| load_definitions(&p.display().to_string(), &t)) {
+            match crate::project::read(&p)
+                .map_err(|d| vec![d])
+                .and_then(|t| load_definitions(&p.display().to_string(), &t))
+            {
                 Ok(d) => Some(d),
                 Err(mut d) => {
                     errors_extend(&mut errors, &mut d);
@@ -156,15 +170,21 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
                 }
             }
         }
-        Some(inline @ Value::Object(_)) => match kairos_core::language::parse::from_value::<Definitions>(inline.clone()) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                errors.push(Diagnostic::error(&file, "definitions", e));
-                None
+        Some(inline @ Value::Object(_)) => {
+            match kairos_core::language::parse::from_value::<Definitions>(inline.clone()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    errors.push(Diagnostic::error(&file, "definitions", e));
+                    None
+                }
             }
-        },
+        }
         Some(other) => {
-            errors.push(Diagnostic::error(&file, "definitions", format!("expected a file path or a map, not {other}")));
+            errors.push(Diagnostic::error(
+                &file,
+                "definitions",
+                format!("expected a file path or a map, not {other}"),
+            ));
             None
         }
     };
@@ -177,22 +197,43 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
                 let p: PathBuf = base.join(rel);
                 match crate::project::read(&p) {
                     Ok(t) => sources.push((p.display().to_string(), t)),
-                    Err(d) => errors.push(Diagnostic { path: format!("workflows[{i}]"), ..d }),
+                    Err(d) => errors.push(Diagnostic::error(
+                        &file,
+                        format!("workflows[{i}]"),
+                        format!("{}: {}", d.file, d.message),
+                    )),
                 }
             }
-            Value::Object(_) => sources.push((format!("{file}#workflows[{i}]"), serde_json::to_string_pretty(w).unwrap_or_default())),
-            other => errors.push(Diagnostic::error(&file, format!("workflows[{i}]"), format!("expected a file path or a workflow map, not {other}"))),
+            Value::Object(_) => sources.push((
+                format!("{file}#workflows[{i}]"),
+                serde_json::to_string_pretty(w).unwrap_or_default(),
+            )),
+            other => errors.push(Diagnostic::error(
+                &file,
+                format!("workflows[{i}]"),
+                format!("expected a file path or a workflow map, not {other}"),
+            )),
         }
     }
-    let known: BTreeSet<String> =
-        sources.iter().filter_map(|(n, t)| parse_document::<WorkflowDoc>(&json_name(n), t).ok()).map(|d| d.id).collect();
-    let refs = References { definitions: definitions.as_ref(), workflows: Some(&known) };
+    let known: BTreeSet<String> = sources
+        .iter()
+        .filter_map(|(n, t)| parse_document::<WorkflowDoc>(&json_name(n), t).ok())
+        .map(|d| d.id)
+        .collect();
+    let refs = References {
+        definitions: definitions.as_ref(),
+        workflows: Some(&known),
+    };
     let mut catalog = Catalog::new(definitions.clone().unwrap_or_default());
     for (name, text) in &sources {
         match load_workflow(&json_name(name), text, refs) {
             Ok(wf) => {
                 if catalog.latest(&wf.id).is_some() {
-                    errors.push(Diagnostic::error(name, "id", format!("workflow `{}` is listed twice", wf.id)));
+                    errors.push(Diagnostic::error(
+                        name,
+                        "id",
+                        format!("workflow `{}` is listed twice", wf.id),
+                    ));
                 } else if let Err(e) = catalog.deploy(wf) {
                     errors.push(Diagnostic::error(name, "migrate", e));
                 }
@@ -206,10 +247,16 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
     let mut ids = BTreeSet::new();
     for (i, c) in doc.contacts.into_iter().enumerate() {
         if c.id.trim().is_empty() {
-            error(format!("contacts[{i}].id"), "a contact id cannot be empty".into());
+            error(
+                format!("contacts[{i}].id"),
+                "a contact id cannot be empty".into(),
+            );
         }
         if !ids.insert(c.id.clone()) {
-            error(format!("contacts[{i}].id"), format!("contact `{}` is listed twice", c.id));
+            error(
+                format!("contacts[{i}].id"),
+                format!("contact `{}` is listed twice", c.id),
+            );
         }
         let mut contact = Contact::new(c.id, start);
         contact.email = c.email;
@@ -230,23 +277,50 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
     for (i, e) in doc.timeline.into_iter().enumerate() {
         let path = format!("timeline[{i}]");
         if e.at > doc.until {
-            error(format!("{path}.at"), format!("{} is after the end of the simulation ({})", e.at, doc.until));
+            error(
+                format!("{path}.at"),
+                format!(
+                    "{} is after the end of the simulation ({})",
+                    e.at, doc.until
+                ),
+            );
         }
         if e.contact.trim().is_empty() {
             error(format!("{path}.contact"), "name the contact".into());
         }
         match action(&e) {
-            Ok(action) => timeline.push(Entry { at: start + e.at.to_chrono(), contact: e.contact, action }),
-            Err((key, message)) => error(if key.is_empty() { path } else { format!("{path}.{key}") }, message),
+            Ok(action) => timeline.push(Entry {
+                at: start + e.at.to_chrono(),
+                contact: e.contact,
+                action,
+            }),
+            Err((key, message)) => error(
+                if key.is_empty() {
+                    path
+                } else {
+                    format!("{path}.{key}")
+                },
+                message,
+            ),
         }
     }
     // Entries at the same time keep their written order.
     timeline.sort_by_key(|e| e.at);
 
     if errors.is_empty() {
-        Ok(Scenario { start, end, catalog, contacts, timeline })
+        Ok(Scenario {
+            start,
+            end,
+            catalog,
+            contacts,
+            timeline,
+        })
     } else {
-        Err(kairos_core::language::with_lines(errors, &text))
+        // Lines come from the scenario's text only for the scenario's own diagnostics.
+        let (own, others): (Vec<_>, Vec<_>) = errors.into_iter().partition(|d| d.file == file);
+        let mut all = kairos_core::language::with_lines(own, &text);
+        all.extend(others);
+        Err(all)
     }
 }
 
@@ -264,14 +338,20 @@ fn json_name(name: &str) -> String {
 }
 
 fn tz(text: &Option<String>) -> Result<Option<Tz>, (&'static str, String)> {
-    text.as_deref().map(parse_tz).transpose().map_err(|e| ("identify.timezone", e))
+    text.as_deref()
+        .map(parse_tz)
+        .transpose()
+        .map_err(|e| ("identify.timezone", e))
 }
 
 fn action(e: &EntryDoc) -> Result<Action, (&'static str, String)> {
     let mut found: Vec<Action> = Vec::new();
     let mut names = Vec::new();
     if let Some(name) = &e.event {
-        found.push(Action::Event(name.clone(), e.props.clone().unwrap_or_default()));
+        found.push(Action::Event(
+            name.clone(),
+            e.props.clone().unwrap_or_default(),
+        ));
         names.push("event");
     } else if e.props.is_some() {
         return Err(("props", "`props` belongs to an `event` entry".into()));
@@ -283,31 +363,90 @@ fn action(e: &EntryDoc) -> Result<Action, (&'static str, String)> {
         }
     };
     if let Some(t) = &e.tag_added {
-        simple(true, "tag_added", Action::Tags { add: vec![t.clone()], remove: vec![] });
+        simple(
+            true,
+            "tag_added",
+            Action::Tags {
+                add: vec![t.clone()],
+                remove: vec![],
+            },
+        );
     }
     if let Some(t) = &e.tag_removed {
-        simple(true, "tag_removed", Action::Tags { add: vec![], remove: vec![t.clone()] });
+        simple(
+            true,
+            "tag_removed",
+            Action::Tags {
+                add: vec![],
+                remove: vec![t.clone()],
+            },
+        );
     }
     if let Some(l) = &e.list_joined {
-        simple(true, "list_joined", Action::Lists { join: vec![l.clone()], leave: vec![] });
+        simple(
+            true,
+            "list_joined",
+            Action::Lists {
+                join: vec![l.clone()],
+                leave: vec![],
+            },
+        );
     }
     if let Some(l) = &e.list_left {
-        simple(true, "list_left", Action::Lists { join: vec![], leave: vec![l.clone()] });
+        simple(
+            true,
+            "list_left",
+            Action::Lists {
+                join: vec![],
+                leave: vec![l.clone()],
+            },
+        );
     }
     if let Some(fields) = &e.set {
-        simple(true, "set", Action::Identify(kairos_core::Profile { fields: fields.clone(), ..Default::default() }));
+        simple(
+            true,
+            "set",
+            Action::Identify(kairos_core::Profile {
+                fields: fields.clone(),
+                ..Default::default()
+            }),
+        );
     }
     if let Some(id) = &e.identify {
-        let profile = kairos_core::Profile { email: id.email.clone(), phone: id.phone.clone(), timezone: tz(&id.timezone)?, fields: id.fields.clone() };
+        let profile = kairos_core::Profile {
+            email: id.email.clone(),
+            phone: id.phone.clone(),
+            timezone: tz(&id.timezone)?,
+            fields: id.fields.clone(),
+        };
         simple(true, "identify", Action::Identify(profile));
     }
-    simple(e.email_opened_last == Some(true), "email_opened_last", Action::OpensLastEmail { click: false });
-    simple(e.email_clicked_last == Some(true), "email_clicked_last", Action::OpensLastEmail { click: true });
-    simple(e.unsubscribe == Some(true), "unsubscribe", Action::Event("unsubscribed".into(), Map::new()));
-    simple(e.complaint == Some(true), "complaint", Action::Event("email_complained".into(), Map::new()));
+    simple(
+        e.email_opened_last == Some(true),
+        "email_opened_last",
+        Action::OpensLastEmail { click: false },
+    );
+    simple(
+        e.email_clicked_last == Some(true),
+        "email_clicked_last",
+        Action::OpensLastEmail { click: true },
+    );
+    simple(
+        e.unsubscribe == Some(true),
+        "unsubscribe",
+        Action::Event("unsubscribed".into(), Map::new()),
+    );
+    simple(
+        e.complaint == Some(true),
+        "complaint",
+        Action::Event("email_complained".into(), Map::new()),
+    );
     if let Some(kind) = &e.bounce {
         if kind != "hard" && kind != "soft" {
-            return Err(("bounce", format!("`bounce` is `hard` or `soft`, not `{kind}`")));
+            return Err((
+                "bounce",
+                format!("`bounce` is `hard` or `soft`, not `{kind}`"),
+            ));
         }
         let mut props = Map::new();
         props.insert("bounce".into(), Value::String(kind.clone()));

@@ -5,7 +5,9 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use kairos_core::adapters::memory::{MemoryMailer, MemoryQueue, MemoryStore, MemoryTimers, RecordingWebhooks};
+use kairos_core::adapters::memory::{
+    MemoryMailer, MemoryQueue, MemoryStore, MemoryTimers, RecordingWebhooks,
+};
 use kairos_core::engine::Input;
 use kairos_core::pipeline::Pipeline;
 use kairos_core::ports::{ContactStore, PortError, WorkItem};
@@ -15,7 +17,8 @@ use kairos_core::{Event, JournalEntry};
 use crate::output;
 use crate::scenario::{self, Action, Scenario};
 
-pub type MemoryPipeline = Pipeline<MemoryStore, MemoryTimers, MemoryQueue, MemoryMailer, RecordingWebhooks>;
+pub type MemoryPipeline =
+    Pipeline<MemoryStore, MemoryTimers, MemoryQueue, MemoryMailer, RecordingWebhooks>;
 
 /// What a finished simulation leaves behind besides the journal it streamed.
 pub struct Outcome {
@@ -30,8 +33,18 @@ pub async fn run(
     sink: &mut dyn FnMut(&JournalEntry),
     progress: &mut dyn FnMut(DateTime<Utc>),
 ) -> Result<Outcome, PortError> {
-    let Scenario { start, end, catalog, contacts, timeline } = scenario;
-    let existing: Vec<String> = catalog.latest_all().filter(|w| w.enroll_existing).map(|w| w.id.clone()).collect();
+    let Scenario {
+        start,
+        end,
+        catalog,
+        contacts,
+        timeline,
+    } = scenario;
+    let existing: Vec<String> = catalog
+        .latest_all()
+        .filter(|w| w.enroll_existing)
+        .map(|w| w.id.clone())
+        .collect();
     let pipeline = Pipeline::new(
         catalog,
         MemoryStore::default(),
@@ -46,10 +59,24 @@ pub async fn run(
     for contact in contacts {
         let id = contact.id.clone();
         pipeline.put_contact(contact).await?;
-        pipeline.submit(WorkItem { contact: id.clone(), input: Input::Refresh, at: start }).await?;
+        pipeline
+            .submit(WorkItem {
+                contact: id.clone(),
+                input: Input::Refresh,
+                at: start,
+            })
+            .await?;
         for workflow in &existing {
-            let input = Input::EnrollExisting { workflow: workflow.clone() };
-            pipeline.submit(WorkItem { contact: id.clone(), input, at: start }).await?;
+            let input = Input::EnrollExisting {
+                workflow: workflow.clone(),
+            };
+            pipeline
+                .submit(WorkItem {
+                    contact: id.clone(),
+                    input,
+                    at: start,
+                })
+                .await?;
         }
     }
     emit(pipeline.drain().await?);
@@ -57,17 +84,33 @@ pub async fn run(
         emit(pipeline.advance_to(entry.at).await?);
         progress(entry.at);
         let input = match entry.action {
-            Action::Event(name, props) => Input::Event(Event { id: None, name, props, at: entry.at }),
+            Action::Event(name, props) => Input::Event(Event {
+                id: None,
+                name,
+                props,
+                at: entry.at,
+            }),
             Action::Tags { add, remove } => Input::Tags { add, remove },
             Action::Lists { join, leave } => Input::Lists { join, leave },
             Action::Identify(profile) => Input::Identify(profile),
             Action::OpensLastEmail { click } => {
-                let last = pipeline.store.load(&entry.contact).await?.and_then(|s| s.last_email);
+                let last = pipeline
+                    .store
+                    .load(&entry.contact)
+                    .await?
+                    .and_then(|s| s.last_email);
                 let Some(last) = last else {
-                    warnings.push(format!("{}: {} has not been sent an email yet; nothing to open", entry.at, entry.contact));
+                    warnings.push(format!(
+                        "{}: {} has not been sent an email yet; nothing to open",
+                        entry.at, entry.contact
+                    ));
                     continue;
                 };
-                let name = if click { "email_clicked" } else { "email_opened" };
+                let name = if click {
+                    "email_clicked"
+                } else {
+                    "email_opened"
+                };
                 let event = Event::new(name, entry.at)
                     .with("workflow", last.workflow)
                     .with("step", last.step)
@@ -76,7 +119,13 @@ pub async fn run(
                 Input::Event(event)
             }
         };
-        pipeline.submit(WorkItem { contact: entry.contact, input, at: entry.at }).await?;
+        pipeline
+            .submit(WorkItem {
+                contact: entry.contact,
+                input,
+                at: entry.at,
+            })
+            .await?;
         emit(pipeline.drain().await?);
     }
     // Time runs on to the end; the last timers fire in due order.
@@ -104,7 +153,11 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
     let mut kept = Vec::new();
     let mut write_error = None;
     let mut sink = |e: &JournalEntry| {
-        let line = if json { serde_json::to_string(e).unwrap_or_default() } else { output::table_row(e) };
+        let line = if json {
+            serde_json::to_string(e).unwrap_or_default()
+        } else {
+            output::table_row(e)
+        };
         if let Err(err) = writeln!(out, "{line}") {
             write_error.get_or_insert(err);
         }
@@ -115,11 +168,18 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
     let total = (end - start).num_seconds().max(1) as f64;
     let mut progress = |now: DateTime<Utc>| {
         if show_progress {
-            eprint!("\rsimulated {:>3.0}%", (now - start).num_seconds() as f64 / total * 100.0);
+            eprint!(
+                "\rsimulated {:>3.0}%",
+                (now - start).num_seconds() as f64 / total * 100.0
+            );
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
-    let outcome = runtime.block_on(run(scenario, &mut sink, &mut progress)).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let outcome = runtime
+        .block_on(run(scenario, &mut sink, &mut progress))
+        .map_err(|e| e.to_string())?;
     if show_progress {
         eprint!("\r");
     }
@@ -128,7 +188,11 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
     }
     if options.report {
         let report = kairos_core::report::build(&kept, &outcome.pipeline.catalog);
-        let text = if json { serde_json::json!({ "report": report }).to_string() } else { output::report_table(&report) };
+        let text = if json {
+            serde_json::json!({ "report": report }).to_string()
+        } else {
+            output::report_table(&report)
+        };
         writeln!(out, "{text}").map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())?;
@@ -141,7 +205,8 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
 
 /// Reads a report back (`{"report": …}` as `simulate --report --json` prints it, or bare).
 pub fn read_report(text: &str) -> Result<Report, String> {
-    let value: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default()).map_err(|e| e.to_string())?;
+    let value: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or_default()).map_err(|e| e.to_string())?;
     let value = value.get("report").cloned().unwrap_or(value);
     serde_json::from_value(value).map_err(|e| e.to_string())
 }

@@ -30,15 +30,26 @@ pub fn sent_event_name(channel: Channel) -> &'static str {
     }
 }
 
-pub fn decide(message: &Message, state: &ContactState, defs: &Definitions, now: DateTime<Utc>) -> Decision {
+pub fn decide(
+    message: &Message,
+    state: &ContactState,
+    defs: &Definitions,
+    now: DateTime<Utc>,
+) -> Decision {
     let contact = &state.contact;
     let marketing = message.category == Category::Marketing;
     let to = match message.channel {
         Channel::Email => contact.email.clone(),
         Channel::Sms => contact.phone.clone(),
-        Channel::Push => contact.fields.get("push_token").and_then(Value::as_str).map(str::to_string),
+        Channel::Push => contact
+            .fields
+            .get("push_token")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     };
-    let Some(to) = to else { return Decision::Suppress("no_address") };
+    let Some(to) = to else {
+        return Decision::Suppress("no_address");
+    };
     if message.channel == Channel::Sms && !is_e164(&to) {
         return Decision::Suppress("invalid_phone");
     }
@@ -54,23 +65,37 @@ pub fn decide(message: &Message, state: &ContactState, defs: &Definitions, now: 
     if marketing && contact.consent.unsubscribed {
         return Decision::Suppress("unsubscribed");
     }
-    if !defs.templates.is_empty() && !defs.templates.get(&message.template).is_some_and(|t| t.serves(message.channel)) {
+    if !defs.templates.is_empty()
+        && !defs
+            .templates
+            .get(&message.template)
+            .is_some_and(|t| t.serves(message.channel))
+    {
         return Decision::Suppress("render_error");
     }
-    let Some(policy) = defs.delivery.as_ref().filter(|_| marketing) else { return Decision::Send { to } };
+    let Some(policy) = defs.delivery.as_ref().filter(|_| marketing) else {
+        return Decision::Send { to };
+    };
     if let Some(cap) = policy.frequency_cap.get(&message.channel) {
-        let sent = state.history.log(sent_event_name(message.channel)).map_or(0, |log| {
-            log.between(Some(now - Duration::seconds(cap.per.seconds())), now)
-                .iter()
-                .filter(|e| e.props.get("category").and_then(Value::as_str) == Some("marketing"))
-                .count()
-        });
+        let sent = state
+            .history
+            .log(sent_event_name(message.channel))
+            .map_or(0, |log| {
+                log.between(Some(now - Duration::seconds(cap.per.seconds())), now)
+                    .iter()
+                    .filter(|e| {
+                        e.props.get("category").and_then(Value::as_str) == Some("marketing")
+                    })
+                    .count()
+            });
         if sent >= cap.max as usize {
             return Decision::Suppress("frequency_cap");
         }
     }
     if let Some(quiet) = policy.quiet_hours.get(&message.channel) {
-        if let (Ok(from), Ok(to_time)) = (parse_local_time(&quiet.from), parse_local_time(&quiet.to)) {
+        if let (Ok(from), Ok(to_time)) =
+            (parse_local_time(&quiet.from), parse_local_time(&quiet.to))
+        {
             if let Some(end) = quiet_window_end(now, from, to_time, contact.timezone) {
                 return Decision::Delay(end);
             }
@@ -81,6 +106,10 @@ pub fn decide(message: &Message, state: &ContactState, defs: &Definitions, now: 
 
 /// `+` and 8 to 15 digits, the first not 0 (E.164).
 pub fn is_e164(phone: &str) -> bool {
-    let Some(digits) = phone.strip_prefix('+') else { return false };
-    (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0')
+    let Some(digits) = phone.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0')
 }

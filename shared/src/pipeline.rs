@@ -19,7 +19,9 @@ use crate::model::contact::{Contact, ContactState};
 use crate::model::effect::{Effect, Message, WebhookCall};
 use crate::model::event::Event;
 use crate::model::journal::{JournalEntry, Kind};
-use crate::ports::{ContactStore, Mailer, Outgoing, PortError, TimerQueue, WebhookSender, WorkItem, WorkQueue};
+use crate::ports::{
+    ContactStore, Mailer, Outgoing, PortError, TimerQueue, WebhookSender, WorkItem, WorkQueue,
+};
 
 /// How often a save that lost an optimistic-locking race is retried from a fresh read.
 const SAVE_ATTEMPTS: usize = 5;
@@ -44,7 +46,15 @@ where
     W: WebhookSender,
 {
     pub fn new(catalog: Catalog, store: S, timers: T, work: Q, mailer: M, webhooks: W) -> Self {
-        Pipeline { catalog, store, timers, work, mailer, webhooks, delayed: Mutex::new(BTreeMap::new()) }
+        Pipeline {
+            catalog,
+            store,
+            timers,
+            work,
+            mailer,
+            webhooks,
+            delayed: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub async fn submit(&self, item: WorkItem) -> Result<(), PortError> {
@@ -55,7 +65,10 @@ where
     pub async fn put_contact(&self, contact: Contact) -> Result<(), PortError> {
         let mut state = match self.store.load(&contact.id).await? {
             Some(mut state) => {
-                state.contact = Contact { created_at: state.contact.created_at, ..contact };
+                state.contact = Contact {
+                    created_at: state.contact.created_at,
+                    ..contact
+                };
                 state
             }
             None => ContactState::new(contact),
@@ -88,13 +101,22 @@ where
                 for timer in self.timers.take_due(t).await? {
                     let at = timer.due;
                     let contact = timer.contact.clone();
-                    self.work.push(WorkItem { contact, input: Input::Timer(timer), at }).await?;
+                    self.work
+                        .push(WorkItem {
+                            contact,
+                            input: Input::Timer(timer),
+                            at,
+                        })
+                        .await?;
                 }
             } else if let Some(m) = next_message {
                 let due: Vec<Message> = {
                     let mut delayed = lock(&self.delayed);
                     std::iter::from_fn(|| {
-                        let first = delayed.first_key_value().filter(|((t, _), _)| *t <= m).map(|(k, _)| k.clone())?;
+                        let first = delayed
+                            .first_key_value()
+                            .filter(|((t, _), _)| *t <= m)
+                            .map(|(k, _)| k.clone())?;
                         delayed.remove(&first)
                     })
                     .collect()
@@ -138,10 +160,18 @@ where
                 Err(e) => return Err(e),
             }
         }
-        Err(PortError::Unavailable { what: "contact store".into(), detail: "too many conflicting writes".into() })
+        Err(PortError::Unavailable {
+            what: "contact store".into(),
+            detail: "too many conflicting writes".into(),
+        })
     }
 
-    async fn apply(&self, mut journal: Vec<JournalEntry>, effects: Vec<Effect>, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
+    async fn apply(
+        &self,
+        mut journal: Vec<JournalEntry>,
+        effects: Vec<Effect>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<JournalEntry>, PortError> {
         self.store.append_journal(&journal).await?;
         for effect in effects {
             match effect {
@@ -156,8 +186,14 @@ where
     /// Sends a message if the delivery policy allows, claiming its key first so a retried
     /// or redelivered message never sends twice. A crash between claim and send loses that
     /// one message (visible: claimed, never `message_sent`) rather than risking a duplicate.
-    pub async fn dispatch(&self, message: Message, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
-        let Some(state) = self.store.load(&message.contact).await? else { return Ok(Vec::new()) };
+    pub async fn dispatch(
+        &self,
+        message: Message,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<JournalEntry>, PortError> {
+        let Some(state) = self.store.load(&message.contact).await? else {
+            return Ok(Vec::new());
+        };
         let decision = decide(&message, &state, self.catalog.definitions(), now);
         let mut entry = JournalEntry::new(now, &message.contact, Kind::MessageSent);
         entry.workflow = Some(message.workflow.clone());
@@ -184,7 +220,12 @@ where
                     to,
                     subject: template.and_then(|t| t.subject.clone()),
                     html: template.and_then(|t| t.html.clone()),
-                    text: template.and_then(|t| t.text.clone().or_else(|| t.sms.clone()).or_else(|| t.push.clone())),
+                    text: template.and_then(|t| {
+                        t.text
+                            .clone()
+                            .or_else(|| t.sms.clone())
+                            .or_else(|| t.push.clone())
+                    }),
                     message: message.clone(),
                 };
                 self.mailer.send(&outgoing).await?;
@@ -198,14 +239,26 @@ where
                     .with("template", message.template.as_str())
                     .with("category", category)
                     .with("message", Value::String(message.key.clone()));
-                self.work.push(WorkItem { contact: message.contact.clone(), input: Input::Event(sent), at: now }).await?;
+                self.work
+                    .push(WorkItem {
+                        contact: message.contact.clone(),
+                        input: Input::Event(sent),
+                        at: now,
+                    })
+                    .await?;
             }
         }
-        self.store.append_journal(std::slice::from_ref(&entry)).await?;
+        self.store
+            .append_journal(std::slice::from_ref(&entry))
+            .await?;
         Ok(vec![entry])
     }
 
-    async fn call_webhook(&self, call: WebhookCall, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
+    async fn call_webhook(
+        &self,
+        call: WebhookCall,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<JournalEntry>, PortError> {
         if !self.store.claim(&call.key).await? {
             return Ok(Vec::new());
         }
@@ -216,7 +269,9 @@ where
         entry.run = Some(call.run);
         entry.url = Some(call.url);
         entry.value = Some(Value::from(status));
-        self.store.append_journal(std::slice::from_ref(&entry)).await?;
+        self.store
+            .append_journal(std::slice::from_ref(&entry))
+            .await?;
         Ok(vec![entry])
     }
 }

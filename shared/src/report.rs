@@ -60,7 +60,9 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
     let mut steps: BTreeMap<(&str, &str), Counts> = BTreeMap::new();
     let mut runs: BTreeMap<&str, WorkflowReport> = BTreeMap::new();
     for e in journal {
-        let (Some(wf), Some(run)) = (e.workflow.as_deref(), e.run.as_deref()) else { continue };
+        let (Some(wf), Some(run)) = (e.workflow.as_deref(), e.run.as_deref()) else {
+            continue;
+        };
         let step = e.step.as_deref();
         match e.kind {
             Kind::Entered => runs.entry(wf).or_default().entered += 1,
@@ -78,11 +80,26 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                     position.insert((wf, run), (step, false));
                 }
             }
-            Kind::MessageSent => steps.entry((wf, step.unwrap_or_default())).or_default().sent += 1,
-            Kind::MessageSuppressed => steps.entry((wf, step.unwrap_or_default())).or_default().suppressed += 1,
+            Kind::MessageSent => {
+                steps
+                    .entry((wf, step.unwrap_or_default()))
+                    .or_default()
+                    .sent += 1
+            }
+            Kind::MessageSuppressed => {
+                steps
+                    .entry((wf, step.unwrap_or_default()))
+                    .or_default()
+                    .suppressed += 1
+            }
             Kind::Exited => {
                 let reason = e.reason.as_deref().unwrap_or("ended");
-                *runs.entry(wf).or_default().exited.entry(reason.to_string()).or_default() += 1;
+                *runs
+                    .entry(wf)
+                    .or_default()
+                    .exited
+                    .entry(reason.to_string())
+                    .or_default() += 1;
                 if let (Some(step), true) = (step, reason != "completed") {
                     steps.entry((wf, step)).or_default().left_early += 1;
                 }
@@ -104,7 +121,9 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
         let mut wr = runs.remove(workflow.id.as_str()).unwrap_or_default();
         wr.workflow = workflow.id.clone();
         for node in &workflow.nodes {
-            let c = steps.remove(&(workflow.id.as_str(), node.id.as_str())).unwrap_or_default();
+            let c = steps
+                .remove(&(workflow.id.as_str(), node.id.as_str()))
+                .unwrap_or_default();
             let is_goal = matches!(node.kind, crate::program::NodeKind::Goal(_));
             let is_send = matches!(node.kind, crate::program::NodeKind::Send(_));
             wr.steps.push(StepReport {
@@ -113,7 +132,13 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                 now_at: c.now_at,
                 passed: c.entered.saturating_sub(c.now_at + c.left_early),
                 goal_conversions: is_goal.then_some(c.goals),
-                conversion_rate: is_goal.then(|| if wr.entered == 0 { 0.0 } else { c.goals as f64 / wr.entered as f64 }),
+                conversion_rate: is_goal.then(|| {
+                    if wr.entered == 0 {
+                        0.0
+                    } else {
+                        c.goals as f64 / wr.entered as f64
+                    }
+                }),
                 sent: is_send.then_some(c.sent),
                 suppressed: is_send.then_some(c.suppressed),
             });

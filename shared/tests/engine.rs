@@ -911,3 +911,74 @@ fn match_key_matches_nothing_when_the_run_has_no_key() {
     w.days(1);
     assert_eq!(w.sends(), vec!["remind cart"]);
 }
+
+#[test]
+fn a_date_trigger_fires_once_even_when_more_happens_at_that_instant() {
+    let mut w = World::new(&[BIRTHDAY]);
+    w.input(Input::Identify(kairos_core::Profile {
+        fields: [("birthday".to_string(), json!("1990-02-01"))].into(),
+        ..Default::default()
+    }));
+    w.advance(Duration::days(26) + Duration::hours(1)); // 2026-01-31 09:00 UTC: the day before, at 09:00
+    w.event("email_sent", json!({})); // something else at the same instant
+    w.tag("x");
+    assert_eq!(w.sends(), vec!["card birthday"]);
+    assert_eq!(
+        w.timers
+            .iter()
+            .filter(|t| matches!(t.kind, TimerKind::Date { .. }))
+            .count(),
+        1
+    );
+    assert_eq!(
+        w.state.date_timers.values().next().unwrap().to_rfc3339(),
+        "2027-01-31T09:00:00+00:00"
+    );
+}
+
+#[test]
+fn time_dependent_conditions_are_rechecked_without_new_data() {
+    let wf = r#"
+id: drift
+entry: { triggers: [ { event: go } ] }
+steps:
+  - { id: quiet, wait: { until: { inactive_for: 7d } } }
+  - { id: marked, tag: { add: [at-risk] } }
+"#;
+    let mut w = World::new(&[wf]);
+    w.event("go", json!({}));
+    w.days(5);
+    w.event("page_viewed", json!({})); // engagement on day 5 pushes the threshold to day 12
+    w.days(6);
+    assert!(!w.state.contact.tags.contains("at-risk"));
+    w.days(1);
+    let tagged = w
+        .journal
+        .iter()
+        .find(|e| e.tag.as_deref() == Some("at-risk"))
+        .unwrap();
+    assert_eq!(tagged.at.to_rfc3339(), "2026-01-17T08:00:00+00:00");
+}
+
+#[test]
+fn an_event_leaving_its_window_is_noticed_on_time() {
+    let wf = r#"
+id: lapse
+entry: { triggers: [ { event: go } ] }
+steps:
+  - { id: window, wait: { until: { not: { event: { name: purchase, within: 3d } } } } }
+  - { id: lapsed, tag: { add: [lapsed] } }
+"#;
+    let mut w = World::new(&[wf]);
+    w.event("purchase", json!({}));
+    w.event("go", json!({}));
+    w.days(3);
+    assert!(!w.state.contact.tags.contains("lapsed"));
+    w.days(1);
+    let tagged = w
+        .journal
+        .iter()
+        .find(|e| e.tag.as_deref() == Some("lapsed"))
+        .unwrap();
+    assert_eq!(tagged.at.to_rfc3339(), "2026-01-08T08:00:01+00:00");
+}

@@ -38,7 +38,14 @@ impl Cx<'_> {
         self.state.history.record(&event);
         if event.name == "email_sent" {
             // "The most recent email sent to the contact", for opens and clicks that name it.
-            let prop = |k: &str| event.props.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let prop = |k: &str| {
+                event
+                    .props
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
             self.state.last_email = Some(crate::model::contact::SentRef {
                 message: prop("message"),
                 workflow: prop("workflow"),

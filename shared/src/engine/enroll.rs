@@ -187,11 +187,16 @@ impl Cx<'_> {
         }
     }
 
-    /// Keeps one pending timer per date trigger, at its next firing after `after`.
-    pub(crate) fn refresh_date_timers(&mut self, after: DateTime<Utc>) {
+    /// Keeps one pending timer per date trigger, at its next firing from now on (and
+    /// strictly after its last firing).
+    pub(crate) fn refresh_date_timers(&mut self) {
         let catalog = self.catalog;
         for (wf, index, rule) in catalog.date_rules() {
             let slot = format!("{}#{index}", wf.id);
+            let after = match self.state.date_fired.get(&slot) {
+                Some(fired) => self.now.max(*fired + Duration::seconds(1)),
+                None => self.now,
+            };
             let next = if wf.enabled {
                 next_date_firing(rule, &self.state.contact, after)
             } else {
@@ -224,6 +229,7 @@ impl Cx<'_> {
             return;
         }
         self.state.date_timers.remove(&slot);
+        self.state.date_fired.insert(slot, due);
         let catalog = self.catalog;
         if let Some(wf) = catalog.latest(workflow) {
             if let Some(Trigger::Date(rule)) = wf.triggers.get(index) {
@@ -231,7 +237,6 @@ impl Cx<'_> {
                 self.enroll(wf, Some(event), false);
             }
         }
-        self.date_horizon = due + Duration::seconds(1);
     }
 }
 

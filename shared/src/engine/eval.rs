@@ -69,6 +69,73 @@ impl Scope<'_> {
         }
     }
 
+    /// The earliest instant after now at which `condition` can change its answer without
+    /// new data: an event leaving a window, an inactivity threshold, a date growing old, a
+    /// score's points expiring. `None` when only new data can change it.
+    pub fn next_change(&self, condition: &Condition) -> Option<DateTime<Utc>> {
+        self.next_change_at(condition, 0).filter(|t| *t > self.now)
+    }
+
+    fn next_change_at(&self, condition: &Condition, depth: u32) -> Option<DateTime<Utc>> {
+        let contact = &self.state.contact;
+        let later = |t: DateTime<Utc>| (t > self.now).then_some(t);
+        match condition {
+            Condition::All(list) | Condition::Any(list) => list
+                .iter()
+                .filter_map(|c| self.next_change_at(c, depth))
+                .min(),
+            Condition::Not(inner) => self.next_change_at(inner, depth),
+            Condition::Field(test) => {
+                let t = field_value(contact, &test.name)
+                    .as_ref()
+                    .and_then(as_time)?;
+                let edges = [test.test.older_than, test.test.within_last];
+                edges
+                    .iter()
+                    .flatten()
+                    .filter_map(|d| later(t + d.to_chrono() + chrono::Duration::seconds(1)))
+                    .min()
+            }
+            Condition::Score(test) => {
+                let name = test.name.as_deref().unwrap_or("lead");
+                contact
+                    .scores
+                    .get(name)?
+                    .expiring
+                    .iter()
+                    .filter_map(|(until, _)| later(*until))
+                    .min()
+            }
+            Condition::Segment(name) if depth < MAX_SEGMENT_DEPTH => self
+                .definitions
+                .segments
+                .get(name)
+                .and_then(|c| self.next_change_at(c, depth + 1)),
+            Condition::Event(test) => {
+                let within = test.within?;
+                let log = self.state.history.log(&test.name)?;
+                let from = self.now - within.to_chrono();
+                let key = match (test.match_key, self.run) {
+                    (true, Some((run, Some(property)))) => Some((property, run.key.as_ref())),
+                    _ => None,
+                };
+                let oldest = log.between(Some(from), self.now).iter().find(|e| {
+                    where_matches(&test.where_, &e.props, self.now) && key_matches(key, &e.props)
+                })?;
+                later(oldest.at + within.to_chrono() + chrono::Duration::seconds(1))
+            }
+            Condition::InactiveFor(d) => {
+                let last = self
+                    .state
+                    .history
+                    .last_engagement
+                    .unwrap_or(contact.created_at);
+                later(last + d.to_chrono())
+            }
+            Condition::Tag(_) | Condition::List(_) | Condition::Segment(_) => None,
+        }
+    }
+
     fn event_holds(&self, test: &EventTest) -> bool {
         let count_test = test.count.as_ref();
         let Some(log) = self.state.history.log(&test.name) else {

@@ -124,7 +124,6 @@ pub fn process(
         changes: Vec::new(),
         commands: Vec::new(),
         budget: STEP_BUDGET,
-        date_horizon: now,
     };
     cx.migrate_runs();
     match input {
@@ -153,8 +152,6 @@ pub(crate) struct Cx<'a> {
     changes: Vec<Change>,
     commands: Vec<Command>,
     budget: u32,
-    /// Date triggers are scheduled at or after this instant (just past one that fired now).
-    date_horizon: DateTime<Utc>,
 }
 
 impl Cx<'_> {
@@ -184,7 +181,7 @@ impl Cx<'_> {
             self.check_segments();
             self.check_runs();
         }
-        self.refresh_date_timers(self.date_horizon);
+        self.refresh_date_timers();
         for score in self.state.contact.scores.values_mut() {
             score.prune(self.now);
         }

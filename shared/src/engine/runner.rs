@@ -234,8 +234,13 @@ impl Cx<'_> {
     fn park(&mut self, wf: &Workflow, run: &mut Run, until: Option<DateTime<Utc>>) {
         // `visits` only grows, so every wait of a run gets its own number.
         let seq = run.visits;
-        run.waiting = Some(Waiting { until, seq });
+        run.waiting = Some(Waiting {
+            until,
+            seq,
+            recheck: None,
+        });
         self.run_entry(Kind::Waiting, wf, run, Some(run.at)).until = until;
+        self.rearm(wf, run);
         if let Some(due) = until {
             let contact = self.state.contact.id.clone();
             self.out.effects.push(Effect::Timer(Timer {
@@ -246,6 +251,60 @@ impl Cx<'_> {
                     wait: seq,
                 },
             }));
+        }
+    }
+
+    /// Schedules a re-check for when a time-dependent condition the waiting run watches
+    /// (`exit_when`, its goals, its wait) can next change its answer.
+    fn rearm(&mut self, wf: &Workflow, run: &mut Run) {
+        let Some(waiting) = run.waiting.clone() else {
+            return;
+        };
+        let scope = Scope {
+            state: self.state,
+            definitions: self.catalog.definitions(),
+            now: self.now,
+            run: Some((run, wf.key.as_deref())),
+        };
+        let here = &wf.nodes[run.at];
+        let wait_condition = match &here.kind {
+            NodeKind::Wait(Wait::Condition { condition, .. }) => Some(condition),
+            NodeKind::Goal(goal) => Some(&goal.when),
+            _ => None,
+        };
+        let goals = wf.goals.iter().filter_map(|&g| match &wf.nodes[g].kind {
+            NodeKind::Goal(goal)
+                if !run.achieved.contains(&g)
+                    && (goal.scope == GoalScope::Anywhere
+                        || wf.goals_below[run.at].contains(&g)) =>
+            {
+                Some(&goal.when)
+            }
+            _ => None,
+        });
+        let recheck = wf
+            .exit_when
+            .iter()
+            .chain(wait_condition)
+            .chain(goals)
+            .filter_map(|c| scope.next_change(c))
+            .min()
+            .filter(|t| waiting.until.is_none_or(|until| *t < until));
+        if recheck == waiting.recheck {
+            return;
+        }
+        if let Some(w) = run.waiting.as_mut() {
+            w.recheck = recheck;
+        }
+        if let Some(due) = recheck {
+            let contact = self.state.contact.id.clone();
+            let kind = TimerKind::Run {
+                run: run.seq,
+                wait: waiting.seq,
+            };
+            self.out
+                .effects
+                .push(Effect::Timer(Timer { contact, due, kind }));
         }
     }
 
@@ -317,6 +376,7 @@ impl Cx<'_> {
             let next = here.next;
             return self.drive(wf, run, next);
         }
+        self.rearm(wf, &mut run);
         self.state.runs.insert(seq, run);
     }
 
@@ -350,9 +410,13 @@ impl Cx<'_> {
                     .runs
                     .get(&run)
                     .and_then(|r| r.waiting.as_ref())
-                    .is_some_and(|w| w.seq == wait && w.until == Some(timer.due));
-                if live && timer.due <= self.now {
-                    self.check_run(run, true);
+                    .filter(|w| w.seq == wait)
+                    .map(|w| (w.until == Some(timer.due), w.recheck == Some(timer.due)));
+                match live {
+                    _ if timer.due > self.now => {}
+                    Some((true, _)) => self.check_run(run, true),
+                    Some((false, true)) => self.check_run(run, false),
+                    _ => {}
                 }
             }
         }

@@ -122,6 +122,9 @@ pub struct ContactState {
     /// Next firing of each date trigger, by `workflow#trigger-index`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub date_timers: BTreeMap<String, DateTime<Utc>>,
+    /// When each date trigger last fired; the next firing comes strictly after it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub date_fired: BTreeMap<String, DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_email: Option<SentRef>,
     #[serde(default)]
@@ -140,6 +143,7 @@ impl ContactState {
             enrollments: BTreeMap::new(),
             segments: BTreeSet::new(),
             date_timers: BTreeMap::new(),
+            date_fired: BTreeMap::new(),
             last_email: None,
             next_run: 1,
             version: 0,

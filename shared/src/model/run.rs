@@ -40,6 +40,10 @@ pub struct Waiting {
     pub until: Option<DateTime<Utc>>,
     /// Which wait this is; a timer for an earlier wait of the same run is stale.
     pub seq: u32,
+    /// When a time-dependent condition this run watches (`inactive_for`, an event window,
+    /// a date's age, an expiring score) can next change its answer: a timer re-checks then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck: Option<DateTime<Utc>>,
 }
 
 impl Run {
