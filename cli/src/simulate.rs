@@ -26,10 +26,51 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// Runs `scenario`, handing every journal entry to `sink` in virtual-time order and the
-/// virtual time reached to `progress`.
+/// How the loop waits for the next moment: not at all (virtual time), or until a wall
+/// clock, sped up, reaches it (the embedded runner). Everything else is shared.
+pub trait Pace {
+    fn wait_until(&mut self, t: DateTime<Utc>);
+}
+
+/// Virtual time: the next moment is now.
+pub struct Virtual;
+
+impl Pace for Virtual {
+    fn wait_until(&mut self, _: DateTime<Utc>) {}
+}
+
+/// Wall-clock time from `start`, `speed` times faster than real time.
+pub struct WallClock {
+    origin: std::time::Instant,
+    start: DateTime<Utc>,
+    speed: f64,
+}
+
+impl WallClock {
+    pub fn new(start: DateTime<Utc>, speed: f64) -> WallClock {
+        WallClock {
+            origin: std::time::Instant::now(),
+            start,
+            speed: speed.max(1.0),
+        }
+    }
+}
+
+impl Pace for WallClock {
+    fn wait_until(&mut self, t: DateTime<Utc>) {
+        let virtual_seconds = (t - self.start).num_milliseconds().max(0) as f64 / 1000.0;
+        let target = self.origin + std::time::Duration::from_secs_f64(virtual_seconds / self.speed);
+        if let Some(wait) = target.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// Runs `scenario`, handing every journal entry to `sink` in time order and the time
+/// reached to `progress`. At each moment, due timers fire before timeline entries.
 pub async fn run(
     scenario: Scenario,
+    pace: &mut dyn Pace,
     sink: &mut dyn FnMut(&JournalEntry),
     progress: &mut dyn FnMut(DateTime<Utc>),
 ) -> Result<Outcome, PortError> {
@@ -55,7 +96,7 @@ pub async fn run(
     );
     let mut warnings = Vec::new();
     let mut emit = |entries: Vec<JournalEntry>| entries.iter().for_each(&mut *sink);
-    // Listed contacts exist from virtual time zero; workflows are active from then on.
+    // Listed contacts exist from time zero; workflows are active from then on.
     for contact in contacts {
         let id = contact.id.clone();
         pipeline.put_contact(contact).await?;
@@ -80,60 +121,81 @@ pub async fn run(
         }
     }
     emit(pipeline.drain().await?);
-    for entry in timeline {
-        emit(pipeline.advance_to(entry.at).await?);
-        progress(entry.at);
-        let input = match entry.action {
-            Action::Event(name, props) => Input::Event(Event {
-                id: None,
-                name,
-                props,
-                at: entry.at,
-            }),
-            Action::Tags { add, remove } => Input::Tags { add, remove },
-            Action::Lists { join, leave } => Input::Lists { join, leave },
-            Action::Identify(profile) => Input::Identify(profile),
-            Action::OpensLastEmail { click } => {
-                let last = pipeline
-                    .store
-                    .load(&entry.contact)
-                    .await?
-                    .and_then(|s| s.last_email);
-                let Some(last) = last else {
-                    warnings.push(format!(
-                        "{}: {} has not been sent an email yet; nothing to open",
-                        entry.at, entry.contact
-                    ));
-                    continue;
-                };
-                let name = if click {
-                    "email_clicked"
-                } else {
-                    "email_opened"
-                };
-                let event = Event::new(name, entry.at)
+    let mut timeline = timeline.into_iter().peekable();
+    loop {
+        let next_timer = pipeline.next_due().await?;
+        let next_entry = timeline.peek().map(|e| e.at);
+        let Some(now) = next_timer
+            .into_iter()
+            .chain(next_entry)
+            .min()
+            .filter(|t| *t <= end)
+        else {
+            break;
+        };
+        pace.wait_until(now);
+        progress(now);
+        emit(pipeline.advance_to(now).await?);
+        while let Some(entry) = timeline.next_if(|e| e.at <= now) {
+            let Some(input) = input_for(&pipeline, &entry, &mut warnings).await? else {
+                continue;
+            };
+            pipeline
+                .submit(WorkItem {
+                    contact: entry.contact,
+                    input,
+                    at: entry.at,
+                })
+                .await?;
+            emit(pipeline.drain().await?);
+        }
+    }
+    Ok(Outcome { pipeline, warnings })
+}
+
+/// The engine input for a timeline entry; `None` (with a warning) when it cannot apply.
+async fn input_for(
+    pipeline: &MemoryPipeline,
+    entry: &scenario::Entry,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Input>, PortError> {
+    Ok(Some(match entry.action.clone() {
+        Action::Event(name, props) => Input::Event(Event {
+            id: None,
+            name,
+            props,
+            at: entry.at,
+        }),
+        Action::Tags { add, remove } => Input::Tags { add, remove },
+        Action::Lists { join, leave } => Input::Lists { join, leave },
+        Action::Identify(profile) => Input::Identify(profile),
+        Action::OpensLastEmail { click } => {
+            let last = pipeline
+                .store
+                .load(&entry.contact)
+                .await?
+                .and_then(|s| s.last_email);
+            let Some(last) = last else {
+                warnings.push(format!(
+                    "{}: {} has not been sent an email yet; nothing to open",
+                    entry.at, entry.contact
+                ));
+                return Ok(None);
+            };
+            let name = if click {
+                "email_clicked"
+            } else {
+                "email_opened"
+            };
+            Input::Event(
+                Event::new(name, entry.at)
                     .with("workflow", last.workflow)
                     .with("step", last.step)
                     .with("template", last.template)
-                    .with("message", last.message);
-                Input::Event(event)
-            }
-        };
-        pipeline
-            .submit(WorkItem {
-                contact: entry.contact,
-                input,
-                at: entry.at,
-            })
-            .await?;
-        emit(pipeline.drain().await?);
-    }
-    // Time runs on to the end; the last timers fire in due order.
-    while let Some(next) = pipeline.next_due().await?.filter(|t| *t <= end) {
-        emit(pipeline.advance_to(next).await?);
-        progress(next);
-    }
-    Ok(Outcome { pipeline, warnings })
+                    .with("message", last.message),
+            )
+        }
+    }))
 }
 
 pub struct Options {
@@ -178,7 +240,7 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let outcome = runtime
-        .block_on(run(scenario, &mut sink, &mut progress))
+        .block_on(run(scenario, &mut Virtual, &mut sink, &mut progress))
         .map_err(|e| e.to_string())?;
     if show_progress {
         eprint!("\r");

@@ -229,7 +229,8 @@ fn broken_scenarios_name_file_path_and_line() {
     let out = kairos(&["simulate", &fixed]);
     let err = text(&out.stderr);
     assert!(
-        err.contains("bad3.yaml:2: error at workflows[1]: ") && err.contains("missing.yaml: cannot read the file"),
+        err.contains("bad3.yaml:2: error at workflows[1]: ")
+            && err.contains("missing.yaml: cannot read the file"),
         "{err}"
     );
     assert!(
