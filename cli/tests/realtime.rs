@@ -41,8 +41,8 @@ fn virtual_and_wall_clock_runs_write_the_same_journal() {
     let mut clock = WallClock::new(scenario.start, 3.0 * 86_400.0 / 1.5);
     let real = journal(&mut clock, "abandoned-cart");
     assert!(
-        started.elapsed() >= std::time::Duration::from_millis(900),
-        "the wall clock was really waited for"
+        started.elapsed() >= std::time::Duration::from_millis(450),
+        "the wall clock was really waited for (the last timer is 27h in: ~0.56 s)"
     );
     assert!(!simulated.is_empty());
     assert_eq!(simulated, real);
