@@ -46,14 +46,15 @@ pub fn table_row(e: &JournalEntry) -> String {
     if let Some(until) = e.until {
         details.push(format!("until={}", until.format("%Y-%m-%d %H:%M")));
     }
-    format!(
+    let row = format!(
         "{}  {:<10} {:<18} {:<36} {}",
         e.at.format("%Y-%m-%d %H:%M"),
         e.contact,
         kind,
         place,
         details.join(" ")
-    )
+    );
+    row.trim_end().to_string()
 }
 
 pub fn report_table(report: &Report) -> String {
@@ -90,4 +91,25 @@ pub fn report_table(report: &Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kairos_core::Kind;
+
+    #[test]
+    fn table_rows_show_time_contact_kind_place_and_details() {
+        let at = "2026-01-05T08:00:00Z".parse().unwrap();
+        let mut e = JournalEntry::new(at, "ann", Kind::MessageSuppressed);
+        e.workflow = Some("welcome".into());
+        e.step = Some("hello".into());
+        e.channel = Some("email".into());
+        e.reason = Some("unsubscribed".into());
+        let row = table_row(&e);
+        assert!(row.starts_with("2026-01-05 08:00  ann "), "{row}");
+        assert!(row.contains("message_suppressed"));
+        assert!(row.contains("welcome/hello"));
+        assert!(row.ends_with("channel=email reason=unsubscribed"), "{row}");
+    }
 }
