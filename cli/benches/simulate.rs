@@ -10,7 +10,15 @@ use kairos_core::language::{load_definitions, load_workflow};
 use kairos_core::{Catalog, Contact};
 use serde_json::{Map, Value};
 
-const CONTACTS: usize = 10_000;
+/// 10,000 when benchmarking; a small smoke run when `cargo test --all-targets` runs the
+/// bench once in test mode (there is no `--bench` argument then).
+fn contacts() -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        10_000
+    } else {
+        200
+    }
+}
 
 fn example(path: &str) -> String {
     std::fs::read_to_string(format!("{}/../examples/{path}", env!("CARGO_MANIFEST_DIR")))
@@ -53,7 +61,7 @@ fn scenario() -> Scenario {
             .collect();
         Action::Event(name.to_string(), props)
     };
-    for i in 0..CONTACTS {
+    for i in 0..contacts() {
         let id = format!("c{i}");
         let mut contact = Contact::new(id.clone(), start);
         contact.email = Some(format!("{id}@example.com"));
@@ -133,7 +141,10 @@ fn simulate(scenario: Scenario) -> usize {
 
 fn bench(c: &mut Criterion) {
     let entries = simulate(scenario());
-    eprintln!("one simulated year of {CONTACTS} contacts writes {entries} journal entries");
+    eprintln!(
+        "one simulated year of {} contacts writes {entries} journal entries",
+        contacts()
+    );
     let mut group = c.benchmark_group("simulate");
     group.sample_size(10);
     group.bench_function("10k contacts, 365 days", |b| {
