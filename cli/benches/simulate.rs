@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 /// 10,000 when benchmarking; a small smoke run when `cargo test --all-targets` runs the
 /// bench once in test mode (there is no `--bench` argument then).
-fn contacts() -> usize {
+fn contact_count() -> usize {
     if std::env::args().any(|a| a == "--bench") {
         10_000
     } else {
@@ -61,7 +61,7 @@ fn scenario() -> Scenario {
             .collect();
         Action::Event(name.to_string(), props)
     };
-    for i in 0..contacts() {
+    for i in 0..contact_count() {
         let id = format!("c{i}");
         let mut contact = Contact::new(id.clone(), start);
         contact.email = Some(format!("{id}@example.com"));
