@@ -143,7 +143,7 @@ fn bench(c: &mut Criterion) {
     let entries = simulate(scenario());
     eprintln!(
         "one simulated year of {} contacts writes {entries} journal entries",
-        contacts()
+        contact_count()
     );
     let mut group = c.benchmark_group("simulate");
     group.sample_size(10);
