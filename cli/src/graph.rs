@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use kairos_core::language::step::{GoalScope, Otherwise};
-use kairos_core::program::{NodeKind, Wait, Workflow};
+use kairos_core::program::{NodeKind, ScoreChange, Wait, Workflow};
 use kairos_core::report::StepReport;
 
 use crate::project;
@@ -24,7 +24,13 @@ pub fn run(file: &Path, dot: bool, report: Option<&Path>) -> Result<(), String> 
                 .workflows
                 .into_iter()
                 .find(|w| w.workflow == loaded.workflow.id);
-            wf.map(|w| w.steps).unwrap_or_default()
+            let id = &loaded.workflow.id;
+            wf.map(|w| w.steps).ok_or_else(|| {
+                format!(
+                    "{}: the report has no counts for workflow `{id}`",
+                    path.display()
+                )
+            })?
         }
     };
     let wf = &loaded.workflow;
@@ -80,9 +86,12 @@ fn describe(wf: &Workflow, i: usize) -> String {
             };
             format!("goal ({scope}, otherwise {otherwise})")
         }
-        NodeKind::Tag(t) => format!("tag +{} -{}", t.add.join(","), t.remove.join(",")),
-        NodeKind::List(l) => format!("list +{} -{}", l.join.join(","), l.leave.join(",")),
-        NodeKind::Score { name, change } => format!("score {name} {change:?}"),
+        NodeKind::Tag(t) => format!("tag {}", changes(&t.add, &t.remove)),
+        NodeKind::List(l) => format!("list {}", changes(&l.join, &l.leave)),
+        NodeKind::Score { name, change } => match change {
+            ScoreChange::Add(points) => format!("score {name} {points:+}"),
+            ScoreChange::Set(value) => format!("score {name} = {value}"),
+        },
         NodeKind::Set(fields) => format!(
             "set {}",
             fields.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -94,6 +103,13 @@ fn describe(wf: &Workflow, i: usize) -> String {
         NodeKind::End => "end".into(),
     };
     format!("{}: {what}", node.id)
+}
+
+/// `+a +b -c`: what a tag or list step adds and removes.
+fn changes(add: &[String], remove: &[String]) -> String {
+    let plus = add.iter().map(|x| format!("+{x}"));
+    let minus = remove.iter().map(|x| format!("-{x}"));
+    plus.chain(minus).collect::<Vec<_>>().join(" ")
 }
 
 /// Edges out of node `i` with their labels; `None` target = the run completes.

@@ -165,7 +165,7 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
             {
                 Ok(d) => Some(d),
                 Err(mut d) => {
-                    errors_extend(&mut errors, &mut d);
+                    errors.append(&mut d);
                     None
                 }
             }
@@ -225,20 +225,35 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
         workflows: Some(&known),
     };
     let mut catalog = Catalog::new(definitions.clone().unwrap_or_default());
-    for (name, text) in &sources {
+    for (i, (name, text)) in sources.iter().enumerate() {
+        let listed_at = format!("workflows[{i}]");
         match load_workflow(&json_name(name), text, refs) {
             Ok(wf) => {
                 if catalog.latest(&wf.id).is_some() {
                     errors.push(Diagnostic::error(
-                        name,
-                        "id",
+                        &file,
+                        listed_at,
                         format!("workflow `{}` is listed twice", wf.id),
                     ));
                 } else if let Err(e) = catalog.deploy(wf) {
                     errors.push(Diagnostic::error(name, "migrate", e));
                 }
             }
-            Err(mut d) => errors_extend(&mut errors, &mut d),
+            // An inline workflow's errors point into the scenario itself.
+            Err(found) if is_inline(name) => errors.extend(found.into_iter().map(|d| {
+                let path = if d.path.is_empty() {
+                    listed_at.clone()
+                } else {
+                    format!("{listed_at}.{}", d.path)
+                };
+                Diagnostic {
+                    file: file.clone(),
+                    path,
+                    line: None,
+                    ..d
+                }
+            })),
+            Err(mut found) => errors.append(&mut found),
         }
     }
 
@@ -274,8 +289,19 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
     }
 
     let mut timeline = Vec::new();
+    // A contact exists if listed, or once an `identify` entry introduces it; any other
+    // entry for an unknown contact is almost always a typo.
+    let mut introduced = ids.clone();
     for (i, e) in doc.timeline.into_iter().enumerate() {
         let path = format!("timeline[{i}]");
+        if e.identify.is_some() {
+            introduced.insert(e.contact.clone());
+        } else if !introduced.contains(&e.contact) {
+            error(
+                format!("{path}.contact"),
+                format!("unknown contact `{}`: list it under `contacts`, or introduce it with an `identify` entry first", e.contact),
+            );
+        }
         if e.at > doc.until {
             error(
                 format!("{path}.at"),
@@ -324,13 +350,13 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
     }
 }
 
-fn errors_extend(errors: &mut Vec<Diagnostic>, more: &mut Vec<Diagnostic>) {
-    errors.append(more);
+fn is_inline(name: &str) -> bool {
+    name.contains("#workflows[")
 }
 
-/// Inline workflows are shown as JSON, so they are parsed as JSON.
+/// Inline workflows are handed to the parser as JSON text.
 fn json_name(name: &str) -> String {
-    if name.contains("#workflows[") {
+    if is_inline(name) {
         format!("{name}.json")
     } else {
         name.to_string()

@@ -258,3 +258,66 @@ fn simulate_table_output_is_readable() {
     let out = kairos(&["simulate", &scenario]);
     assert!(text(&out.stdout).starts_with('{'));
 }
+
+#[test]
+fn scenario_contacts_and_inline_workflows() {
+    let paths = files(
+        "scenario-contacts",
+        &[
+            (
+                "s.yaml",
+                "until: 10d\nworkflows:\n  - id: inline\n    steps:\n      - { id: a, goto: nowhere }\ncontacts: [ { id: ann } ]\ntimeline:\n  - { at: 1d, contact: bob, identify: { email: bob@example.com } }\n  - { at: 2d, contact: bob, event: go }\n  - { at: 3d, contact: bobb, event: go }\n  - { at: 9d, contact: ann, event: go }\n",
+            ),
+            ("list.yaml", "- 1\n- 2\n"),
+        ],
+    );
+    let out = kairos(&["simulate", &paths[0]]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains(
+            "s.yaml:5: error at workflows[0].steps[0].goto: goto names an unknown step `nowhere`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("s.yaml:10: error at timeline[2].contact: unknown contact `bobb`"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("timeline[1]")
+            && !err.contains("timeline[0]")
+            && !err.contains("timeline[3]"),
+        "{err}"
+    );
+    let out = kairos(&["validate", &paths[1]]);
+    assert!(
+        text(&out.stderr).contains("list.yaml:1: error: the file must hold a map of keys"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn graph_report_for_another_workflow_is_an_error() {
+    let scenario = format!(
+        "{}/../examples/course-promotion/scenario.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = kairos(&["simulate", &scenario, "--report", "--json"]);
+    let paths = files("graph-report", &[("report.json", &text(&out.stdout))]);
+    let course = format!(
+        "{}/../examples/course-promotion/workflow.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = kairos(&["graph", &course, "--report", &paths[0]]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("converted 1 (50%)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = kairos(&["graph", &example(), "--report", &paths[0]]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("the report has no counts for workflow `welcome-series`"));
+}

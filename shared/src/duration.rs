@@ -120,7 +120,13 @@ fn format_seconds(f: &mut fmt::Formatter<'_>, seconds: i64) -> fmt::Result {
         f.write_str("-")?;
     }
     let mut rest = seconds.unsigned_abs() as i64;
-    for (unit, size) in UNITS {
+    // Weeks only for whole weeks: `9d` reads better than `1w2d`.
+    let units = if rest % UNITS[0].1 == 0 {
+        &UNITS[..]
+    } else {
+        &UNITS[1..]
+    };
+    for &(unit, size) in units {
         if rest >= size {
             write!(f, "{}{unit}", rest / size)?;
             rest %= size;
@@ -222,5 +228,7 @@ mod tests {
         assert_eq!(Duration::parse("36h").unwrap().to_string(), "1d12h");
         assert_eq!(Offset::parse("-90m").unwrap().to_string(), "-1h30m");
         assert_eq!(Duration::ZERO.to_string(), "0s");
+        assert_eq!(Duration::parse("9d").unwrap().to_string(), "9d");
+        assert_eq!(Duration::parse("14d").unwrap().to_string(), "2w");
     }
 }

@@ -45,6 +45,7 @@ fn jump_below_skips_the_steps_between_and_cancels_the_wait() {
         assert_eq!(
             flow(&w),
             vec![
+                "step enrolled",
                 "goal_achieved enrolled",
                 "step thanks",
                 "exited thanks completed"
@@ -240,6 +241,7 @@ fn anywhere_reaches_a_goal_on_another_branch() {
     assert_eq!(
         flow(&w),
         vec![
+            "step bought",
             "goal_achieved bought",
             "step std-wait",
             "waiting std-wait 2026-01-15T08:00:00Z"
@@ -262,6 +264,7 @@ fn below_cannot_jump_back_to_a_passed_goal_but_anywhere_can() {
     assert_eq!(
         flow(&w),
         vec![
+            "step bought",
             "goal_achieved bought",
             "step std-wait",
             "waiting std-wait 2026-01-15T08:00:00Z"
@@ -294,7 +297,12 @@ steps:
     w.tag("a");
     assert_eq!(
         flow(&w),
-        vec!["goal_achieved g2", "step end", "exited end completed"]
+        vec![
+            "step g2",
+            "goal_achieved g2",
+            "step end",
+            "exited end completed"
+        ]
     );
     assert!(!w.state.contact.tags.contains("mid"));
 }

@@ -354,6 +354,8 @@ impl Cx<'_> {
             }
         }
         if let Some(goal) = self.goal_to_jump_to(wf, &run) {
+            // A jump is an arrival at the goal step, as walking onto it is.
+            self.run_entry(Kind::Step, wf, &run, Some(goal));
             self.achieve(wf, &mut run, goal);
             let next = wf.nodes[goal].next;
             run.at = goal;

@@ -54,6 +54,22 @@ pub fn parse_document<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, 
             diag
         })?,
     };
+    if !value.is_object() {
+        let found = match value {
+            Value::Array(_) => "a list",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            _ => "nothing",
+        };
+        let mut diag = Diagnostic::error(
+            file,
+            "",
+            format!("the file must hold a map of keys (e.g. `id:`, `steps:`), not {found}"),
+        );
+        diag.line = Some(1);
+        return Err(diag);
+    }
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let path = display_path(e.path());
         let mut diag = Diagnostic::error(file, path.clone(), e.into_inner().to_string());
