@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use kairos_core::adapters::memory::{
-    MemoryMailer, MemoryQueue, MemoryStore, MemoryTimers, RecordingWebhooks,
+    MemoryDispatch, MemoryMailer, MemoryQueue, MemoryStore, MemoryTimers, RecordingWebhooks,
 };
 use kairos_core::engine::Input;
 use kairos_core::pipeline::Pipeline;
@@ -17,8 +17,14 @@ use kairos_core::{Event, JournalEntry};
 use crate::output;
 use crate::scenario::{self, Action, Scenario};
 
-pub type MemoryPipeline =
-    Pipeline<MemoryStore, MemoryTimers, MemoryQueue, MemoryMailer, RecordingWebhooks>;
+pub type MemoryPipeline = Pipeline<
+    MemoryStore,
+    MemoryTimers,
+    MemoryQueue,
+    MemoryDispatch,
+    MemoryMailer,
+    RecordingWebhooks,
+>;
 
 /// What a finished simulation leaves behind besides the journal it streamed.
 pub struct Outcome {
@@ -86,14 +92,15 @@ pub async fn run(
         .filter(|w| w.enroll_existing)
         .map(|w| w.id.clone())
         .collect();
-    let pipeline = Pipeline::new(
+    let pipeline = Pipeline {
         catalog,
-        MemoryStore::default(),
-        MemoryTimers::default(),
-        MemoryQueue::default(),
-        MemoryMailer::default(),
-        RecordingWebhooks::default(),
-    );
+        store: MemoryStore::default(),
+        timers: MemoryTimers::default(),
+        work: MemoryQueue::default(),
+        dispatch: MemoryDispatch::default(),
+        mailer: MemoryMailer::default(),
+        webhooks: RecordingWebhooks::default(),
+    };
     let mut warnings = Vec::new();
     let mut emit = |entries: Vec<JournalEntry>| entries.iter().for_each(&mut *sink);
     // Listed contacts exist from time zero; workflows are active from then on.
@@ -120,7 +127,7 @@ pub async fn run(
                 .await?;
         }
     }
-    emit(pipeline.drain().await?);
+    emit(pipeline.drain(start).await?);
     let mut timeline = timeline.into_iter().peekable();
     loop {
         let next_timer = pipeline.next_due().await?;
@@ -147,7 +154,7 @@ pub async fn run(
                     at: entry.at,
                 })
                 .await?;
-            emit(pipeline.drain().await?);
+            emit(pipeline.drain(entry.at).await?);
         }
     }
     Ok(Outcome { pipeline, warnings })

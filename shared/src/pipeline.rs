@@ -1,12 +1,12 @@
-//! The pipeline: what every driver does around the engine. Work items are processed one at
-//! a time (load the contact's partition, run the engine, save with a version condition,
-//! retry on conflict), effects go to the ports: timers to the timer queue, messages through
-//! the delivery policy to the mailer (each key claimed before sending), webhooks to the
-//! webhook sender. The simulator runs it on in-memory ports and a virtual clock; `kairos
-//! serve` and the Lambda functions run the same steps on their own ports.
-
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+//! The pipeline: what every driver does around the engine.
+//!
+//! - `handle`: one work item — load the contact's partition, run the engine, save with a
+//!   version condition (retrying from a fresh read on conflict), journal, and hand the
+//!   effects on: timers to the timer queue, messages and webhooks to the dispatch queue.
+//! - `run_job`: one dispatch job — the delivery policy decides; a send claims its key
+//!   before calling the provider and records `email_sent` (etc.) back as an event.
+//! - `drain` / `advance_to`: the in-process loop (simulator, `kairos serve`) over both
+//!   queues and the timers. On AWS each step is its own Lambda function fed by SQS.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -20,45 +20,37 @@ use crate::model::effect::{Effect, Message, WebhookCall};
 use crate::model::event::Event;
 use crate::model::journal::{JournalEntry, Kind};
 use crate::ports::{
-    ContactStore, Mailer, Outgoing, PortError, TimerQueue, WebhookSender, WorkItem, WorkQueue,
+    ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError, TimerQueue,
+    WebhookSender, WorkItem, WorkQueue,
 };
 
 /// How often a save that lost an optimistic-locking race is retried from a fresh read.
 const SAVE_ATTEMPTS: usize = 5;
 
-pub struct Pipeline<S, T, Q, M, W> {
+pub struct Pipeline<S, T, Q, D, M, W> {
     pub catalog: Catalog,
     pub store: S,
     pub timers: T,
     pub work: Q,
+    pub dispatch: D,
     pub mailer: M,
     pub webhooks: W,
-    /// Messages held back by quiet hours, by (when, key).
-    delayed: Mutex<BTreeMap<(DateTime<Utc>, String), Message>>,
 }
 
-impl<S, T, Q, M, W> Pipeline<S, T, Q, M, W>
+impl<S, T, Q, D, M, W> Pipeline<S, T, Q, D, M, W>
 where
     S: ContactStore,
     T: TimerQueue,
     Q: WorkQueue,
+    D: DispatchQueue,
     M: Mailer,
     W: WebhookSender,
 {
-    pub fn new(catalog: Catalog, store: S, timers: T, work: Q, mailer: M, webhooks: W) -> Self {
-        Pipeline {
-            catalog,
-            store,
-            timers,
-            work,
-            mailer,
-            webhooks,
-            delayed: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    pub async fn submit(&self, item: WorkItem) -> Result<(), PortError> {
-        self.work.push(item).await
+    pub fn submit(
+        &self,
+        item: WorkItem,
+    ) -> impl std::future::Future<Output = Result<(), PortError>> + Send + '_ {
+        self.work.push(item)
     }
 
     /// Creates or updates a contact as it exists before anything happens to it.
@@ -76,31 +68,28 @@ where
         self.store.save(&mut state).await
     }
 
-    /// Processes queued work until none is left; returns the journal it wrote, in order.
-    pub async fn drain(&self) -> Result<Vec<JournalEntry>, PortError> {
-        let mut journal = Vec::new();
-        while let Some(item) = self.work.pop().await? {
-            journal.extend(self.handle(item).await?);
-        }
-        Ok(journal)
-    }
-
-    /// Moves time to `now`: due timers become work, held-back messages are dispatched.
-    pub async fn advance_to(&self, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
+    /// Processes queued work and due dispatch jobs until none is left (in-process drivers).
+    pub async fn drain(&self, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
         let mut journal = Vec::new();
         loop {
-            let next_timer = self.timers.next_due().await?.filter(|t| *t <= now);
-            let next_message = self.next_delayed().filter(|t| *t <= now);
-            let timers_first = match (next_timer, next_message) {
-                (None, None) => break,
-                (Some(t), Some(m)) => t <= m,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-            };
-            if let (true, Some(t)) = (timers_first, next_timer) {
+            if let Some(item) = self.work.pop().await? {
+                journal.extend(self.handle(item).await?);
+            } else if let Some(job) = self.dispatch.pop_due(now).await? {
+                journal.extend(self.run_job(job, now).await?);
+            } else {
+                return Ok(journal);
+            }
+        }
+    }
+
+    /// Moves time to `now` in order: each due timer becomes work, each held-back job runs,
+    /// at its own time.
+    pub async fn advance_to(&self, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
+        let mut journal = Vec::new();
+        while let Some(t) = self.next_due().await?.filter(|t| *t <= now) {
+            if self.timers.next_due().await? == Some(t) {
                 for timer in self.timers.take_due(t).await? {
-                    let at = timer.due;
-                    let contact = timer.contact.clone();
+                    let (contact, at) = (timer.contact.clone(), timer.due);
                     self.work
                         .push(WorkItem {
                             contact,
@@ -109,42 +98,23 @@ where
                         })
                         .await?;
                 }
-            } else if let Some(m) = next_message {
-                let due: Vec<Message> = {
-                    let mut delayed = lock(&self.delayed);
-                    std::iter::from_fn(|| {
-                        let first = delayed
-                            .first_key_value()
-                            .filter(|((t, _), _)| *t <= m)
-                            .map(|(k, _)| k.clone())?;
-                        delayed.remove(&first)
-                    })
-                    .collect()
-                };
-                for message in due {
-                    journal.extend(self.dispatch(message, m).await?);
-                }
             }
-            journal.extend(self.drain().await?);
+            journal.extend(self.drain(t).await?);
         }
         Ok(journal)
     }
 
-    /// When the next timer or held-back message is due.
+    /// When the next timer or held-back job is due.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, PortError> {
-        let timer = self.timers.next_due().await?;
-        Ok(match (timer, self.next_delayed()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
-    }
-
-    fn next_delayed(&self) -> Option<DateTime<Utc>> {
-        lock(&self.delayed).keys().next().map(|(t, _)| *t)
+        let (timer, held) = (
+            self.timers.next_due().await?,
+            self.dispatch.next_held().await?,
+        );
+        Ok(timer.into_iter().chain(held).min())
     }
 
     /// One work item: the engine on the contact's partition, saved with a version condition.
-    async fn handle(&self, item: WorkItem) -> Result<Vec<JournalEntry>, PortError> {
+    pub async fn handle(&self, item: WorkItem) -> Result<Vec<JournalEntry>, PortError> {
         let is_timer = matches!(item.input, Input::Timer(_));
         for attempt in 1..=SAVE_ATTEMPTS {
             let mut state = match self.store.load(&item.contact).await? {
@@ -155,7 +125,23 @@ where
             };
             let output = process(&self.catalog, &mut state, item.input.clone(), item.at);
             match self.store.save(&mut state).await {
-                Ok(()) => return self.apply(output.journal, output.effects, item.at).await,
+                Ok(()) => {
+                    self.store.append_journal(&output.journal).await?;
+                    for effect in output.effects {
+                        match effect {
+                            Effect::Timer(timer) => self.timers.schedule(timer).await?,
+                            Effect::Send(message) => {
+                                self.dispatch
+                                    .push(DispatchJob::Message(message), None)
+                                    .await?
+                            }
+                            Effect::Webhook(call) => {
+                                self.dispatch.push(DispatchJob::Webhook(call), None).await?
+                            }
+                        }
+                    }
+                    return Ok(output.journal);
+                }
                 Err(PortError::Conflict { .. }) if attempt < SAVE_ATTEMPTS => continue,
                 Err(e) => return Err(e),
             }
@@ -166,27 +152,22 @@ where
         })
     }
 
-    async fn apply(
+    /// One dispatch job.
+    pub async fn run_job(
         &self,
-        mut journal: Vec<JournalEntry>,
-        effects: Vec<Effect>,
+        job: DispatchJob,
         now: DateTime<Utc>,
     ) -> Result<Vec<JournalEntry>, PortError> {
-        self.store.append_journal(&journal).await?;
-        for effect in effects {
-            match effect {
-                Effect::Timer(timer) => self.timers.schedule(timer).await?,
-                Effect::Send(message) => journal.extend(self.dispatch(message, now).await?),
-                Effect::Webhook(call) => journal.extend(self.call_webhook(call, now).await?),
-            }
+        match job {
+            DispatchJob::Message(message) => self.send(message, now).await,
+            DispatchJob::Webhook(call) => self.call_webhook(call, now).await,
         }
-        Ok(journal)
     }
 
     /// Sends a message if the delivery policy allows, claiming its key first so a retried
     /// or redelivered message never sends twice. A crash between claim and send loses that
     /// one message (visible: claimed, never `message_sent`) rather than risking a duplicate.
-    pub async fn dispatch(
+    async fn send(
         &self,
         message: Message,
         now: DateTime<Utc>,
@@ -209,7 +190,9 @@ where
             Decision::Delay(until) => {
                 entry.kind = Kind::MessageDelayed;
                 entry.until = Some(until);
-                lock(&self.delayed).insert((until, message.key.clone()), message);
+                self.dispatch
+                    .push(DispatchJob::Message(message), Some(until))
+                    .await?;
             }
             Decision::Send { to } => {
                 if !self.store.claim(&message.key).await? {
@@ -274,8 +257,4 @@ where
             .await?;
         Ok(vec![entry])
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -89,6 +89,31 @@ pub trait WorkQueue: Send + Sync {
     fn pop(&self) -> impl Future<Output = Result<Option<WorkItem>, PortError>> + Send;
 }
 
+/// Work for the dispatcher: a message to send or a webhook to call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum DispatchJob {
+    Message(Message),
+    Webhook(WebhookCall),
+}
+
+/// The dispatch queue: jobs for the dispatcher, possibly held back until a time (quiet
+/// hours). On AWS an SQS queue (with `DelaySeconds`); in process, a sorted map.
+pub trait DispatchQueue: Send + Sync {
+    fn push(
+        &self,
+        job: DispatchJob,
+        not_before: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Removes and returns the next job due at or before `now` (in-process drivers).
+    fn pop_due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<DispatchJob>, PortError>> + Send;
+    /// When the earliest held-back job is due, if any.
+    fn next_held(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, PortError>> + Send;
+}
+
 /// A rendered message ready for a provider.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outgoing {

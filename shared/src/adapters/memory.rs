@@ -9,8 +9,8 @@ use crate::model::contact::ContactState;
 use crate::model::effect::{Timer, WebhookCall};
 use crate::model::journal::JournalEntry;
 use crate::ports::{
-    Clock, ContactStore, Mailer, Outgoing, PortError, TimerQueue, WebhookSender, WorkItem,
-    WorkQueue,
+    Clock, ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError, TimerQueue,
+    WebhookSender, WorkItem, WorkQueue,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -135,6 +135,44 @@ impl WorkQueue for MemoryQueue {
 
     async fn pop(&self) -> Result<Option<WorkItem>, PortError> {
         Ok(lock(&self.items).pop_front())
+    }
+}
+
+/// Dispatch jobs by due time; jobs pushed without a time are due at once, in push order.
+#[derive(Default)]
+pub struct MemoryDispatch {
+    jobs: Mutex<BTreeMap<(DateTime<Utc>, u64), DispatchJob>>,
+    pushed: std::sync::atomic::AtomicU64,
+}
+
+impl DispatchQueue for MemoryDispatch {
+    async fn push(
+        &self,
+        job: DispatchJob,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<(), PortError> {
+        let seq = self
+            .pushed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.jobs).insert((not_before.unwrap_or(DateTime::<Utc>::MIN_UTC), seq), job);
+        Ok(())
+    }
+
+    async fn pop_due(&self, now: DateTime<Utc>) -> Result<Option<DispatchJob>, PortError> {
+        let mut jobs = lock(&self.jobs);
+        let due = jobs.first_key_value().is_some_and(|((t, _), _)| *t <= now);
+        Ok(if due {
+            jobs.pop_first().map(|(_, job)| job)
+        } else {
+            None
+        })
+    }
+
+    async fn next_held(&self) -> Result<Option<DateTime<Utc>>, PortError> {
+        Ok(lock(&self.jobs)
+            .keys()
+            .map(|(t, _)| *t)
+            .find(|t| *t > DateTime::<Utc>::MIN_UTC))
     }
 }
 
