@@ -1,4 +1,6 @@
-//! In-memory adapters for the ports: the simulator's and the tests' store, queues, mailer
-//! and clocks. Deterministic (ordered maps, FIFO queues) so simulations repeat exactly.
+//! Adapters for the ports: in memory (the simulator, tests) and, with the `aws` feature,
+//! DynamoDB, SQS, SES and SNS (the Lambda functions and `kairos serve --aws-endpoint`).
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod memory;
