@@ -33,6 +33,8 @@ pub mod ports;
 pub mod program;
 pub mod report;
 
+#[cfg(feature = "aws")]
+pub use adapters::aws;
 pub use catalog::{Catalog, Deployed};
 pub use diagnostic::{Diagnostic, Severity};
 pub use duration::{Duration, Offset};

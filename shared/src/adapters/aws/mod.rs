@@ -10,6 +10,7 @@
 //! Queue bodies carry ids only: the payload (event properties, message) is stored in the
 //! contact's partition and looked up by the consumer, so no personal data sits on a queue.
 
+pub mod app;
 pub mod mail;
 pub mod names;
 pub mod queues;

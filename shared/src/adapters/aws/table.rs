@@ -498,3 +498,110 @@ impl ContactStore for Table {
         }
     }
 }
+
+/// The catalog as stored: definitions and every workflow version, replayed in order.
+impl Table {
+    pub async fn save_workflow(&self, workflow: &crate::program::Workflow) -> Result<(), PortError> {
+        let text = to_json(&workflow.doc, "workflow")?;
+        self.put_catalog_item(&format!("WF#{}#V#{:06}", workflow.id, workflow.version), &text).await
+    }
+
+    pub async fn save_definitions(&self, definitions: &crate::language::definitions::Definitions) -> Result<(), PortError> {
+        self.put_catalog_item("DEFS", &to_json(definitions, "definitions")?).await
+    }
+
+    /// Loads the catalog and its stamp. Stored documents were valid when deployed; one that
+    /// no longer loads is reported, not skipped, so no version silently disappears.
+    pub async fn load_catalog(&self) -> Result<(crate::catalog::Catalog, u64), PortError> {
+        use crate::language::definitions::Definitions;
+        use crate::language::validate::References;
+        let (items, stamp) = self.catalog_items().await?;
+        let mut definitions = Definitions::default();
+        let mut workflows = Vec::new();
+        for (sk, text) in items {
+            if sk == "DEFS" {
+                definitions = serde_json::from_str(&text).map_err(|e| corrupt("definitions", &e.to_string()))?;
+            } else if sk.starts_with("WF#") {
+                workflows.push((sk, text));
+            }
+        }
+        let mut catalog = crate::catalog::Catalog::new(definitions.clone());
+        let refs = References { definitions: None, workflows: None };
+        for (sk, text) in workflows {
+            let name = format!("{}.json", sk);
+            let wf = crate::language::load_workflow(&name, &text, refs)
+                .map_err(|d| corrupt("workflow", &d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;
+            catalog.deploy(wf).map_err(|e| corrupt("workflow", &e))?;
+        }
+        Ok((catalog, stamp))
+    }
+}
+
+/// `enroll_existing` fan-out: a job per activated workflow, worked through in pages by the
+/// sweep so no single invocation has to visit every contact.
+impl Table {
+    pub async fn start_fanout(&self, workflow: &str) -> Result<(), PortError> {
+        let mut item = key("CATALOG".into(), format!("FANOUT#{workflow}"));
+        item.insert("cursor".into(), s(""));
+        self.client.put_item().table_name(&self.name).set_item(Some(item)).send().await.map_err(|e| port_error("start a fan-out", e))?;
+        Ok(())
+    }
+
+    /// Pending fan-outs: (workflow, cursor — the last contact visited, empty at the start).
+    pub async fn fanouts(&self) -> Result<Vec<(String, String)>, PortError> {
+        let items = self.query("CATALOG".into(), "FANOUT#").await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                let wf = i.get("sk")?.as_s().ok()?.strip_prefix("FANOUT#")?.to_string();
+                let cursor = i.get("cursor").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                Some((wf, cursor))
+            })
+            .collect())
+    }
+
+    /// Up to `limit` contact ids after `cursor`; `None` as the next cursor when done.
+    pub async fn contacts_after(&self, cursor: &str, limit: i32) -> Result<(Vec<String>, Option<String>), PortError> {
+        let start = (!cursor.is_empty()).then(|| key(contact_pk(cursor), "STATE"));
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.name)
+            .filter_expression("#sk = :state")
+            .projection_expression("#pk, #sk")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":state", s("STATE"))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| port_error("list contacts", e))?;
+        let ids: Vec<String> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.get("pk")?.as_s().ok()?.strip_prefix("C#").map(str::to_string))
+            .collect();
+        let next = out
+            .last_evaluated_key
+            .filter(|k| !k.is_empty())
+            .and_then(|k| k.get("pk")?.as_s().ok()?.strip_prefix("C#").map(str::to_string));
+        Ok((ids, next))
+    }
+
+    pub async fn advance_fanout(&self, workflow: &str, next: Option<String>) -> Result<(), PortError> {
+        let k = key("CATALOG".into(), format!("FANOUT#{workflow}"));
+        match next {
+            Some(cursor) => {
+                let mut item = k;
+                item.insert("cursor".into(), s(cursor));
+                self.client.put_item().table_name(&self.name).set_item(Some(item)).send().await.map_err(|e| port_error("advance a fan-out", e))?;
+            }
+            None => {
+                self.client.delete_item().table_name(&self.name).set_key(Some(k)).send().await.map_err(|e| port_error("finish a fan-out", e))?;
+            }
+        }
+        Ok(())
+    }
+}
