@@ -211,7 +211,12 @@ where
                     }),
                     message: message.clone(),
                 };
-                self.mailer.send(&outgoing).await?;
+                if let Err(e) = self.mailer.send(&outgoing).await {
+                    if e.retryable() {
+                        self.store.release(&message.key).await?;
+                    }
+                    return Err(e);
+                }
                 let category = match message.category {
                     Category::Marketing => "marketing",
                     Category::Transactional => "transactional",
@@ -245,7 +250,15 @@ where
         if !self.store.claim(&call.key).await? {
             return Ok(Vec::new());
         }
-        let status = self.webhooks.call(&call).await?;
+        let status = match self.webhooks.call(&call).await {
+            Ok(status) => status,
+            Err(e) => {
+                if e.retryable() {
+                    self.store.release(&call.key).await?;
+                }
+                return Err(e);
+            }
+        };
         let mut entry = JournalEntry::new(now, &call.contact, Kind::WebhookCalled);
         entry.workflow = Some(call.workflow);
         entry.step = Some(call.step);

@@ -69,6 +69,9 @@ pub trait ContactStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
     /// Claims a side effect's key; `true` exactly once per key, however often it is asked.
     fn claim(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Gives a claim back after the side effect failed in a way worth retrying
+    /// (throttling, a provider 5xx), so the retry can claim and send.
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Wake-ups in the future.

@@ -81,6 +81,11 @@ impl ContactStore for MemoryStore {
     async fn claim(&self, key: &str) -> Result<bool, PortError> {
         Ok(lock(&self.claims).insert(key.to_string()))
     }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        lock(&self.claims).remove(key);
+        Ok(())
+    }
 }
 
 /// Timers ordered by due time (then by content, so equal times pop deterministically).

@@ -38,3 +38,56 @@ impl Aws {
         Ok(Aws::new(&config, names))
     }
 }
+
+/// The deployed catalog, cached across invocations and reloaded when its stamp moves
+/// (one `GetItem` per batch to find out).
+pub struct CatalogCache {
+    cached: tokio::sync::Mutex<Option<(crate::catalog::Catalog, u64)>>,
+}
+
+impl Default for CatalogCache {
+    fn default() -> Self {
+        CatalogCache { cached: tokio::sync::Mutex::new(None) }
+    }
+}
+
+impl CatalogCache {
+    pub async fn current(&self, table: &super::table::Table) -> Result<crate::catalog::Catalog, PortError> {
+        let stamp = table.catalog_stamp().await?;
+        let mut cached = self.cached.lock().await;
+        match cached.as_ref() {
+            Some((catalog, seen)) if *seen == stamp => Ok(catalog.clone()),
+            _ => {
+                let (catalog, stamp) = table.load_catalog().await?;
+                *cached = Some((catalog.clone(), stamp));
+                Ok(catalog)
+            }
+        }
+    }
+}
+
+/// Webhooks are called by the dispatch function only; elsewhere this stands in and refuses.
+pub struct NoWebhooks;
+
+impl crate::ports::WebhookSender for NoWebhooks {
+    async fn call(&self, call: &crate::model::effect::WebhookCall) -> Result<u16, PortError> {
+        Err(PortError::Failed { what: "webhook".into(), detail: format!("{} is called by the dispatch function", call.url) })
+    }
+}
+
+/// The pipeline on AWS ports.
+pub type AwsPipeline<W> = crate::pipeline::Pipeline<super::table::Table, super::queues::Queues, super::queues::Queues, super::queues::Queues, AwsMailer, W>;
+
+impl Aws {
+    pub fn pipeline<W>(&self, catalog: crate::catalog::Catalog, webhooks: W) -> AwsPipeline<W> {
+        crate::pipeline::Pipeline {
+            catalog,
+            store: self.table.clone(),
+            timers: self.queues.clone(),
+            work: self.queues.clone(),
+            dispatch: self.queues.clone(),
+            mailer: self.mailer.clone(),
+            webhooks,
+        }
+    }
+}

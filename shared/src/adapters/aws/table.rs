@@ -497,6 +497,17 @@ impl ContactStore for Table {
             Err(e) => Err(port_error("claim", e)),
         }
     }
+    async fn release(&self, claim_key: &str) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key(format!("K#{claim_key}"), "CLAIM")))
+            .send()
+            .await
+            .map_err(|e| port_error("release a claim", e))?;
+        Ok(())
+    }
+
 }
 
 /// The catalog as stored: definitions and every workflow version, replayed in order.

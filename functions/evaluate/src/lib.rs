@@ -1,0 +1,62 @@
+//! evaluate: consumes the per-contact work queue (FIFO). For each record: look up the
+//! stored work item, run the pipeline step (load the partition, engine, conditional save,
+//! effects to the timer index / delay queue / dispatch queue), then drop the payload.
+//! Failures are reported per record; after a failed record the rest of its contact's
+//! records in the batch fail too, so one contact's work never runs out of order.
+
+use std::collections::HashSet;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use kairos_core::aws::app::{Aws, CatalogCache, NoWebhooks};
+use kairos_core::aws::queues::PayloadRef;
+use kairos_core::ports::{PortError, WorkItem};
+
+pub struct Evaluate {
+    pub aws: Aws,
+    pub catalog: CatalogCache,
+}
+
+impl Evaluate {
+    pub fn new(aws: Aws) -> Evaluate {
+        Evaluate { aws, catalog: CatalogCache::default() }
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        let mut failed_contacts: HashSet<String> = HashSet::new();
+        for record in event.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            let reference = record.body.as_deref().map(serde_json::from_str::<PayloadRef>);
+            let outcome = match reference {
+                Some(Ok(r)) if failed_contacts.contains(&r.contact) => Err(format!("an earlier record of contact {} failed", r.contact)),
+                Some(Ok(r)) => self.one(&r).await.map_err(|e| {
+                    failed_contacts.insert(r.contact.clone());
+                    e.to_string()
+                }),
+                Some(Err(e)) => Err(format!("poison message: {e}")),
+                None => Err("poison message: no body".to_string()),
+            };
+            if let Err(reason) = outcome {
+                tracing::warn!(message_id = %id, %reason, "record failed; SQS retries it, then moves it to the DLQ");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    async fn one(&self, reference: &PayloadRef) -> Result<(), PortError> {
+        let Some(item) = self.aws.table.payload::<WorkItem>(&reference.contact, &reference.key).await? else {
+            tracing::info!(contact = %reference.contact, "work item already processed");
+            return Ok(());
+        };
+        let catalog = self.catalog.current(&self.aws.table).await?;
+        let pipeline = self.aws.pipeline(catalog, NoWebhooks);
+        let journal = pipeline.handle(item).await?;
+        for entry in &journal {
+            tracing::info!(contact = %entry.contact, workflow = entry.workflow.as_deref().unwrap_or(""), run = entry.run.as_deref().unwrap_or(""), step = entry.step.as_deref().unwrap_or(""), kind = ?entry.kind, "journal");
+        }
+        self.aws.table.delete_payload(&reference.contact, &reference.key).await
+    }
+}

@@ -1,0 +1,20 @@
+//! The sweep Lambda (EventBridge schedule, every minute).
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use kairos_core::aws::app::Aws;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    let app = sweep::Sweep { aws: Aws::from_env().await? };
+    lambda_runtime::run(service_fn(|_: LambdaEvent<EventBridgeEvent>| {
+        let app = &app;
+        async move {
+            let swept = app.run(chrono::Utc::now()).await?;
+            tracing::info!(timers = swept.timers, enrolled = swept.enrolled, "swept");
+            Ok::<_, lambda_runtime::Error>(swept)
+        }
+    }))
+    .await
+}
