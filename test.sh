@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. Needs only the Rust toolchain (cargo); everything
-# else is fetched from crates.io by cargo itself.
+# Runs every test of the workspace. Needs the Rust toolchain and Python 3; everything else
+# is fetched: crates by cargo, and moto's server (the AWS emulator the function tests run
+# against) and cfn-lint into a project-local virtual environment, .venv/.
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "python3 not found: the AWS emulator (moto) needs it" >&2; exit 1; }
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2'
+fi
 cargo fmt --all -- --check
 # Moderate parallelism: the build machine has 2 cores.
 RUST_TEST_THREADS=2 cargo test --workspace --all-targets

@@ -7,9 +7,9 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use chrono::{DateTime, Utc};
 use kairos_core::aws::app::{Aws, CatalogCache};
 use kairos_core::aws::queues::PayloadRef;
+use kairos_core::language::step::HttpMethod;
 use kairos_core::model::effect::WebhookCall;
 use kairos_core::ports::{DispatchJob, PortError, WebhookSender};
-use kairos_core::language::step::HttpMethod;
 use kairos_core::Kind;
 
 pub struct Dispatch {
@@ -31,15 +31,28 @@ impl WebhookSender for HttpWebhooks {
             HttpMethod::Patch => reqwest::Method::PATCH,
             HttpMethod::Delete => reqwest::Method::DELETE,
         };
-        let mut request = self.0.request(method, &call.url).json(&call.body).header("Idempotency-Key", &call.key);
+        let mut request = self
+            .0
+            .request(method, &call.url)
+            .json(&call.body)
+            .header("Idempotency-Key", &call.key);
         for (name, value) in &call.headers {
             request = request.header(name, value);
         }
-        let response = request.send().await.map_err(|e| PortError::Unavailable { what: "webhook".into(), detail: e.to_string() })?;
+        let response = request.send().await.map_err(|e| PortError::Unavailable {
+            what: "webhook".into(),
+            detail: e.to_string(),
+        })?;
         let status = response.status().as_u16();
         match status {
-            500.. => Err(PortError::Unavailable { what: "webhook".into(), detail: format!("{} answered {status}", call.url) }),
-            400..=499 => Err(PortError::Failed { what: "webhook".into(), detail: format!("{} answered {status}", call.url) }),
+            500.. => Err(PortError::Unavailable {
+                what: "webhook".into(),
+                detail: format!("{} answered {status}", call.url),
+            }),
+            400..=499 => Err(PortError::Failed {
+                what: "webhook".into(),
+                detail: format!("{} answered {status}", call.url),
+            }),
             _ => Ok(status),
         }
     }
@@ -47,15 +60,25 @@ impl WebhookSender for HttpWebhooks {
 
 impl Dispatch {
     pub fn new(aws: Aws) -> Dispatch {
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default();
-        Dispatch { aws, catalog: CatalogCache::default(), http }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Dispatch {
+            aws,
+            catalog: CatalogCache::default(),
+            http,
+        }
     }
 
     pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            let parsed = record.body.as_deref().map(serde_json::from_str::<PayloadRef>);
+            let parsed = record
+                .body
+                .as_deref()
+                .map(serde_json::from_str::<PayloadRef>);
             let outcome = match parsed {
                 Some(Ok(reference)) => self.one(&reference, now).await.map_err(|e| e.to_string()),
                 Some(Err(e)) => Err(format!("poison message: {e}")),
@@ -72,7 +95,12 @@ impl Dispatch {
     }
 
     async fn one(&self, reference: &PayloadRef, now: DateTime<Utc>) -> Result<(), PortError> {
-        let Some(job) = self.aws.table.payload::<DispatchJob>(&reference.contact, &reference.key).await? else {
+        let Some(job) = self
+            .aws
+            .table
+            .payload::<DispatchJob>(&reference.contact, &reference.key)
+            .await?
+        else {
             tracing::info!(contact = %reference.contact, "job already done");
             return Ok(());
         };
@@ -85,7 +113,10 @@ impl Dispatch {
         // A job held for quiet hours was queued again under the same payload key: keep it.
         let held = journal.iter().any(|e| e.kind == Kind::MessageDelayed);
         if !held {
-            self.aws.table.delete_payload(&reference.contact, &reference.key).await?;
+            self.aws
+                .table
+                .delete_payload(&reference.contact, &reference.key)
+                .await?;
         }
         Ok(())
     }

@@ -5,11 +5,19 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
     let app = dispatch::Dispatch::new(Aws::from_env().await?);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
-        let app = &app;
-        async move { Ok::<_, lambda_runtime::Error>(app.handle(event.payload, chrono::Utc::now()).await) }
-    }))
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+            let app = &app;
+            async move {
+                Ok::<_, lambda_runtime::Error>(app.handle(event.payload, chrono::Utc::now()).await)
+            }
+        },
+    ))
     .await
 }

@@ -18,7 +18,10 @@ pub struct Evaluate {
 
 impl Evaluate {
     pub fn new(aws: Aws) -> Evaluate {
-        Evaluate { aws, catalog: CatalogCache::default() }
+        Evaluate {
+            aws,
+            catalog: CatalogCache::default(),
+        }
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -26,9 +29,14 @@ impl Evaluate {
         let mut failed_contacts: HashSet<String> = HashSet::new();
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            let reference = record.body.as_deref().map(serde_json::from_str::<PayloadRef>);
+            let reference = record
+                .body
+                .as_deref()
+                .map(serde_json::from_str::<PayloadRef>);
             let outcome = match reference {
-                Some(Ok(r)) if failed_contacts.contains(&r.contact) => Err(format!("an earlier record of contact {} failed", r.contact)),
+                Some(Ok(r)) if failed_contacts.contains(&r.contact) => {
+                    Err(format!("an earlier record of contact {} failed", r.contact))
+                }
                 Some(Ok(r)) => self.one(&r).await.map_err(|e| {
                     failed_contacts.insert(r.contact.clone());
                     e.to_string()
@@ -47,7 +55,12 @@ impl Evaluate {
     }
 
     async fn one(&self, reference: &PayloadRef) -> Result<(), PortError> {
-        let Some(item) = self.aws.table.payload::<WorkItem>(&reference.contact, &reference.key).await? else {
+        let Some(item) = self
+            .aws
+            .table
+            .payload::<WorkItem>(&reference.contact, &reference.key)
+            .await?
+        else {
             tracing::info!(contact = %reference.contact, "work item already processed");
             return Ok(());
         };
@@ -57,6 +70,9 @@ impl Evaluate {
         for entry in &journal {
             tracing::info!(contact = %entry.contact, workflow = entry.workflow.as_deref().unwrap_or(""), run = entry.run.as_deref().unwrap_or(""), step = entry.step.as_deref().unwrap_or(""), kind = ?entry.kind, "journal");
         }
-        self.aws.table.delete_payload(&reference.contact, &reference.key).await
+        self.aws
+            .table
+            .delete_payload(&reference.contact, &reference.key)
+            .await
     }
 }

@@ -27,9 +27,18 @@ pub struct Notice {
 /// Reads the SES notifications out of an SNS Lambda event.
 pub fn notices(sns_event: &Value, now: DateTime<Utc>) -> Vec<(String, Notice)> {
     let mut out = Vec::new();
-    for record in sns_event.get("Records").and_then(Value::as_array).into_iter().flatten() {
+    for record in sns_event
+        .get("Records")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let sns = &record["Sns"];
-        let id = sns.get("MessageId").and_then(Value::as_str).unwrap_or_default().to_string();
+        let id = sns
+            .get("MessageId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let message = match &sns["Message"] {
             Value::String(text) => serde_json::from_str::<Value>(text).unwrap_or(Value::Null),
             other => other.clone(),
@@ -42,20 +51,41 @@ pub fn notices(sns_event: &Value, now: DateTime<Utc>) -> Vec<(String, Notice)> {
 }
 
 fn notice(ses: &Value, now: DateTime<Utc>) -> Option<Notice> {
-    let kind = ses.get("eventType").or_else(|| ses.get("notificationType")).and_then(Value::as_str)?;
+    let kind = ses
+        .get("eventType")
+        .or_else(|| ses.get("notificationType"))
+        .and_then(Value::as_str)?;
     let mail = &ses["mail"];
-    let tag = |name: &str| mail["tags"][name].get(0).and_then(Value::as_str).map(str::to_string);
+    let tag = |name: &str| {
+        mail["tags"][name]
+            .get(0)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let contact = tag("contact")?;
-    let at = |v: &Value| v.as_str().and_then(|t| kairos_core::calendar::parse_timestamp(t).ok());
+    let at = |v: &Value| {
+        v.as_str()
+            .and_then(|t| kairos_core::calendar::parse_timestamp(t).ok())
+    };
     let (name, detail, when) = match kind {
         "Delivery" => ("email_delivered", None, at(&ses["delivery"]["timestamp"])),
         "Bounce" => {
             let hard = ses["bounce"]["bounceType"].as_str() == Some("Permanent");
-            ("email_bounced", Some(("bounce", Value::from(if hard { "hard" } else { "soft" }))), at(&ses["bounce"]["timestamp"]))
+            (
+                "email_bounced",
+                Some(("bounce", Value::from(if hard { "hard" } else { "soft" }))),
+                at(&ses["bounce"]["timestamp"]),
+            )
         }
         "Complaint" => ("email_complained", None, at(&ses["complaint"]["timestamp"])),
         "Open" => ("email_opened", None, at(&ses["open"]["timestamp"])),
-        "Click" => ("email_clicked", ses["click"]["link"].as_str().map(|l| ("link", Value::from(l))), at(&ses["click"]["timestamp"])),
+        "Click" => (
+            "email_clicked",
+            ses["click"]["link"]
+                .as_str()
+                .map(|l| ("link", Value::from(l))),
+            at(&ses["click"]["timestamp"]),
+        ),
         _ => return None,
     };
     let mut event = Event::new(name, when.unwrap_or(now));
@@ -80,7 +110,11 @@ impl Feedback {
                 continue;
             }
             let at = notice.event.at;
-            let item = WorkItem { contact: notice.contact.clone(), input: Input::Event(notice.event), at };
+            let item = WorkItem {
+                contact: notice.contact.clone(),
+                input: Input::Event(notice.event),
+                at,
+            };
             if let Err(e) = self.aws.queues.push(item).await {
                 self.aws.table.release(&key).await?;
                 return Err(e);

@@ -40,20 +40,36 @@ pub struct App<B> {
 
 pub fn router<B: Backend>(app: Arc<App<B>>) -> Router {
     let v1 = Router::new()
-        .route("/v1/workflows/{id}", put(put_workflow::<B>).get(get_workflow::<B>))
+        .route(
+            "/v1/workflows/{id}",
+            put(put_workflow::<B>).get(get_workflow::<B>),
+        )
         .route("/v1/workflows/{id}/report", get(get_report::<B>))
         .route("/v1/definitions", put(put_definitions::<B>))
-        .route("/v1/contacts/{id}", put(put_contact::<B>).get(get_contact::<B>).delete(delete_contact::<B>))
+        .route(
+            "/v1/contacts/{id}",
+            put(put_contact::<B>)
+                .get(get_contact::<B>)
+                .delete(delete_contact::<B>),
+        )
         .route("/v1/contacts/{id}/tags", post(post_tags::<B>))
         .route("/v1/contacts/{id}/lists", post(post_lists::<B>))
         .route("/v1/contacts/{id}/journal", get(get_journal::<B>))
         .route("/v1/events", post(post_events::<B>))
-        .route_layer(middleware::from_fn_with_state(app.clone(), require_api_key::<B>));
-    v1.fallback(|| async { ApiError::not_found("no such route") }).with_state(app)
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            require_api_key::<B>,
+        ));
+    v1.fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(app)
 }
 
 /// `Authorization: Bearer <key>`, compared in constant time.
-async fn require_api_key<B: Backend>(State(app): State<Arc<App<B>>>, request: Request, next: Next) -> Response {
+async fn require_api_key<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -62,39 +78,68 @@ async fn require_api_key<B: Backend>(State(app): State<Arc<App<B>>>, request: Re
         .unwrap_or_default();
     let ok = !app.api_key.is_empty() && bool::from(given.as_bytes().ct_eq(app.api_key.as_bytes()));
     if !ok {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid `Authorization: Bearer <api key>` header is required").into_response();
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid `Authorization: Bearer <api key>` header is required",
+        )
+        .into_response();
     }
     next.run(request).await
 }
 
 /// Reads the body with the size limit: 413 before anything is written.
 async fn body_bytes(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is larger than {MAX_BODY_BYTES} bytes"))
-    })
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        })
 }
 
 fn content_type(headers: &HeaderMap) -> String {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase()
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
 }
 
 /// A JSON body: 415 for another content type, 400 naming the field for a bad one.
-async fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
+async fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
     let kind = content_type(headers);
     if !kind.starts_with("application/json") {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send `Content-Type: application/json`"));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send `Content-Type: application/json`",
+        ));
     }
     let bytes = body_bytes(body).await?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8", ""))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::bad_request("the body is not UTF-8", ""))?;
     parse_document::<T>("body.json", text).map_err(|d| ApiError::invalid(vec![d], true))
 }
 
 /// A document body in YAML or JSON (workflows, definitions).
-async fn document_text(headers: &HeaderMap, body: Body) -> Result<(String, &'static str), ApiError> {
+async fn document_text(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(String, &'static str), ApiError> {
     let kind = content_type(headers);
     let name = if kind.starts_with("application/json") {
         "body.json"
-    } else if kind.starts_with("application/yaml") || kind.starts_with("application/x-yaml") || kind.starts_with("text/yaml") {
+    } else if kind.starts_with("application/yaml")
+        || kind.starts_with("application/x-yaml")
+        || kind.starts_with("text/yaml")
+    {
         "body.yaml"
     } else {
         return Err(ApiError::new(
@@ -104,22 +149,36 @@ async fn document_text(headers: &HeaderMap, body: Body) -> Result<(String, &'sta
         ));
     };
     let bytes = body_bytes(body).await?;
-    let text = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::bad_request("the body is not UTF-8", ""))?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request("the body is not UTF-8", ""))?;
     Ok((text, name))
 }
 
 fn valid_id(id: &str, what: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > 256 || id.chars().any(|c| c.is_control() || c == '#') {
-        return Err(ApiError::bad_request(format!("`{id}` is not a valid {what} id"), "id"));
+        return Err(ApiError::bad_request(
+            format!("`{id}` is not a valid {what} id"),
+            "id",
+        ));
     }
     Ok(())
 }
 
-async fn put_workflow<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
+async fn put_workflow<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
     let (text, name) = document_text(&headers, body).await?;
-    let doc: WorkflowDoc = parse_document(name, &text).map_err(|d| ApiError::invalid(vec![d], true))?;
+    let doc: WorkflowDoc =
+        parse_document(name, &text).map_err(|d| ApiError::invalid(vec![d], true))?;
     if doc.id != id {
-        return Err(ApiError { path: Some("id".into()), ..ApiError::invalid(vec![], false) }.with_message(format!(
+        return Err(ApiError {
+            path: Some("id".into()),
+            ..ApiError::invalid(vec![], false)
+        }
+        .with_message(format!(
             "the workflow's id `{}` differs from the id in the path `{id}`",
             doc.id
         )));
@@ -128,10 +187,18 @@ async fn put_workflow<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path
     let mut known = catalog.ids();
     known.insert(id.clone());
     let defs = catalog.definitions().clone();
-    let refs = References { definitions: Some(&defs), workflows: Some(&known) };
+    let refs = References {
+        definitions: Some(&defs),
+        workflows: Some(&known),
+    };
     let workflow = load_workflow(name, &text, refs).map_err(|d| ApiError::invalid(d, false))?;
     let enroll_existing = workflow.enroll_existing;
-    let deployed = catalog.deploy(workflow).map_err(|e| ApiError::invalid(vec![kairos_core::Diagnostic::error(name, "migrate", e)], false))?;
+    let deployed = catalog.deploy(workflow).map_err(|e| {
+        ApiError::invalid(
+            vec![kairos_core::Diagnostic::error(name, "migrate", e)],
+            false,
+        )
+    })?;
     if let Deployed::New(_) = deployed {
         if let Some(latest) = catalog.latest(&id) {
             app.backend.save_workflow(latest).await?;
@@ -140,7 +207,9 @@ async fn put_workflow<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path
             app.backend.enroll_existing(&id).await?;
         }
     }
-    Ok(Json(json!({ "id": id, "version": deployed.version(), "changed": matches!(deployed, Deployed::New(_)) })))
+    Ok(Json(
+        json!({ "id": id, "version": deployed.version(), "changed": matches!(deployed, Deployed::New(_)) }),
+    ))
 }
 
 impl ApiError {
@@ -150,14 +219,24 @@ impl ApiError {
     }
 }
 
-async fn get_workflow<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_workflow<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let catalog = app.backend.catalog().await?;
-    let latest = catalog.latest(&id).ok_or_else(|| ApiError::not_found(format!("no workflow `{id}`")))?;
+    let latest = catalog
+        .latest(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no workflow `{id}`")))?;
     let versions: Vec<u32> = catalog.versions(&id).iter().map(|w| w.version).collect();
-    Ok(Json(json!({ "id": id, "version": latest.version, "versions": versions, "workflow": latest.doc })))
+    Ok(Json(
+        json!({ "id": id, "version": latest.version, "versions": versions, "workflow": latest.doc }),
+    ))
 }
 
-async fn get_report<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_report<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let catalog = app.backend.catalog().await?;
     if catalog.latest(&id).is_none() {
         return Err(ApiError::not_found(format!("no workflow `{id}`")));
@@ -168,15 +247,22 @@ async fn get_report<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<S
     Ok(Json(json!(workflow)))
 }
 
-async fn put_definitions<B: Backend>(State(app): State<Arc<App<B>>>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
+async fn put_definitions<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
     let (text, name) = document_text(&headers, body).await?;
-    let defs: Definitions = parse_document(name, &text).map_err(|d| ApiError::invalid(vec![d], true))?;
+    let defs: Definitions =
+        parse_document(name, &text).map_err(|d| ApiError::invalid(vec![d], true))?;
     let errors = validate_definitions(&defs, name);
     if !errors.is_empty() {
         return Err(ApiError::invalid(with_lines(errors, &text), false));
     }
     app.backend.save_definitions(&defs).await?;
-    Ok(Json(json!({ "segments": defs.segments.len(), "templates": defs.templates.len(), "scoring": defs.scoring.len() })))
+    Ok(Json(
+        json!({ "segments": defs.segments.len(), "templates": defs.templates.len(), "scoring": defs.scoring.len() }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -198,7 +284,8 @@ struct ContactBody {
 
 fn contact_view(state: &ContactState, now: DateTime<Utc>) -> Value {
     let c = &state.contact;
-    let scores: BTreeMap<&String, i64> = c.scores.iter().map(|(k, v)| (k, v.value_at(now))).collect();
+    let scores: BTreeMap<&String, i64> =
+        c.scores.iter().map(|(k, v)| (k, v.value_at(now))).collect();
     let runs: Vec<Value> = state
         .runs
         .values()
@@ -210,23 +297,43 @@ fn contact_view(state: &ContactState, now: DateTime<Utc>) -> Value {
     })
 }
 
-async fn put_contact<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
+async fn put_contact<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
     valid_id(&id, "contact")?;
     let b: ContactBody = json_body(&headers, body).await?;
     let timezone = match b.timezone.as_deref() {
-        Some(name) => Some(kairos_core::calendar::parse_tz(name).map_err(|e| ApiError::bad_request(e, "timezone"))?),
+        Some(name) => Some(
+            kairos_core::calendar::parse_tz(name)
+                .map_err(|e| ApiError::bad_request(e, "timezone"))?,
+        ),
         None => None,
     };
     if let Some(phone) = &b.phone {
         if !kairos_core::delivery::is_e164(phone) {
-            return Err(ApiError::bad_request(format!("`{phone}` is not an E.164 phone number (e.g. +4915100000001)"), "phone"));
+            return Err(ApiError::bad_request(
+                format!("`{phone}` is not an E.164 phone number (e.g. +4915100000001)"),
+                "phone",
+            ));
         }
     }
     let now = Utc::now();
-    let profile = Profile { email: b.email, phone: b.phone, timezone, fields: b.fields };
+    let profile = Profile {
+        email: b.email,
+        phone: b.phone,
+        timezone,
+        fields: b.fields,
+    };
     // The answer shows the contact as it will be; the engine applies the change in order
     // with everything else that happens to the contact.
-    let mut preview = app.backend.load(&id).await?.unwrap_or_else(|| ContactState::new(kairos_core::Contact::new(id.clone(), now)));
+    let mut preview = app
+        .backend
+        .load(&id)
+        .await?
+        .unwrap_or_else(|| ContactState::new(kairos_core::Contact::new(id.clone(), now)));
     if let Some(tz) = profile.timezone {
         preview.contact.timezone = tz;
     }
@@ -235,22 +342,56 @@ async fn put_contact<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<
     preview.contact.fields.extend(profile.fields.clone());
     preview.contact.tags.extend(b.tags.iter().cloned());
     preview.contact.lists.extend(b.lists.iter().cloned());
-    app.backend.submit(WorkItem { contact: id.clone(), input: Input::Identify(profile), at: now }).await?;
+    app.backend
+        .submit(WorkItem {
+            contact: id.clone(),
+            input: Input::Identify(profile),
+            at: now,
+        })
+        .await?;
     if !b.tags.is_empty() {
-        app.backend.submit(WorkItem { contact: id.clone(), input: Input::Tags { add: b.tags, remove: vec![] }, at: now }).await?;
+        app.backend
+            .submit(WorkItem {
+                contact: id.clone(),
+                input: Input::Tags {
+                    add: b.tags,
+                    remove: vec![],
+                },
+                at: now,
+            })
+            .await?;
     }
     if !b.lists.is_empty() {
-        app.backend.submit(WorkItem { contact: id.clone(), input: Input::Lists { join: b.lists, leave: vec![] }, at: now }).await?;
+        app.backend
+            .submit(WorkItem {
+                contact: id.clone(),
+                input: Input::Lists {
+                    join: b.lists,
+                    leave: vec![],
+                },
+                at: now,
+            })
+            .await?;
     }
     Ok(Json(contact_view(&preview, now)))
 }
 
-async fn get_contact<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let state = app.backend.load(&id).await?.ok_or_else(|| ApiError::not_found(format!("no contact `{id}`")))?;
+async fn get_contact<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let state = app
+        .backend
+        .load(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no contact `{id}`")))?;
     Ok(Json(contact_view(&state, Utc::now())))
 }
 
-async fn delete_contact<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_contact<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     app.backend.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -273,17 +414,45 @@ struct ListsBody {
     leave: Vec<String>,
 }
 
-async fn post_tags<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn post_tags<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     valid_id(&id, "contact")?;
     let b: TagsBody = json_body(&headers, body).await?;
-    app.backend.submit(WorkItem { contact: id, input: Input::Tags { add: b.add, remove: b.remove }, at: Utc::now() }).await?;
+    app.backend
+        .submit(WorkItem {
+            contact: id,
+            input: Input::Tags {
+                add: b.add,
+                remove: b.remove,
+            },
+            at: Utc::now(),
+        })
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": 1 }))))
 }
 
-async fn post_lists<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn post_lists<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     valid_id(&id, "contact")?;
     let b: ListsBody = json_body(&headers, body).await?;
-    app.backend.submit(WorkItem { contact: id, input: Input::Lists { join: b.join, leave: b.leave }, at: Utc::now() }).await?;
+    app.backend
+        .submit(WorkItem {
+            contact: id,
+            input: Input::Lists {
+                join: b.join,
+                leave: b.leave,
+            },
+            at: Utc::now(),
+        })
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": 1 }))))
 }
 
@@ -307,7 +476,10 @@ enum EventsBody {
     One(Value),
 }
 
-async fn get_journal<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_journal<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let journal = app.backend.journal(&id).await?;
     if journal.is_empty() && app.backend.load(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no contact `{id}`")));
@@ -315,30 +487,63 @@ async fn get_journal<B: Backend>(State(app): State<Arc<App<B>>>, Path(id): Path<
     Ok(Json(json!({ "contact": id, "journal": journal })))
 }
 
-async fn post_events<B: Backend>(State(app): State<Arc<App<B>>>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn post_events<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let raw: EventsBody = json_body(&headers, body).await?;
     let (values, prefix) = match raw {
         EventsBody::Many { events } => (events, "events"),
         EventsBody::One(v) => (vec![v], ""),
     };
     if values.len() > MAX_EVENTS {
-        return Err(ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, ..ApiError::bad_request(format!("at most {MAX_EVENTS} events at once, not {}", values.len()), "events") });
+        return Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            ..ApiError::bad_request(
+                format!("at most {MAX_EVENTS} events at once, not {}", values.len()),
+                "events",
+            )
+        });
     }
     // Everything is checked before anything is accepted.
     let now = Utc::now();
     let mut events = Vec::new();
     for (i, value) in values.into_iter().enumerate() {
-        let at_path = |field: &str| if prefix.is_empty() { field.to_string() } else { format!("{prefix}[{i}].{field}") };
-        let e: EventBody = kairos_core::language::parse::from_value(value).map_err(|m| ApiError::bad_request(m, &at_path("")))?;
-        valid_id(&e.contact, "contact").map_err(|err| ApiError { path: Some(at_path("contact")), ..err })?;
+        let at_path = |field: &str| {
+            if prefix.is_empty() {
+                field.to_string()
+            } else {
+                format!("{prefix}[{i}].{field}")
+            }
+        };
+        let e: EventBody = kairos_core::language::parse::from_value(value)
+            .map_err(|m| ApiError::bad_request(m, &at_path("")))?;
+        valid_id(&e.contact, "contact").map_err(|err| ApiError {
+            path: Some(at_path("contact")),
+            ..err
+        })?;
         if e.event.trim().is_empty() {
-            return Err(ApiError::bad_request("the event name cannot be empty", &at_path("event")));
+            return Err(ApiError::bad_request(
+                "the event name cannot be empty",
+                &at_path("event"),
+            ));
         }
         let at = match e.at.as_deref() {
-            Some(text) => kairos_core::calendar::parse_timestamp(text).map_err(|m| ApiError::bad_request(m, &at_path("at")))?,
+            Some(text) => kairos_core::calendar::parse_timestamp(text)
+                .map_err(|m| ApiError::bad_request(m, &at_path("at")))?,
             None => now,
         };
-        events.push((e.id, Event { id: None, name: e.event, props: e.props, at }, e.contact));
+        events.push((
+            e.id,
+            Event {
+                id: None,
+                name: e.event,
+                props: e.props,
+                at,
+            },
+            e.contact,
+        ));
     }
     let mut accepted = 0;
     for (id, mut event, contact) in events {
@@ -349,7 +554,13 @@ async fn post_events<B: Backend>(State(app): State<Arc<App<B>>>, headers: Header
             event.id = Some(id);
         }
         let at = event.at;
-        app.backend.submit(WorkItem { contact, input: Input::Event(event), at }).await?;
+        app.backend
+            .submit(WorkItem {
+                contact,
+                input: Input::Event(event),
+                at,
+            })
+            .await?;
         accepted += 1;
     }
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))

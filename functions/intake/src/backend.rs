@@ -12,15 +12,28 @@ pub trait Backend: Send + Sync + 'static {
     /// The deployed catalog, as it is now.
     fn catalog(&self) -> impl Future<Output = Result<Catalog, PortError>> + Send;
     /// Persists a newly deployed version (already numbered by the catalog).
-    fn save_workflow(&self, workflow: &Workflow) -> impl Future<Output = Result<(), PortError>> + Send;
-    fn save_definitions(&self, definitions: &Definitions) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn save_workflow(
+        &self,
+        workflow: &Workflow,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn save_definitions(
+        &self,
+        definitions: &Definitions,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Hands work to the engine (the work queue).
     fn submit(&self, item: WorkItem) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Enrolls every existing contact in a workflow with `enroll_existing`, in bounded batches.
-    fn enroll_existing(&self, workflow: &str) -> impl Future<Output = Result<(), PortError>> + Send;
-    fn load(&self, contact: &str) -> impl Future<Output = Result<Option<ContactState>, PortError>> + Send;
+    fn enroll_existing(&self, workflow: &str)
+        -> impl Future<Output = Result<(), PortError>> + Send;
+    fn load(
+        &self,
+        contact: &str,
+    ) -> impl Future<Output = Result<Option<ContactState>, PortError>> + Send;
     fn delete(&self, contact: &str) -> impl Future<Output = Result<(), PortError>> + Send;
-    fn journal(&self, contact: &str) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
+    fn journal(
+        &self,
+        contact: &str,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
     fn all_journal(&self) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
     /// Claims a key once (event ids: the same id twice is accepted once).
     fn claim(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;

@@ -19,11 +19,20 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), path: None, details: Vec::new() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            path: None,
+            details: Vec::new(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>, path: &str) -> ApiError {
-        ApiError { path: Some(path.to_string()), ..ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message) }
+        ApiError {
+            path: Some(path.to_string()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        }
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {
@@ -41,7 +50,9 @@ impl ApiError {
         ApiError {
             status,
             code,
-            message: first.as_ref().map_or_else(|| "invalid".into(), |d| d.message.clone()),
+            message: first
+                .as_ref()
+                .map_or_else(|| "invalid".into(), |d| d.message.clone()),
             path: first.map(|d| d.path),
             details: diagnostics,
         }
@@ -51,8 +62,16 @@ impl ApiError {
 impl From<PortError> for ApiError {
     fn from(e: PortError) -> ApiError {
         tracing::error!(error = %e, retryable = e.retryable(), "backend failure");
-        let status = if e.retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
-        ApiError::new(status, "internal", "the service could not complete the request; try again")
+        let status = if e.retryable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        ApiError::new(
+            status,
+            "internal",
+            "the service could not complete the request; try again",
+        )
     }
 }
 

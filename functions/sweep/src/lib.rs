@@ -25,15 +25,29 @@ pub struct Swept {
 impl Sweep {
     pub async fn run(&self, now: DateTime<Utc>) -> Result<Swept, PortError> {
         let mut swept = Swept::default();
-        for timer in self.aws.table.take_timers(now + Duration::seconds(MAX_DELAY_SECONDS)).await? {
+        for timer in self
+            .aws
+            .table
+            .take_timers(now + Duration::seconds(MAX_DELAY_SECONDS))
+            .await?
+        {
             self.aws.queues.send_to_delay_queue(&timer, now).await?;
             swept.timers += 1;
         }
         for (workflow, cursor) in self.aws.table.fanouts().await? {
             let (contacts, next) = self.aws.table.contacts_after(&cursor, FANOUT_PAGE).await?;
             for contact in contacts {
-                let input = Input::EnrollExisting { workflow: workflow.clone() };
-                self.aws.queues.push(WorkItem { contact, input, at: now }).await?;
+                let input = Input::EnrollExisting {
+                    workflow: workflow.clone(),
+                };
+                self.aws
+                    .queues
+                    .push(WorkItem {
+                        contact,
+                        input,
+                        at: now,
+                    })
+                    .await?;
                 swept.enrolled += 1;
             }
             self.aws.table.advance_fanout(&workflow, next).await?;

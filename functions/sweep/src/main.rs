@@ -6,8 +6,14 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
-    let app = sweep::Sweep { aws: Aws::from_env().await? };
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+    let app = sweep::Sweep {
+        aws: Aws::from_env().await?,
+    };
     lambda_runtime::run(service_fn(|_: LambdaEvent<EventBridgeEvent>| {
         let app = &app;
         async move {

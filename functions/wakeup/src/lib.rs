@@ -28,9 +28,15 @@ impl Wakeup {
         let mut response = SqsBatchResponse::default();
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            let parsed = record.body.as_deref().map(serde_json::from_str::<TimerMessage>);
+            let parsed = record
+                .body
+                .as_deref()
+                .map(serde_json::from_str::<TimerMessage>);
             let outcome = match parsed {
-                Some(Ok(message)) => self.one(message.timer, now).await.map_err(|e| e.to_string()),
+                Some(Ok(message)) => self
+                    .one(message.timer, now)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Some(Err(e)) => Err(format!("poison message: {e}")),
                 None => Err("poison message: no body".into()),
             };
@@ -55,15 +61,25 @@ impl Wakeup {
         if self.aws.table.is_deleted(&timer.contact).await? {
             return Ok(Fate::Stale);
         }
-        let Some(state) = self.aws.table.load(&timer.contact).await? else { return Ok(Fate::Stale) };
+        let Some(state) = self.aws.table.load(&timer.contact).await? else {
+            return Ok(Fate::Stale);
+        };
         let live = match &timer.kind {
-            TimerKind::Run { run, wait } => state.runs.get(run).and_then(|r| r.waiting.as_ref()).is_some_and(|w| w.seq == *wait),
+            TimerKind::Run { run, wait } => state
+                .runs
+                .get(run)
+                .and_then(|r| r.waiting.as_ref())
+                .is_some_and(|w| w.seq == *wait),
             TimerKind::Date { .. } => state.date_timers.values().any(|t| *t == timer.due),
         };
         if !live {
             return Ok(Fate::Stale);
         }
-        let item = WorkItem { contact: timer.contact.clone(), at: timer.due, input: Input::Timer(timer) };
+        let item = WorkItem {
+            contact: timer.contact.clone(),
+            at: timer.due,
+            input: Input::Timer(timer),
+        };
         self.aws.queues.push(item).await?;
         Ok(Fate::Handed)
     }

@@ -22,14 +22,23 @@ impl Aws {
     /// override such as `AWS_ENDPOINT_URL` come from the environment).
     pub fn new(config: &SdkConfig, names: Names) -> Aws {
         let table = Table::new(aws_sdk_dynamodb::Client::new(config), names.table.clone());
-        let queues = Queues { sqs: aws_sdk_sqs::Client::new(config), table: table.clone(), names: names.clone() };
+        let queues = Queues {
+            sqs: aws_sdk_sqs::Client::new(config),
+            table: table.clone(),
+            names: names.clone(),
+        };
         let mailer = AwsMailer {
             ses: aws_sdk_sesv2::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             from: names.from_address.clone(),
             configuration_set: names.configuration_set.clone(),
         };
-        Aws { table, queues, mailer, names }
+        Aws {
+            table,
+            queues,
+            mailer,
+            names,
+        }
     }
 
     pub async fn from_env() -> Result<Aws, PortError> {
@@ -47,12 +56,17 @@ pub struct CatalogCache {
 
 impl Default for CatalogCache {
     fn default() -> Self {
-        CatalogCache { cached: tokio::sync::Mutex::new(None) }
+        CatalogCache {
+            cached: tokio::sync::Mutex::new(None),
+        }
     }
 }
 
 impl CatalogCache {
-    pub async fn current(&self, table: &super::table::Table) -> Result<crate::catalog::Catalog, PortError> {
+    pub async fn current(
+        &self,
+        table: &super::table::Table,
+    ) -> Result<crate::catalog::Catalog, PortError> {
         let stamp = table.catalog_stamp().await?;
         let mut cached = self.cached.lock().await;
         match cached.as_ref() {
@@ -71,12 +85,22 @@ pub struct NoWebhooks;
 
 impl crate::ports::WebhookSender for NoWebhooks {
     async fn call(&self, call: &crate::model::effect::WebhookCall) -> Result<u16, PortError> {
-        Err(PortError::Failed { what: "webhook".into(), detail: format!("{} is called by the dispatch function", call.url) })
+        Err(PortError::Failed {
+            what: "webhook".into(),
+            detail: format!("{} is called by the dispatch function", call.url),
+        })
     }
 }
 
 /// The pipeline on AWS ports.
-pub type AwsPipeline<W> = crate::pipeline::Pipeline<super::table::Table, super::queues::Queues, super::queues::Queues, super::queues::Queues, AwsMailer, W>;
+pub type AwsPipeline<W> = crate::pipeline::Pipeline<
+    super::table::Table,
+    super::queues::Queues,
+    super::queues::Queues,
+    super::queues::Queues,
+    AwsMailer,
+    W,
+>;
 
 impl Aws {
     pub fn pipeline<W>(&self, catalog: crate::catalog::Catalog, webhooks: W) -> AwsPipeline<W> {

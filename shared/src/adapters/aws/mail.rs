@@ -1,7 +1,9 @@
 //! Sending: email through SES (v2), SMS and push through SNS. Messages carry tags (contact,
 //! workflow, step, template, message key) so SES events come back attributable.
 
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message as SesMessage, MessageTag};
+use aws_sdk_sesv2::types::{
+    Body, Content, Destination, EmailContent, Message as SesMessage, MessageTag,
+};
 
 use super::port_error;
 use crate::language::step::Channel;
@@ -16,12 +18,24 @@ pub struct AwsMailer {
 }
 
 fn build_error(e: aws_sdk_sesv2::error::BuildError) -> PortError {
-    PortError::Failed { what: "email".into(), detail: e.to_string() }
+    PortError::Failed {
+        what: "email".into(),
+        detail: e.to_string(),
+    }
 }
 
 /// SES tag values allow letters, digits, `_ - . @`; anything else becomes `_`.
 fn tag_value(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || "_-.@".contains(c) { c } else { '_' }).take(256).collect()
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect()
 }
 
 impl Mailer for AwsMailer {
@@ -29,7 +43,13 @@ impl Mailer for AwsMailer {
         let m = &out.message;
         match m.channel {
             Channel::Email => {
-                let content = |text: &str| Content::builder().data(text).charset("UTF-8").build().map_err(build_error);
+                let content = |text: &str| {
+                    Content::builder()
+                        .data(text)
+                        .charset("UTF-8")
+                        .build()
+                        .map_err(build_error)
+                };
                 let mut body = Body::builder();
                 if let Some(html) = &out.html {
                     body = body.html(content(html)?);
@@ -37,7 +57,10 @@ impl Mailer for AwsMailer {
                 if let Some(text) = &out.text {
                     body = body.text(content(text)?);
                 }
-                let message = SesMessage::builder().subject(content(out.subject.as_deref().unwrap_or_default())?).body(body.build()).build();
+                let message = SesMessage::builder()
+                    .subject(content(out.subject.as_deref().unwrap_or_default())?)
+                    .body(body.build())
+                    .build();
                 let mut request = self
                     .ses
                     .send_email()
@@ -45,17 +68,38 @@ impl Mailer for AwsMailer {
                     .destination(Destination::builder().to_addresses(&out.to).build())
                     .content(EmailContent::builder().simple(message).build())
                     .set_configuration_set_name(self.configuration_set.clone());
-                for (name, value) in [("contact", &m.contact), ("workflow", &m.workflow), ("step", &m.step), ("template", &m.template)] {
-                    request = request.email_tags(MessageTag::builder().name(name).value(tag_value(value)).build().map_err(build_error)?);
+                for (name, value) in [
+                    ("contact", &m.contact),
+                    ("workflow", &m.workflow),
+                    ("step", &m.step),
+                    ("template", &m.template),
+                ] {
+                    request = request.email_tags(
+                        MessageTag::builder()
+                            .name(name)
+                            .value(tag_value(value))
+                            .build()
+                            .map_err(build_error)?,
+                    );
                 }
-                let sent = request.send().await.map_err(|e| port_error("SES send", e))?;
+                let sent = request
+                    .send()
+                    .await
+                    .map_err(|e| port_error("SES send", e))?;
                 Ok(sent.message_id.unwrap_or_default())
             }
             Channel::Sms | Channel::Push => {
                 let text = out.text.clone().unwrap_or_default();
                 let publish = self.sns.publish().message(text);
-                let publish = if m.channel == Channel::Sms { publish.phone_number(&out.to) } else { publish.target_arn(&out.to) };
-                let sent = publish.send().await.map_err(|e| port_error("SNS publish", e))?;
+                let publish = if m.channel == Channel::Sms {
+                    publish.phone_number(&out.to)
+                } else {
+                    publish.target_arn(&out.to)
+                };
+                let sent = publish
+                    .send()
+                    .await
+                    .map_err(|e| port_error("SNS publish", e))?;
                 Ok(sent.message_id.unwrap_or_default())
             }
         }

@@ -13,6 +13,7 @@
 pub mod app;
 pub mod mail;
 pub mod names;
+pub mod provision;
 pub mod queues;
 pub mod table;
 
@@ -22,20 +23,33 @@ use crate::ports::PortError;
 
 /// Maps an SDK error to a port error: throttling, timeouts and 5xx are retryable; the
 /// rest (validation, access denied, missing resources) are not.
-pub(crate) fn port_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, err: SdkError<E>) -> PortError {
+pub(crate) fn port_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    what: &str,
+    err: SdkError<E>,
+) -> PortError {
     let (retryable, detail) = match &err {
         SdkError::ServiceError(e) => {
             let code = e.err().code().unwrap_or("error");
-            let throttled = code.contains("Throttl") || code.contains("ProvisionedThroughput") || code.contains("RequestLimit");
+            let throttled = code.contains("Throttl")
+                || code.contains("ProvisionedThroughput")
+                || code.contains("RequestLimit");
             let detail = format!("{code}: {}", e.err().message().unwrap_or_default());
             (throttled || e.raw().status().as_u16() >= 500, detail)
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (true, format!("{err:?}")),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            (true, format!("{err:?}"))
+        }
         other => (false, format!("{other:?}")),
     };
     if retryable {
-        PortError::Unavailable { what: what.into(), detail }
+        PortError::Unavailable {
+            what: what.into(),
+            detail,
+        }
     } else {
-        PortError::Failed { what: what.into(), detail }
+        PortError::Failed {
+            what: what.into(),
+            detail,
+        }
     }
 }

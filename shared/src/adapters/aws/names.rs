@@ -20,14 +20,19 @@ impl Names {
     /// `KAIROS_DISPATCH_QUEUE_URL`, `KAIROS_FROM_ADDRESS` and (optional) `KAIROS_CONFIGURATION_SET`.
     pub fn from_env() -> Result<Names, PortError> {
         let var = |name: &str| {
-            std::env::var(name).map_err(|_| PortError::Failed { what: "configuration".into(), detail: format!("the environment variable {name} is not set") })
+            std::env::var(name).map_err(|_| PortError::Failed {
+                what: "configuration".into(),
+                detail: format!("the environment variable {name} is not set"),
+            })
         };
         Ok(Names {
             table: var("KAIROS_TABLE")?,
             work_queue_url: var("KAIROS_WORK_QUEUE_URL")?,
             delay_queue_url: var("KAIROS_DELAY_QUEUE_URL")?,
             dispatch_queue_url: var("KAIROS_DISPATCH_QUEUE_URL")?,
-            configuration_set: std::env::var("KAIROS_CONFIGURATION_SET").ok().filter(|s| !s.is_empty()),
+            configuration_set: std::env::var("KAIROS_CONFIGURATION_SET")
+                .ok()
+                .filter(|s| !s.is_empty()),
             from_address: var("KAIROS_FROM_ADDRESS")?,
         })
     }

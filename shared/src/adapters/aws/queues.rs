@@ -36,14 +36,24 @@ pub struct Queues {
 }
 
 fn body_error(what: &str, e: serde_json::Error) -> PortError {
-    PortError::Failed { what: what.into(), detail: e.to_string() }
+    PortError::Failed {
+        what: what.into(),
+        detail: e.to_string(),
+    }
 }
 
 impl Queues {
     /// Puts a timer on the delay queue with the exact remaining delay (at most 15 minutes).
-    pub async fn send_to_delay_queue(&self, timer: &Timer, now: DateTime<Utc>) -> Result<(), PortError> {
+    pub async fn send_to_delay_queue(
+        &self,
+        timer: &Timer,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
         let delay = (timer.due - now).num_seconds().clamp(0, MAX_DELAY_SECONDS) as i32;
-        let body = serde_json::to_string(&TimerMessage { timer: timer.clone() }).map_err(|e| body_error("timer", e))?;
+        let body = serde_json::to_string(&TimerMessage {
+            timer: timer.clone(),
+        })
+        .map_err(|e| body_error("timer", e))?;
         self.sqs
             .send_message()
             .queue_url(&self.names.delay_queue_url)
@@ -66,9 +76,17 @@ impl Queues {
             .send()
             .await
             .map_err(|e| port_error("receive", e))?;
-        let Some(message) = out.messages.unwrap_or_default().into_iter().next() else { return Ok(None) };
+        let Some(message) = out.messages.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
         if let Some(handle) = message.receipt_handle() {
-            self.sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await.map_err(|e| port_error("delete a message", e))?;
+            self.sqs
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .map_err(|e| port_error("delete a message", e))?;
         }
         Ok(message.body)
     }
@@ -79,7 +97,11 @@ impl WorkQueue for Queues {
         let text = serde_json::to_string(&item).map_err(|e| body_error("work item", e))?;
         let key = format!("w-{}-{}", item.at.timestamp(), short_hash(&text));
         self.table.put_payload(&item.contact, &key, &item).await?;
-        let body = serde_json::to_string(&PayloadRef { contact: item.contact.clone(), key: key.clone() }).map_err(|e| body_error("work item", e))?;
+        let body = serde_json::to_string(&PayloadRef {
+            contact: item.contact.clone(),
+            key: key.clone(),
+        })
+        .map_err(|e| body_error("work item", e))?;
         self.sqs
             .send_message()
             .queue_url(&self.names.work_queue_url)
@@ -93,23 +115,38 @@ impl WorkQueue for Queues {
     }
 
     async fn pop(&self) -> Result<Option<WorkItem>, PortError> {
-        let Some(body) = self.receive_one(&self.names.work_queue_url).await? else { return Ok(None) };
-        let reference: PayloadRef = serde_json::from_str(&body).map_err(|e| body_error("work message", e))?;
-        let item = self.table.payload(&reference.contact, &reference.key).await?;
-        self.table.delete_payload(&reference.contact, &reference.key).await?;
+        let Some(body) = self.receive_one(&self.names.work_queue_url).await? else {
+            return Ok(None);
+        };
+        let reference: PayloadRef =
+            serde_json::from_str(&body).map_err(|e| body_error("work message", e))?;
+        let item = self
+            .table
+            .payload(&reference.contact, &reference.key)
+            .await?;
+        self.table
+            .delete_payload(&reference.contact, &reference.key)
+            .await?;
         Ok(item)
     }
 }
 
 impl DispatchQueue for Queues {
-    async fn push(&self, job: DispatchJob, not_before: Option<DateTime<Utc>>) -> Result<(), PortError> {
+    async fn push(
+        &self,
+        job: DispatchJob,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<(), PortError> {
         let (contact, key) = match &job {
             DispatchJob::Message(m) => (m.contact.clone(), format!("m-{}", short_hash(&m.key))),
             DispatchJob::Webhook(w) => (w.contact.clone(), format!("h-{}", short_hash(&w.key))),
         };
         self.table.put_payload(&contact, &key, &job).await?;
-        let delay = not_before.map_or(0, |t| (t - Utc::now()).num_seconds().clamp(0, MAX_DELAY_SECONDS)) as i32;
-        let body = serde_json::to_string(&PayloadRef { contact, key }).map_err(|e| body_error("dispatch job", e))?;
+        let delay = not_before.map_or(0, |t| {
+            (t - Utc::now()).num_seconds().clamp(0, MAX_DELAY_SECONDS)
+        }) as i32;
+        let body = serde_json::to_string(&PayloadRef { contact, key })
+            .map_err(|e| body_error("dispatch job", e))?;
         self.sqs
             .send_message()
             .queue_url(&self.names.dispatch_queue_url)
@@ -122,8 +159,11 @@ impl DispatchQueue for Queues {
     }
 
     async fn pop_due(&self, _now: DateTime<Utc>) -> Result<Option<DispatchJob>, PortError> {
-        let Some(body) = self.receive_one(&self.names.dispatch_queue_url).await? else { return Ok(None) };
-        let reference: PayloadRef = serde_json::from_str(&body).map_err(|e| body_error("dispatch message", e))?;
+        let Some(body) = self.receive_one(&self.names.dispatch_queue_url).await? else {
+            return Ok(None);
+        };
+        let reference: PayloadRef =
+            serde_json::from_str(&body).map_err(|e| body_error("dispatch message", e))?;
         self.table.payload(&reference.contact, &reference.key).await
     }
 

@@ -16,8 +16,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
-    TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
+    PutRequest, ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -64,16 +64,25 @@ fn ttl(days: i64) -> AttributeValue {
 }
 
 fn body<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T, PortError> {
-    let text = item.get("body").and_then(|v| v.as_s().ok()).ok_or_else(|| corrupt(what, "no body"))?;
+    let text = item
+        .get("body")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| corrupt(what, "no body"))?;
     serde_json::from_str(text).map_err(|e| corrupt(what, &e.to_string()))
 }
 
 fn to_json<T: Serialize>(value: &T, what: &str) -> Result<String, PortError> {
-    serde_json::to_string(value).map_err(|e| PortError::Failed { what: what.into(), detail: e.to_string() })
+    serde_json::to_string(value).map_err(|e| PortError::Failed {
+        what: what.into(),
+        detail: e.to_string(),
+    })
 }
 
 fn corrupt(what: &str, detail: &str) -> PortError {
-    PortError::Failed { what: format!("stored {what}"), detail: detail.into() }
+    PortError::Failed {
+        what: format!("stored {what}"),
+        detail: detail.into(),
+    }
 }
 
 /// A short stable hash (FNV-1a) for keys derived from content.
@@ -88,18 +97,41 @@ pub fn short_hash(text: &str) -> String {
 
 impl Table {
     pub fn new(client: Client, name: impl Into<String>) -> Table {
-        Table { client, name: name.into() }
+        Table {
+            client,
+            name: name.into(),
+        }
     }
 
     /// Creates the table (pay per request, TTL on `ttl`) unless it exists. For `kairos
     /// serve --aws-endpoint` and tests; on AWS the SAM template creates it.
     pub async fn create_if_missing(&self) -> Result<(), PortError> {
-        if self.client.describe_table().table_name(&self.name).send().await.is_ok() {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
-        let attr = |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
-        let schema = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-        let build_err = |e: aws_sdk_dynamodb::error::BuildError| PortError::Failed { what: "create table".into(), detail: e.to_string() };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let schema = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let build_err = |e: aws_sdk_dynamodb::error::BuildError| PortError::Failed {
+            what: "create table".into(),
+            detail: e.to_string(),
+        };
         self.client
             .create_table()
             .table_name(&self.name)
@@ -111,7 +143,11 @@ impl Table {
             .send()
             .await
             .map_err(|e| port_error("create table", e))?;
-        let spec = TimeToLiveSpecification::builder().attribute_name("ttl").enabled(true).build().map_err(build_err)?;
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name("ttl")
+            .enabled(true)
+            .build()
+            .map_err(build_err)?;
         self.client
             .update_time_to_live()
             .table_name(&self.name)
@@ -140,15 +176,22 @@ impl Table {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let query = self
                 .client
                 .query()
                 .table_name(&self.name)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", "pk")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":pk", s(pk.clone()));
+            // An empty prefix means the whole partition (DynamoDB refuses empty key values).
+            let query = if prefix.is_empty() {
+                query.key_condition_expression("#pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", "sk")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let out = query
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -174,36 +217,63 @@ impl Table {
                     .send()
                     .await
                     .map_err(|e| port_error("batch write", e))?;
-                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.name)).unwrap_or_default();
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.name))
+                    .unwrap_or_default();
                 if pending.is_empty() {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             if !pending.is_empty() {
-                return Err(PortError::Unavailable { what: "batch write".into(), detail: format!("{} items unprocessed", pending.len()) });
+                return Err(PortError::Unavailable {
+                    what: "batch write".into(),
+                    detail: format!("{} items unprocessed", pending.len()),
+                });
             }
         }
         Ok(())
     }
 
     fn put_request(item: Item) -> Result<WriteRequest, PortError> {
-        let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| corrupt("item", &e.to_string()))?;
+        let put = PutRequest::builder()
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| corrupt("item", &e.to_string()))?;
         Ok(WriteRequest::builder().put_request(put).build())
     }
 
     /// Stores a payload that a queue message names by key (ids on queues, data here).
-    pub async fn put_payload<T: Serialize>(&self, contact: &str, payload_key: &str, value: &T) -> Result<(), PortError> {
+    pub async fn put_payload<T: Serialize>(
+        &self,
+        contact: &str,
+        payload_key: &str,
+        value: &T,
+    ) -> Result<(), PortError> {
         let mut item = key(contact_pk(contact), format!("P#{payload_key}"));
         item.insert("body".into(), s(to_json(value, "payload")?));
         item.insert("ttl".into(), ttl(KEEP_DAYS));
-        self.client.put_item().table_name(&self.name).set_item(Some(item)).send().await.map_err(|e| port_error("store a payload", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| port_error("store a payload", e))?;
         Ok(())
     }
 
     /// The payload a queue message names; `None` when it is gone (processed, or the contact deleted).
-    pub async fn payload<T: DeserializeOwned>(&self, contact: &str, payload_key: &str) -> Result<Option<T>, PortError> {
-        match self.get(contact_pk(contact), &format!("P#{payload_key}")).await? {
+    pub async fn payload<T: DeserializeOwned>(
+        &self,
+        contact: &str,
+        payload_key: &str,
+    ) -> Result<Option<T>, PortError> {
+        match self
+            .get(contact_pk(contact), &format!("P#{payload_key}"))
+            .await?
+        {
             Some(item) => body(&item, "payload").map(Some),
             None => Ok(None),
         }
@@ -222,10 +292,20 @@ impl Table {
 
     /// Puts a timer in the sharded index.
     pub async fn put_timer(&self, timer: &Timer) -> Result<(), PortError> {
-        let shard = u32::from_str_radix(&short_hash(&timer.contact)[..8], 16).unwrap_or(0) % TIMER_SHARDS;
-        let mut item = key(format!("T#{shard}"), format!("{:012}#{}", timer.due.timestamp(), timer.key()));
+        let shard =
+            u32::from_str_radix(&short_hash(&timer.contact)[..8], 16).unwrap_or(0) % TIMER_SHARDS;
+        let mut item = key(
+            format!("T#{shard}"),
+            format!("{:012}#{}", timer.due.timestamp(), timer.key()),
+        );
         item.insert("body".into(), s(to_json(timer, "timer")?));
-        self.client.put_item().table_name(&self.name).set_item(Some(item)).send().await.map_err(|e| port_error("store a timer", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| port_error("store a timer", e))?;
         Ok(())
     }
 
@@ -250,7 +330,10 @@ impl Table {
                 .map_err(|e| port_error("query timers", e))?;
             for item in out.items.unwrap_or_default() {
                 let timer: Timer = body(&item, "timer")?;
-                let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else { continue };
+                let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned())
+                else {
+                    continue;
+                };
                 let deleted = self
                     .client
                     .delete_item()
@@ -263,7 +346,9 @@ impl Table {
                     .await;
                 match deleted {
                     Ok(_) => taken.push(timer),
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
                     Err(e) => return Err(port_error("take a timer", e)),
                 }
             }
@@ -299,7 +384,13 @@ impl Table {
     pub async fn put_catalog_item(&self, sort_key: &str, text: &str) -> Result<(), PortError> {
         let mut item = key("CATALOG".into(), sort_key);
         item.insert("body".into(), s(text));
-        self.client.put_item().table_name(&self.name).set_item(Some(item)).send().await.map_err(|e| port_error("store the catalog", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| port_error("store the catalog", e))?;
         self.client
             .update_item()
             .table_name(&self.name)
@@ -319,9 +410,17 @@ impl Table {
         let mut docs = Vec::new();
         let mut stamp = 0;
         for item in items {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let sk = item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
             if sk == "STAMP" {
-                stamp = item.get("n").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+                stamp = item
+                    .get("n")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
             } else if let Some(text) = item.get("body").and_then(|v| v.as_s().ok()) {
                 docs.push((sk, text.clone()));
             }
@@ -332,7 +431,13 @@ impl Table {
     /// The catalog stamp alone (one read), to tell whether a cached catalog is current.
     pub async fn catalog_stamp(&self) -> Result<u64, PortError> {
         let item = self.get("CATALOG".into(), "STAMP").await?;
-        Ok(item.and_then(|i| i.get("n").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())).unwrap_or(0))
+        Ok(item
+            .and_then(|i| {
+                i.get("n")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0))
     }
 
     /// Every stored journal entry (for reports). Scans: fine for reports, not a hot path.
@@ -370,7 +475,11 @@ impl ContactStore for Table {
             None => Ok(None),
             Some(item) => {
                 let mut state: ContactState = body(&item, "contact")?;
-                state.version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+                state.version = item
+                    .get("version")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 Ok(Some(state))
             }
         }
@@ -381,15 +490,25 @@ impl ContactStore for Table {
         let mut item = key(contact_pk(&state.contact.id), "STATE");
         item.insert("body".into(), s(to_json(state, "contact")?));
         item.insert("version".into(), n(expected + 1));
-        let put = self.client.put_item().table_name(&self.name).set_item(Some(item)).expression_attribute_names("#pk", "pk");
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item));
         let put = if expected == 0 {
             put.condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk")
         } else {
-            put.condition_expression("#v = :expected").expression_attribute_names("#v", "version").expression_attribute_values(":expected", n(expected))
+            put.condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", n(expected))
         };
         match put.send().await {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 return Err(PortError::Conflict { expected });
             }
             Err(e) => return Err(port_error("save a contact", e)),
@@ -412,14 +531,26 @@ impl ContactStore for Table {
         let items = self.query(contact_pk(contact), "").await?;
         let mut requests = Vec::new();
         for item in items {
-            let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else { continue };
-            let delete = DeleteRequest::builder().key("pk", pk).key("sk", sk).build().map_err(|e| corrupt("key", &e.to_string()))?;
+            let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else {
+                continue;
+            };
+            let delete = DeleteRequest::builder()
+                .key("pk", pk)
+                .key("sk", sk)
+                .build()
+                .map_err(|e| corrupt("key", &e.to_string()))?;
             requests.push(WriteRequest::builder().delete_request(delete).build());
         }
         self.batch_write(requests).await?;
         let mut tomb = key(contact_pk(contact), "TOMB");
         tomb.insert("ttl".into(), ttl(KEEP_DAYS));
-        self.client.put_item().table_name(&self.name).set_item(Some(tomb)).send().await.map_err(|e| port_error("leave a tombstone", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(tomb))
+            .send()
+            .await
+            .map_err(|e| port_error("leave a tombstone", e))?;
         Ok(())
     }
 
@@ -445,7 +576,11 @@ impl ContactStore for Table {
                 .await
                 .map_err(|e| port_error("list contacts", e))?;
             for item in out.items.unwrap_or_default() {
-                if let Some(id) = item.get("pk").and_then(|v| v.as_s().ok()).and_then(|pk| pk.strip_prefix("C#")) {
+                if let Some(id) = item
+                    .get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|pk| pk.strip_prefix("C#"))
+                {
                     ids.push(id.to_string());
                 }
             }
@@ -465,7 +600,10 @@ impl ContactStore for Table {
         let written = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         for (i, entry) in entries.iter().enumerate() {
             let text = to_json(entry, "journal entry")?;
-            let sk = format!("J#{}#{written:020}#{i:04}", entry.at.format("%Y%m%dT%H%M%S"));
+            let sk = format!(
+                "J#{}#{written:020}#{i:04}",
+                entry.at.format("%Y%m%dT%H%M%S")
+            );
             let mut item = key(contact_pk(&entry.contact), sk);
             item.insert("body".into(), s(text));
             requests.push(Self::put_request(item)?);
@@ -475,7 +613,10 @@ impl ContactStore for Table {
 
     async fn journal(&self, contact: &str) -> Result<Vec<JournalEntry>, PortError> {
         let items = self.query(contact_pk(contact), "J#").await?;
-        let entries = items.iter().map(|i| body::<JournalEntry>(i, "journal entry")).collect::<Result<Vec<_>, _>>()?;
+        let entries = items
+            .iter()
+            .map(|i| body::<JournalEntry>(i, "journal entry"))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(entries)
     }
 
@@ -493,7 +634,12 @@ impl ContactStore for Table {
             .await;
         match put {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(port_error("claim", e)),
         }
     }
@@ -507,18 +653,28 @@ impl ContactStore for Table {
             .map_err(|e| port_error("release a claim", e))?;
         Ok(())
     }
-
 }
 
 /// The catalog as stored: definitions and every workflow version, replayed in order.
 impl Table {
-    pub async fn save_workflow(&self, workflow: &crate::program::Workflow) -> Result<(), PortError> {
+    pub async fn save_workflow(
+        &self,
+        workflow: &crate::program::Workflow,
+    ) -> Result<(), PortError> {
         let text = to_json(&workflow.doc, "workflow")?;
-        self.put_catalog_item(&format!("WF#{}#V#{:06}", workflow.id, workflow.version), &text).await
+        self.put_catalog_item(
+            &format!("WF#{}#V#{:06}", workflow.id, workflow.version),
+            &text,
+        )
+        .await
     }
 
-    pub async fn save_definitions(&self, definitions: &crate::language::definitions::Definitions) -> Result<(), PortError> {
-        self.put_catalog_item("DEFS", &to_json(definitions, "definitions")?).await
+    pub async fn save_definitions(
+        &self,
+        definitions: &crate::language::definitions::Definitions,
+    ) -> Result<(), PortError> {
+        self.put_catalog_item("DEFS", &to_json(definitions, "definitions")?)
+            .await
     }
 
     /// Loads the catalog and its stamp. Stored documents were valid when deployed; one that
@@ -531,17 +687,28 @@ impl Table {
         let mut workflows = Vec::new();
         for (sk, text) in items {
             if sk == "DEFS" {
-                definitions = serde_json::from_str(&text).map_err(|e| corrupt("definitions", &e.to_string()))?;
+                definitions = serde_json::from_str(&text)
+                    .map_err(|e| corrupt("definitions", &e.to_string()))?;
             } else if sk.starts_with("WF#") {
                 workflows.push((sk, text));
             }
         }
         let mut catalog = crate::catalog::Catalog::new(definitions.clone());
-        let refs = References { definitions: None, workflows: None };
+        let refs = References {
+            definitions: None,
+            workflows: None,
+        };
         for (sk, text) in workflows {
             let name = format!("{}.json", sk);
-            let wf = crate::language::load_workflow(&name, &text, refs)
-                .map_err(|d| corrupt("workflow", &d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;
+            let wf = crate::language::load_workflow(&name, &text, refs).map_err(|d| {
+                corrupt(
+                    "workflow",
+                    &d.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
             catalog.deploy(wf).map_err(|e| corrupt("workflow", &e))?;
         }
         Ok((catalog, stamp))
@@ -554,7 +721,13 @@ impl Table {
     pub async fn start_fanout(&self, workflow: &str) -> Result<(), PortError> {
         let mut item = key("CATALOG".into(), format!("FANOUT#{workflow}"));
         item.insert("cursor".into(), s(""));
-        self.client.put_item().table_name(&self.name).set_item(Some(item)).send().await.map_err(|e| port_error("start a fan-out", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| port_error("start a fan-out", e))?;
         Ok(())
     }
 
@@ -564,15 +737,28 @@ impl Table {
         Ok(items
             .iter()
             .filter_map(|i| {
-                let wf = i.get("sk")?.as_s().ok()?.strip_prefix("FANOUT#")?.to_string();
-                let cursor = i.get("cursor").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let wf = i
+                    .get("sk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("FANOUT#")?
+                    .to_string();
+                let cursor = i
+                    .get("cursor")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
                 Some((wf, cursor))
             })
             .collect())
     }
 
     /// Up to `limit` contact ids after `cursor`; `None` as the next cursor when done.
-    pub async fn contacts_after(&self, cursor: &str, limit: i32) -> Result<(Vec<String>, Option<String>), PortError> {
+    pub async fn contacts_after(
+        &self,
+        cursor: &str,
+        limit: i32,
+    ) -> Result<(Vec<String>, Option<String>), PortError> {
         let start = (!cursor.is_empty()).then(|| key(contact_pk(cursor), "STATE"));
         let out = self
             .client
@@ -592,25 +778,53 @@ impl Table {
             .items
             .unwrap_or_default()
             .iter()
-            .filter_map(|i| i.get("pk")?.as_s().ok()?.strip_prefix("C#").map(str::to_string))
+            .filter_map(|i| {
+                i.get("pk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("C#")
+                    .map(str::to_string)
+            })
             .collect();
         let next = out
             .last_evaluated_key
             .filter(|k| !k.is_empty())
-            .and_then(|k| k.get("pk")?.as_s().ok()?.strip_prefix("C#").map(str::to_string));
+            .and_then(|k| {
+                k.get("pk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("C#")
+                    .map(str::to_string)
+            });
         Ok((ids, next))
     }
 
-    pub async fn advance_fanout(&self, workflow: &str, next: Option<String>) -> Result<(), PortError> {
+    pub async fn advance_fanout(
+        &self,
+        workflow: &str,
+        next: Option<String>,
+    ) -> Result<(), PortError> {
         let k = key("CATALOG".into(), format!("FANOUT#{workflow}"));
         match next {
             Some(cursor) => {
                 let mut item = k;
                 item.insert("cursor".into(), s(cursor));
-                self.client.put_item().table_name(&self.name).set_item(Some(item)).send().await.map_err(|e| port_error("advance a fan-out", e))?;
+                self.client
+                    .put_item()
+                    .table_name(&self.name)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .map_err(|e| port_error("advance a fan-out", e))?;
             }
             None => {
-                self.client.delete_item().table_name(&self.name).set_key(Some(k)).send().await.map_err(|e| port_error("finish a fan-out", e))?;
+                self.client
+                    .delete_item()
+                    .table_name(&self.name)
+                    .set_key(Some(k))
+                    .send()
+                    .await
+                    .map_err(|e| port_error("finish a fan-out", e))?;
             }
         }
         Ok(())

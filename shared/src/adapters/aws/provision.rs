@@ -1,0 +1,124 @@
+//! Creates what the SAM template creates on AWS — the table, the three queues with their
+//! dead-letter queues — on an AWS-compatible endpoint (`kairos serve --aws-endpoint`, the
+//! integration tests). Existing resources are reused.
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::names::Names;
+use super::port_error;
+use super::table::Table;
+use crate::ports::PortError;
+
+/// How the queues behave; the SAM template sets the same attributes on AWS.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueSettings {
+    /// Seconds a received message stays invisible (AWS: at least 6× the function timeout).
+    pub visibility_timeout: u32,
+    /// Receives before a message moves to its dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+async fn queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    fifo: bool,
+    attributes: Vec<(QueueAttributeName, String)>,
+) -> Result<(String, String), PortError> {
+    let mut request = sqs.create_queue().queue_name(name);
+    if fifo {
+        request = request.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    for (k, v) in attributes {
+        request = request.attributes(k, v);
+    }
+    let url = request
+        .send()
+        .await
+        .map_err(|e| port_error("create a queue", e))?
+        .queue_url
+        .unwrap_or_default();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| port_error("read a queue's ARN", e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_default();
+    Ok((url, arn))
+}
+
+/// Creates (or finds) the table and queues named after `prefix`; returns their names.
+pub async fn provision(
+    config: &SdkConfig,
+    prefix: &str,
+    from_address: &str,
+    settings: QueueSettings,
+) -> Result<Names, PortError> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut urls = Vec::new();
+    for (name, fifo) in [("work", true), ("delay", false), ("dispatch", false)] {
+        let suffix = if fifo { ".fifo" } else { "" };
+        let (_, dlq_arn) =
+            queue(&sqs, &format!("{prefix}-{name}-dlq{suffix}"), fifo, vec![]).await?;
+        let redrive = format!(
+            r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{}"}}"#,
+            settings.max_receive_count
+        );
+        let attributes = vec![
+            (
+                QueueAttributeName::VisibilityTimeout,
+                settings.visibility_timeout.to_string(),
+            ),
+            (QueueAttributeName::RedrivePolicy, redrive),
+        ];
+        urls.push(
+            queue(&sqs, &format!("{prefix}-{name}{suffix}"), fifo, attributes)
+                .await?
+                .0,
+        );
+    }
+    let table = Table::new(
+        aws_sdk_dynamodb::Client::new(config),
+        format!("{prefix}-table"),
+    );
+    table.create_if_missing().await?;
+    let ses = aws_sdk_sesv2::Client::new(config);
+    // Emulators (and SES sandboxes) only send from verified identities.
+    let address = from_address
+        .rsplit_once('<')
+        .map_or(from_address, |(_, rest)| rest.trim_end_matches('>'));
+    let _ = ses
+        .create_email_identity()
+        .email_identity(address)
+        .send()
+        .await;
+    Ok(Names {
+        table: table.name,
+        work_queue_url: urls[0].clone(),
+        delay_queue_url: urls[1].clone(),
+        dispatch_queue_url: urls[2].clone(),
+        configuration_set: None,
+        from_address: from_address.to_string(),
+    })
+}
+
+/// The URL of a queue's dead-letter queue (for tests and operators).
+pub async fn dead_letter_queue_url(
+    config: &SdkConfig,
+    prefix: &str,
+    name: &str,
+) -> Result<String, PortError> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let suffix = if name == "work" { ".fifo" } else { "" };
+    let out = sqs
+        .get_queue_url()
+        .queue_name(format!("{prefix}-{name}-dlq{suffix}"))
+        .send()
+        .await
+        .map_err(|e| port_error("find a queue", e))?;
+    Ok(out.queue_url.unwrap_or_default())
+}

@@ -1,0 +1,567 @@
+//! The functions against moto's server through the real SDK adapters: the full flow from
+//! `POST /v1/events` to an email in the emulator's SES, conditional-write conflicts,
+//! delay-queue wake-ups, exactly-once sends under redelivery, poison messages in the DLQ,
+//! feedback, and item sizes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+use kairos_core::aws::app::Aws;
+use kairos_core::aws::provision::dead_letter_queue_url;
+use kairos_core::ports::{ContactStore, PortError, TimerQueue};
+use kairos_core::{Contact, ContactState, Timer, TimerKind};
+use kairos_tests::{receive, run_until_quiet, settle, stack, Moto};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const KEY: &str = "test-key";
+
+const WELCOME: &str = r#"
+id: welcome
+entry: { triggers: [ { event: signed_up } ] }
+steps:
+  - { id: hello, send: { channel: email, template: welcome } }
+  - { id: pause, wait: { for: 2d } }
+  - { id: tips, send: { channel: email, template: tips } }
+"#;
+
+const DEFINITIONS: &str = r#"
+templates:
+  welcome: { subject: "Welcome to the shop", text: "Glad you are here." }
+  tips: { subject: "Three tips", text: "Tip one" }
+"#;
+
+async fn call(
+    aws: &Aws,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, Value) {
+    let app = intake::router(Arc::new(intake::App {
+        backend: aws.clone(),
+        api_key: KEY.into(),
+    }));
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", content_type)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn deploy(aws: &Aws) {
+    assert_eq!(
+        call(
+            aws,
+            "PUT",
+            "/v1/definitions",
+            "application/yaml",
+            DEFINITIONS
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (status, body) = call(
+        aws,
+        "PUT",
+        "/v1/workflows/welcome",
+        "application/yaml",
+        WELCOME,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 1);
+}
+
+#[tokio::test]
+async fn an_event_becomes_an_email_in_the_emulator() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    deploy(&aws).await;
+    let (status, _) = call(
+        &aws,
+        "PUT",
+        "/v1/contacts/ann",
+        "application/json",
+        r#"{"email": "ann@example.com", "timezone": "Europe/Berlin"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(
+        &aws,
+        "POST",
+        "/v1/events",
+        "application/json",
+        r#"{"id": "e1", "contact": "ann", "event": "signed_up"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body["accepted"].clone()),
+        (StatusCode::ACCEPTED, json!(1))
+    );
+    run_until_quiet(&aws).await;
+
+    let sent = moto.sent_emails().await;
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    let text = sent[0].to_string();
+    assert!(
+        text.contains("ann@example.com") && text.contains("Welcome to the shop"),
+        "{text}"
+    );
+
+    let (_, journal) = call(
+        &aws,
+        "GET",
+        "/v1/contacts/ann/journal",
+        "application/json",
+        "",
+    )
+    .await;
+    let kinds: Vec<&str> = journal["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"message_sent") && kinds.contains(&"waiting"),
+        "{kinds:?}"
+    );
+    let (_, contact) = call(&aws, "GET", "/v1/contacts/ann", "application/json", "").await;
+    assert_eq!(contact["runs"][0]["workflow"], "welcome");
+    assert!(contact["runs"][0]["waiting_until"].is_string(), "{contact}");
+    // The two-day wait is far beyond the delay queue: its timer sits in the index.
+    assert!(aws.table.next_timer().await.unwrap().is_some());
+    // No personal data on the queues: the work item is stored, the message names it.
+    let (status, _) = call(
+        &aws,
+        "POST",
+        "/v1/events",
+        "application/json",
+        r#"{"id": "e1", "contact": "ann", "event": "signed_up"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (event, _) = receive(&aws, &aws.names.work_queue_url).await;
+    assert!(
+        event.records.is_empty(),
+        "the same event id twice is accepted once"
+    );
+}
+
+#[tokio::test]
+async fn conditional_writes_refuse_a_stale_version() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let mut first = ContactState::new(Contact::new("c1", Utc::now()));
+    aws.table.save(&mut first).await.unwrap();
+    let mut a = aws.table.load("c1").await.unwrap().unwrap();
+    let mut b = a.clone();
+    a.contact.tags.insert("a".into());
+    aws.table.save(&mut a).await.unwrap();
+    b.contact.tags.insert("b".into());
+    assert_eq!(
+        aws.table.save(&mut b).await,
+        Err(PortError::Conflict { expected: 1 })
+    );
+    let stored = aws.table.load("c1").await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert!(stored.contact.tags.contains("a") && !stored.contact.tags.contains("b"));
+    // A second creation of the same contact is a conflict too.
+    let mut again = ContactState::new(Contact::new("c1", Utc::now()));
+    assert_eq!(
+        aws.table.save(&mut again).await,
+        Err(PortError::Conflict { expected: 0 })
+    );
+}
+
+#[tokio::test]
+async fn a_short_timer_wakes_through_the_delay_queue_never_early() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let wf = r#"
+id: quick
+entry: { triggers: [ { event: go } ] }
+steps:
+  - { id: pause, wait: { for: 2s } }
+  - { id: done, tag: { add: [woke] } }
+"#;
+    assert_eq!(
+        call(&aws, "PUT", "/v1/workflows/quick", "application/yaml", wf)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    call(
+        &aws,
+        "POST",
+        "/v1/events",
+        "application/json",
+        r#"{"contact": "c9", "event": "go"}"#,
+    )
+    .await;
+    run_until_quiet(&aws).await;
+    let (event, _) = receive(&aws, &aws.names.delay_queue_url).await;
+    assert!(
+        event.records.is_empty(),
+        "the delay queue holds the timer back"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let wakeup = wakeup::Wakeup { aws: aws.clone() };
+    let (event, handles) = receive(&aws, &aws.names.delay_queue_url).await;
+    assert_eq!(event.records.len(), 1);
+    let response = wakeup.handle(event.clone(), Utc::now()).await;
+    settle(
+        &aws,
+        &aws.names.delay_queue_url,
+        &event,
+        &handles,
+        &response,
+    )
+    .await;
+    run_until_quiet(&aws).await;
+    let state = aws.table.load("c9").await.unwrap().unwrap();
+    assert!(
+        state.contact.tags.contains("woke"),
+        "{:?}",
+        state.contact.tags
+    );
+    let woke = aws
+        .table
+        .journal("c9")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == kairos_core::Kind::Woke)
+        .unwrap();
+    let waited = aws
+        .table
+        .journal("c9")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == kairos_core::Kind::Waiting)
+        .unwrap();
+    assert_eq!(
+        woke.at,
+        waited.until.unwrap(),
+        "woke exactly at the due time"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_or_early_timer_is_handled_and_the_sweep_moves_due_timers() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let wakeup = wakeup::Wakeup { aws: aws.clone() };
+    let now = Utc::now();
+    let gone = Timer {
+        due: now,
+        contact: "nobody".into(),
+        kind: TimerKind::Run { run: 1, wait: 1 },
+    };
+    assert_eq!(wakeup.one(gone, now).await.unwrap(), wakeup::Fate::Stale);
+    let early = Timer {
+        due: now + chrono::Duration::seconds(30),
+        contact: "c1".into(),
+        kind: TimerKind::Run { run: 1, wait: 1 },
+    };
+    assert_eq!(wakeup.one(early, now).await.unwrap(), wakeup::Fate::Early);
+    // A timer 20 minutes out goes to the index; the sweep moves it once within 15 minutes.
+    let later = Timer {
+        due: now + chrono::Duration::minutes(20),
+        contact: "c2".into(),
+        kind: TimerKind::Run { run: 1, wait: 1 },
+    };
+    aws.queues.schedule(later.clone()).await.unwrap();
+    let sweep = sweep::Sweep { aws: aws.clone() };
+    assert_eq!(sweep.run(now).await.unwrap().timers, 0);
+    assert_eq!(
+        sweep
+            .run(now + chrono::Duration::minutes(6))
+            .await
+            .unwrap()
+            .timers,
+        1
+    );
+    assert_eq!(aws.table.next_timer().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_sends_once() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    deploy(&aws).await;
+    call(
+        &aws,
+        "PUT",
+        "/v1/contacts/bo",
+        "application/json",
+        r#"{"email": "bo@example.com"}"#,
+    )
+    .await;
+    call(
+        &aws,
+        "POST",
+        "/v1/events",
+        "application/json",
+        r#"{"contact": "bo", "event": "signed_up"}"#,
+    )
+    .await;
+    let evaluate = evaluate::Evaluate::new(aws.clone());
+    for _ in 0..3 {
+        let (event, handles) = receive(&aws, &aws.names.work_queue_url).await;
+        let response = evaluate.handle(event.clone()).await;
+        settle(&aws, &aws.names.work_queue_url, &event, &handles, &response).await;
+    }
+    let (event, _) = receive(&aws, &aws.names.dispatch_queue_url).await;
+    assert_eq!(event.records.len(), 1);
+    let dispatch = dispatch::Dispatch::new(aws.clone());
+    // The same record twice (SQS at-least-once), as if the first delete never happened —
+    // and the payload put back, as a crash between send and delete would leave it.
+    let job = aws
+        .table
+        .payload::<kairos_core::ports::DispatchJob>(
+            "bo",
+            &serde_json::from_str::<Value>(event.records[0].body.as_deref().unwrap()).unwrap()
+                ["key"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let first = dispatch.handle(event.clone(), Utc::now()).await;
+    assert!(first.batch_item_failures.is_empty());
+    let key = serde_json::from_str::<Value>(event.records[0].body.as_deref().unwrap()).unwrap()
+        ["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws.table.put_payload("bo", &key, &job).await.unwrap();
+    let second = dispatch.handle(event, Utc::now()).await;
+    assert!(second.batch_item_failures.is_empty());
+    assert_eq!(
+        moto.sent_emails().await.len(),
+        1,
+        "claimed before sending: one email"
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dead_letter_queue() {
+    let moto = Moto::start();
+    let (aws, config) = stack(&moto).await;
+    aws.queues
+        .sqs
+        .send_message()
+        .queue_url(&aws.names.work_queue_url)
+        .message_body("this is not a work item")
+        .message_group_id("g")
+        .message_deduplication_id("poison")
+        .send()
+        .await
+        .unwrap();
+    let evaluate = evaluate::Evaluate::new(aws.clone());
+    let mut attempts = 0;
+    for _ in 0..10 {
+        let (event, handles) = receive(&aws, &aws.names.work_queue_url).await;
+        if event.records.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            continue;
+        }
+        attempts += 1;
+        let response = evaluate.handle(event.clone()).await;
+        assert_eq!(
+            response.batch_item_failures.len(),
+            1,
+            "reported as failed, not retried in a loop"
+        );
+        settle(&aws, &aws.names.work_queue_url, &event, &handles, &response).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert_eq!(attempts, 2, "maxReceiveCount = 2");
+    let dlq = dead_letter_queue_url(&config, "kairos", "work")
+        .await
+        .unwrap();
+    let out = aws
+        .queues
+        .sqs
+        .receive_message()
+        .queue_url(dlq)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<String> = out
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.body)
+        .collect();
+    assert_eq!(bodies, vec!["this is not a work item"]);
+}
+
+#[tokio::test]
+async fn bounces_and_complaints_come_back_as_events_once() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let feedback = feedback::Feedback { aws: aws.clone() };
+    let bounce = json!({
+        "eventType": "Bounce",
+        "mail": { "tags": { "contact": ["ann"], "workflow": ["welcome"], "step": ["hello"], "template": ["welcome"] } },
+        "bounce": { "bounceType": "Permanent", "timestamp": "2026-01-05T08:00:00Z", "bouncedRecipients": [ { "emailAddress": "ann@example.com" } ] }
+    });
+    // AWS sends the SES event as a string inside the SNS envelope; emulators as an object.
+    let event = json!({ "Records": [
+        { "Sns": { "MessageId": "m1", "Message": bounce.to_string() } },
+        { "Sns": { "MessageId": "m1", "Message": bounce } },
+        { "Sns": { "MessageId": "m2", "Message": { "eventType": "Complaint", "mail": { "tags": { "contact": ["bob"] } }, "complaint": {} } } },
+    ]});
+    assert_eq!(feedback.handle(&event, Utc::now()).await.unwrap(), 2);
+    assert_eq!(
+        feedback.handle(&event, Utc::now()).await.unwrap(),
+        0,
+        "duplicates are claimed away"
+    );
+    run_until_quiet(&aws).await;
+    let ann = aws.table.load("ann").await.unwrap().unwrap();
+    assert!(ann.contact.consent.bounced);
+    let bob = aws.table.load("bob").await.unwrap().unwrap();
+    assert!(bob.contact.consent.complained);
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_documented_4xx_and_writes_nothing() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let (status, body) = call(
+        &aws,
+        "POST",
+        "/v1/events",
+        "application/json",
+        r#"{"contact": "c1"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `event`"),
+        "{body}"
+    );
+    let (status, body) = call(&aws, "POST", "/v1/events", "application/json", r#"{"events": [{"contact": "c1", "event": "a"}, {"contact": "c1", "event": "b", "at": "yesterday"}]}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["path"], "events[1].at", "{body}");
+    let (event, _) = receive(&aws, &aws.names.work_queue_url).await;
+    assert!(
+        event.records.is_empty(),
+        "nothing accepted when one event is bad"
+    );
+    let big = format!(
+        r#"{{"contact": "c1", "event": "x", "props": {{"blob": "{}"}}}}"#,
+        "x".repeat(300_000)
+    );
+    assert_eq!(
+        call(&aws, "POST", "/v1/events", "application/json", &big)
+            .await
+            .0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        call(&aws, "POST", "/v1/events", "text/plain", "{}").await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let (status, body) = call(
+        &aws,
+        "PUT",
+        "/v1/workflows/w",
+        "application/yaml",
+        "id: w\nsteps:\n  - { id: a, wait: { for: 3x } }\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["path"], "steps[0].wait.for");
+    let (status, body) = call(
+        &aws,
+        "PUT",
+        "/v1/workflows/w",
+        "application/yaml",
+        "id: w\nsteps:\n  - { id: a, goto: b }\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "validation_failed");
+    let unauthorized = intake::router(Arc::new(intake::App {
+        backend: aws.clone(),
+        api_key: KEY.into(),
+    }))
+    .oneshot(
+        Request::builder()
+            .uri("/v1/contacts/c1")
+            .header("authorization", "Bearer wrong")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn contact_items_stay_small() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let mut state = ContactState::new(Contact::new("heavy", Utc::now()));
+    for i in 0..300 {
+        let at = Utc::now() - chrono::Duration::hours(i);
+        state.history.record(
+            &kairos_core::Event::new("page_viewed", at).with("url", format!("/docs/page-{i}")),
+        );
+        state.history.record(
+            &kairos_core::Event::new("purchase", at)
+                .with("amount", 10)
+                .with("sku", "A1"),
+        );
+    }
+    aws.table.save(&mut state).await.unwrap();
+    let item = aws
+        .table
+        .client
+        .get_item()
+        .table_name(&aws.table.name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("C#heavy".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("STATE".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let size = item["body"].as_s().unwrap().len();
+    assert!(
+        size < 100_000,
+        "a contact with 600 events in its history is {size} bytes; DynamoDB allows 400 KB"
+    );
+}

@@ -1,0 +1,223 @@
+//! Test support: a private moto server per test, the stack provisioned on it, and the
+//! Lambda handlers driven from the real queues the way event source mappings drive them.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use kairos_core::aws::app::Aws;
+use kairos_core::aws::provision::{provision, QueueSettings};
+use serde_json::{json, Value};
+
+/// moto's server on a free loopback port, stopped when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+fn moto_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let binary = moto_binary();
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}); run ./test.sh, which installs moto into .venv",
+                    binary.display()
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub async fn config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+
+    /// What the emulator recorded (sent email, SMS …): `GET /moto-api/data.json`.
+    pub async fn data(&self) -> Value {
+        reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
+            .await
+            .expect("moto data")
+            .json()
+            .await
+            .expect("moto json")
+    }
+
+    /// Every email body moto's SES recorded (simple and raw).
+    pub async fn sent_emails(&self) -> Vec<Value> {
+        let data = self.data().await;
+        let mut all: Vec<Value> = data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        all.extend(
+            data["ses"]["RawMessage"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        all.extend(
+            data["sesv2"]["Message"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        all
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The stack on moto: short visibility timeouts so retries and DLQ moves happen in seconds.
+pub async fn stack(moto: &Moto) -> (Aws, SdkConfig) {
+    let config = moto.config().await;
+    let settings = QueueSettings {
+        visibility_timeout: 1,
+        max_receive_count: 2,
+    };
+    let names = provision(&config, "kairos", "Shop <hello@example.com>", settings)
+        .await
+        .expect("provision");
+    (Aws::new(&config, names), config)
+}
+
+/// Receives up to 10 messages as a Lambda SQS event (nothing deleted yet).
+pub async fn receive(aws: &Aws, queue_url: &str) -> (SqsEvent, Vec<String>) {
+    let out = aws
+        .queues
+        .sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    let messages = out.messages.unwrap_or_default();
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let handles = messages
+        .iter()
+        .map(|m| m.receipt_handle().unwrap_or_default().to_string())
+        .collect();
+    (
+        serde_json::from_value(json!({ "Records": records })).expect("an SQS event"),
+        handles,
+    )
+}
+
+/// Deletes the messages a handler did not report as failed (what the event source
+/// mapping does with `ReportBatchItemFailures`). Returns how many succeeded.
+pub async fn settle(
+    aws: &Aws,
+    queue_url: &str,
+    event: &SqsEvent,
+    handles: &[String],
+    response: &SqsBatchResponse,
+) -> usize {
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    let mut ok = 0;
+    for (record, handle) in event.records.iter().zip(handles) {
+        if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
+            aws.queues
+                .sqs
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .expect("delete");
+            ok += 1;
+        }
+    }
+    ok
+}
+
+/// Runs evaluate and dispatch from their queues until both are empty.
+pub async fn run_until_quiet(aws: &Aws) {
+    let evaluate = evaluate::Evaluate::new(aws.clone());
+    let dispatch = dispatch::Dispatch::new(aws.clone());
+    for _ in 0..50 {
+        let (event, handles) = receive(aws, &aws.names.work_queue_url).await;
+        let worked = !event.records.is_empty();
+        if worked {
+            let response = evaluate.handle(event.clone()).await;
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "evaluate failed: {response:?}"
+            );
+            settle(aws, &aws.names.work_queue_url, &event, &handles, &response).await;
+        }
+        let (event, handles) = receive(aws, &aws.names.dispatch_queue_url).await;
+        let dispatched = !event.records.is_empty();
+        if dispatched {
+            let response = dispatch.handle(event.clone(), chrono::Utc::now()).await;
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "dispatch failed: {response:?}"
+            );
+            settle(
+                aws,
+                &aws.names.dispatch_queue_url,
+                &event,
+                &handles,
+                &response,
+            )
+            .await;
+        }
+        if !worked && !dispatched {
+            return;
+        }
+    }
+    panic!("the queues never went quiet");
+}
