@@ -3,6 +3,9 @@
 //! delay-queue wake-ups, exactly-once sends under redelivery, poison messages in the DLQ,
 //! feedback, and item sizes.
 
+mod events;
+mod template;
+
 use std::sync::Arc;
 use std::time::Duration;
 
