@@ -187,8 +187,10 @@ async fn put_workflow<B: Backend>(
     let mut known = catalog.ids();
     known.insert(id.clone());
     let defs = catalog.definitions().clone();
+    // Until definitions are deployed, segment and template references are not checked.
+    let deployed = defs != Definitions::default();
     let refs = References {
-        definitions: Some(&defs),
+        definitions: deployed.then_some(&defs),
         workflows: Some(&known),
     };
     let workflow = load_workflow(name, &text, refs).map_err(|d| ApiError::invalid(d, false))?;
