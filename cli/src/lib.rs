@@ -7,6 +7,7 @@
 //! - `scenario`: simulation scenario files.
 //! - `simulate`: the pipeline on in-memory ports and a virtual clock.
 //! - `output`: journal rows, report tables, diagnostics for people.
+//! - `serve`: the HTTP API and the pipeline in one process (embedded store or AWS endpoint).
 
 pub mod check;
 pub mod graph;
@@ -14,4 +15,5 @@ pub mod output;
 pub mod project;
 pub mod scenario;
 pub mod schema;
+pub mod serve;
 pub mod simulate;

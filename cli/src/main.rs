@@ -43,6 +43,17 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Serve the HTTP API with the whole pipeline in this process.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Where the embedded store keeps its data (created if missing).
+        #[arg(long, default_value = ".kairos")]
+        data: PathBuf,
+        /// Use the AWS adapters against this endpoint (e.g. http://127.0.0.1:5000 for moto).
+        #[arg(long)]
+        aws_endpoint: Option<String>,
+    },
     /// Print the JSON Schema of workflow files (or of definitions files).
     Schema {
         #[arg(long)]
@@ -72,6 +83,15 @@ fn main() -> ExitCode {
             report,
         } => graph::run(&file, matches!(format, Format::Dot), report.as_deref()),
         Command::Schema { definitions } => schema::run(definitions),
+        Command::Serve {
+            listen,
+            data,
+            aws_endpoint,
+        } => kairos_cli::serve::command(kairos_cli::serve::Options {
+            listen,
+            data,
+            aws_endpoint,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

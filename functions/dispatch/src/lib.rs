@@ -12,6 +12,8 @@ use kairos_core::model::effect::WebhookCall;
 use kairos_core::ports::{DispatchJob, PortError, WebhookSender};
 use kairos_core::Kind;
 
+pub use reqwest;
+
 pub struct Dispatch {
     pub aws: Aws,
     pub catalog: CatalogCache,

@@ -3,4 +3,5 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod file;
 pub mod memory;

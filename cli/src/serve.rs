@@ -1,0 +1,371 @@
+//! `kairos serve`: the whole pipeline in one process on localhost, with the HTTP API of
+//! the intake function (the same router). By default on the embedded store, persistent in
+//! a data directory; with `--aws-endpoint`, on the real AWS adapters against that endpoint
+//! (table and queues created if missing; the queues polled in-process where Lambda's event
+//! source mappings would deliver them).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::Utc;
+use kairos_core::adapters::file::FileStore;
+use kairos_core::aws::app::Aws;
+use kairos_core::aws::provision::{provision, QueueSettings};
+use kairos_core::engine::Input;
+use kairos_core::language::definitions::Definitions;
+use kairos_core::language::validate::References;
+use kairos_core::pipeline::Pipeline;
+use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
+use kairos_core::{Catalog, ContactState, JournalEntry, Workflow};
+use serde_json::json;
+
+pub struct Options {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub aws_endpoint: Option<String>,
+}
+
+pub fn command(options: Options) -> Result<(), String> {
+    let api_key = std::env::var("KAIROS_API_KEY").unwrap_or_default();
+    if api_key.is_empty() {
+        return Err(
+            "set KAIROS_API_KEY: every /v1 request must carry `Authorization: Bearer <that key>`"
+                .into(),
+        );
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        match options.aws_endpoint.clone() {
+            None => serve_embedded(options, api_key).await,
+            Some(endpoint) => serve_aws(options, &endpoint, api_key).await,
+        }
+    })
+}
+
+async fn listen(address: SocketAddr, router: axum::Router) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    // The first line on stdout says where to find us (tests and scripts read it).
+    println!("{}", json!({ "listening": format!("http://{bound}") }));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The embedded backend: files in one directory, the catalog in memory (and on disk).
+pub struct Embedded {
+    pub store: FileStore,
+    pub catalog: RwLock<Catalog>,
+    pub wake: tokio::sync::Notify,
+}
+
+impl Embedded {
+    /// Opens the data directory and replays the deployed catalog.
+    pub fn open(dir: PathBuf) -> Result<Embedded, String> {
+        let store = FileStore::open(&dir).map_err(|e| e.to_string())?;
+        let mut definitions = Definitions::default();
+        let mut catalog_docs = Vec::new();
+        for (name, text) in store.catalog_documents().map_err(|e| e.to_string())? {
+            if name == "DEFS.json" {
+                definitions = serde_json::from_str(&text)
+                    .map_err(|e| format!("{}: {e}", dir.join("catalog").join(&name).display()))?;
+            } else {
+                catalog_docs.push((name, text));
+            }
+        }
+        let mut catalog = Catalog::new(definitions);
+        for (name, text) in catalog_docs {
+            let wf = kairos_core::language::load_workflow(&name, &text, References::default())
+                .map_err(|d| {
+                    d.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })?;
+            catalog.deploy(wf)?;
+        }
+        Ok(Embedded {
+            store,
+            catalog: RwLock::new(catalog),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn current(&self) -> Catalog {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// One round of the pipeline: due timers and held jobs, then all queued work.
+    pub async fn round(&self) -> Result<Vec<JournalEntry>, PortError> {
+        let s = &self.store;
+        let pipeline = Pipeline {
+            catalog: self.current(),
+            store: s.clone(),
+            timers: s.clone(),
+            work: s.clone(),
+            dispatch: s.clone(),
+            mailer: s.clone(),
+            webhooks: dispatch::HttpWebhooks(reqwest_client()),
+        };
+        let now = Utc::now();
+        let mut journal = pipeline.advance_to(now).await?;
+        journal.extend(pipeline.drain(now).await?);
+        Ok(journal)
+    }
+}
+
+fn reqwest_client() -> dispatch::reqwest::Client {
+    dispatch::reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// The embedded backend as the API holds it (shared with the pipeline runner).
+#[derive(Clone)]
+pub struct Shared(pub Arc<Embedded>);
+
+impl std::ops::Deref for Shared {
+    type Target = Embedded;
+    fn deref(&self) -> &Embedded {
+        &self.0
+    }
+}
+
+impl intake::Backend for Shared {
+    async fn catalog(&self) -> Result<Catalog, PortError> {
+        Ok(self.current())
+    }
+
+    async fn save_workflow(&self, workflow: &Workflow) -> Result<(), PortError> {
+        let text = serde_json::to_string(&workflow.doc).map_err(|e| PortError::Failed {
+            what: "workflow".into(),
+            detail: e.to_string(),
+        })?;
+        self.store.put_catalog(
+            &format!("WF#{}#V#{:06}.json", workflow.id, workflow.version),
+            &text,
+        )?;
+        let mut catalog = self.catalog.write().unwrap_or_else(|p| p.into_inner());
+        catalog
+            .deploy(workflow.clone())
+            .map_err(|e| PortError::Failed {
+                what: "deploy".into(),
+                detail: e,
+            })?;
+        Ok(())
+    }
+
+    async fn save_definitions(&self, definitions: &Definitions) -> Result<(), PortError> {
+        let text = serde_json::to_string(definitions).map_err(|e| PortError::Failed {
+            what: "definitions".into(),
+            detail: e.to_string(),
+        })?;
+        self.store.put_catalog("DEFS.json", &text)?;
+        self.catalog
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_definitions(definitions.clone());
+        Ok(())
+    }
+
+    async fn submit(&self, item: WorkItem) -> Result<(), PortError> {
+        self.store.push(item).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    async fn enroll_existing(&self, workflow: &str) -> Result<(), PortError> {
+        for contact in self.store.contact_ids().await? {
+            let input = Input::EnrollExisting {
+                workflow: workflow.to_string(),
+            };
+            self.store
+                .push(WorkItem {
+                    contact,
+                    input,
+                    at: Utc::now(),
+                })
+                .await?;
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    async fn load(&self, contact: &str) -> Result<Option<ContactState>, PortError> {
+        self.store.load(contact).await
+    }
+
+    async fn delete(&self, contact: &str) -> Result<(), PortError> {
+        self.store.delete(contact).await
+    }
+
+    async fn journal(&self, contact: &str) -> Result<Vec<JournalEntry>, PortError> {
+        self.store.journal(contact).await
+    }
+
+    async fn all_journal(&self) -> Result<Vec<JournalEntry>, PortError> {
+        self.store.all_journal()
+    }
+
+    async fn claim(&self, key: &str) -> Result<bool, PortError> {
+        self.store.claim(key).await
+    }
+}
+
+async fn serve_embedded(options: Options, api_key: String) -> Result<(), String> {
+    let embedded = Arc::new(Embedded::open(options.data.clone())?);
+    let runner = embedded.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = runner.round().await {
+                tracing::error!(error = %e, "pipeline round failed; retrying");
+            }
+            // Wake for new work at once, and at least every quarter second for timers.
+            let _ = tokio::time::timeout(Duration::from_millis(250), runner.wake.notified()).await;
+        }
+    });
+    tracing::info!(data = %options.data.display(), "embedded store");
+    listen(
+        options.listen,
+        intake::router(Arc::new(intake::App {
+            backend: Shared(embedded),
+            api_key,
+        })),
+    )
+    .await
+}
+
+/// Receives a batch from a queue as a Lambda SQS event, runs `handle`, and deletes the
+/// records it did not report as failed (what an event source mapping does).
+async fn poll<F, Fut>(aws: &Aws, queue_url: &str, handle: F) -> Result<usize, String>
+where
+    F: FnOnce(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
+    let out = aws
+        .queues
+        .sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let messages = out.messages.unwrap_or_default();
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| json!({ "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(), "attributes": {}, "messageAttributes": {} }))
+        .collect();
+    let event: SqsEvent =
+        serde_json::from_value(json!({ "Records": records })).map_err(|e| e.to_string())?;
+    let response = handle(event).await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    for m in &messages {
+        if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+            if let Some(handle) = m.receipt_handle() {
+                aws.queues
+                    .sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(messages.len())
+}
+
+async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<(), String> {
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region))
+        .load()
+        .await;
+    let from = std::env::var("KAIROS_FROM_ADDRESS")
+        .unwrap_or_else(|_| "Kairos <kairos@example.com>".into());
+    let settings = QueueSettings {
+        visibility_timeout: 30,
+        max_receive_count: 5,
+    };
+    let names = provision(&config, "kairos", &from, settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let aws = Aws::new(&config, names);
+    let (evaluate, wakeup, dispatch) = (
+        Arc::new(evaluate::Evaluate::new(aws.clone())),
+        Arc::new(wakeup::Wakeup { aws: aws.clone() }),
+        Arc::new(dispatch::Dispatch::new(aws.clone())),
+    );
+    let sweeper = sweep::Sweep { aws: aws.clone() };
+    let pollers = aws.clone();
+    tokio::spawn(async move {
+        let mut last_sweep = Utc::now() - chrono::Duration::minutes(1);
+        loop {
+            let a = &pollers;
+            let results = [
+                poll(a, &a.names.work_queue_url, |e| async {
+                    evaluate.handle(e).await
+                })
+                .await,
+                poll(a, &a.names.delay_queue_url, |e| async {
+                    wakeup.handle(e, Utc::now()).await
+                })
+                .await,
+                poll(a, &a.names.dispatch_queue_url, |e| async {
+                    dispatch.handle(e, Utc::now()).await
+                })
+                .await,
+            ];
+            for r in results.iter().filter_map(|r| r.as_ref().err()) {
+                tracing::error!(error = %r, "polling failed; retrying");
+            }
+            // The sweep runs every 10 s here (every minute on AWS): local waits are short.
+            if Utc::now() - last_sweep > chrono::Duration::seconds(10) {
+                last_sweep = Utc::now();
+                if let Err(e) = sweeper.run(Utc::now()).await {
+                    tracing::error!(error = %e, "sweep failed");
+                }
+            }
+        }
+    });
+    tracing::info!(endpoint, "AWS adapters");
+    listen(
+        options.listen,
+        intake::router(Arc::new(intake::App {
+            backend: aws,
+            api_key,
+        })),
+    )
+    .await
+}

@@ -1,0 +1,199 @@
+//! `kairos serve` on the embedded store, as a user runs it: the HTTP API, the pipeline in
+//! the same process, and a restart that loses nothing (a wait resumes at its time).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dispatch::reqwest;
+use serde_json::{json, Value};
+
+const KEY: &str = "serve-test-key";
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("KAIROS_API_KEY", KEY)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kairos serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = serde_json::from_str::<Value>(&line).expect("the first line says where")
+            ["listening"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Server { child, url }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(KEY)
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn journal_until(&self, contact: &str, kind: &str, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let (_, body) = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/contacts/{contact}/journal"),
+                    "application/json",
+                    "",
+                )
+                .await;
+            let entries = body["journal"].as_array().cloned().unwrap_or_default();
+            if entries.iter().any(|e| e["kind"] == kind) || Instant::now() > deadline {
+                return entries;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_runs_the_pipeline_and_survives_a_restart() {
+    let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let server = Server::start(&data);
+    let defs = "templates:\n  hi: { subject: Hi, text: Hello }\n  later: { subject: Later, text: Again }\n";
+    assert_eq!(
+        server
+            .call(
+                reqwest::Method::PUT,
+                "/v1/definitions",
+                "application/yaml",
+                defs
+            )
+            .await
+            .0,
+        200
+    );
+    let wf = "id: hello\nentry: { triggers: [ { event: go } ] }\nsteps:\n  - { id: hi, send: { channel: email, template: hi } }\n  - { id: pause, wait: { for: 3s } }\n  - { id: later, send: { channel: email, template: later } }\n";
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/workflows/hello",
+            "application/yaml",
+            wf,
+        )
+        .await;
+    assert_eq!((status, body["version"].clone()), (200, json!(1)), "{body}");
+    let (status, _) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/contacts/ann",
+            "application/json",
+            r#"{"email": "ann@example.com"}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = server
+        .call(
+            reqwest::Method::POST,
+            "/v1/events",
+            "application/json",
+            r#"{"contact": "ann", "event": "go"}"#,
+        )
+        .await;
+    assert_eq!((status, body["accepted"].clone()), (202, json!(1)));
+    let journal = server
+        .journal_until("ann", "waiting", Duration::from_secs(10))
+        .await;
+    assert!(
+        journal
+            .iter()
+            .any(|e| e["kind"] == "message_sent" && e["template"] == "hi"),
+        "{journal:#?}"
+    );
+
+    // Stop while the run waits; start again on the same data: the wait resumes on time.
+    drop(server);
+    let server = Server::start(&data);
+    let journal = server
+        .journal_until("ann", "exited", Duration::from_secs(15))
+        .await;
+    assert!(
+        journal
+            .iter()
+            .any(|e| e["kind"] == "message_sent" && e["template"] == "later"),
+        "{journal:#?}"
+    );
+    let (_, workflow) = server
+        .call(
+            reqwest::Method::GET,
+            "/v1/workflows/hello",
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(workflow["versions"], json!([1]), "the catalog was reloaded");
+    let outbox = std::fs::read_dir(data.join("outbox")).unwrap().count();
+    assert_eq!(outbox, 2, "both emails are in the local outbox");
+    let (status, _) = server
+        .call(
+            reqwest::Method::DELETE,
+            "/v1/contacts/ann",
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        server
+            .call(
+                reqwest::Method::GET,
+                "/v1/contacts/ann",
+                "application/json",
+                ""
+            )
+            .await
+            .0,
+        404
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_an_api_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("KAIROS_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set KAIROS_API_KEY"));
+}
