@@ -197,3 +197,119 @@ fn serve_refuses_to_start_without_an_api_key() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("set KAIROS_API_KEY"));
 }
+
+/// moto's server from the project's .venv (./test.sh installs it).
+fn moto() -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let binary = std::env::var("MOTO_SERVER")
+        .unwrap_or_else(|_| format!("{}/../.venv/bin/moto_server", env!("CARGO_MANIFEST_DIR")));
+    let child = Command::new(&binary)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary} ({e}); run ./test.sh"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_with_aws_endpoint_runs_the_production_path() {
+    let (mut emulator, endpoint) = moto();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--aws-endpoint",
+            &endpoint,
+        ])
+        .env("KAIROS_API_KEY", KEY)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("KAIROS_FROM_ADDRESS", "Shop <hello@example.com>")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = serde_json::from_str::<Value>(&line).expect("listening")["listening"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let server = Server { child, url };
+    let wf = "id: hello\nentry: { triggers: [ { event: go } ] }\nsteps:\n  - { id: hi, send: { channel: email, template: hi } }\n";
+    assert_eq!(
+        server
+            .call(
+                reqwest::Method::PUT,
+                "/v1/definitions",
+                "application/yaml",
+                "templates:\n  hi: { subject: Hi from AWS, text: Hello }\n"
+            )
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .call(
+                reqwest::Method::PUT,
+                "/v1/workflows/hello",
+                "application/yaml",
+                wf
+            )
+            .await
+            .0,
+        200
+    );
+    server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/contacts/ann",
+            "application/json",
+            r#"{"email": "ann@example.com"}"#,
+        )
+        .await;
+    server
+        .call(
+            reqwest::Method::POST,
+            "/v1/events",
+            "application/json",
+            r#"{"contact": "ann", "event": "go"}"#,
+        )
+        .await;
+    let journal = server
+        .journal_until("ann", "message_sent", Duration::from_secs(20))
+        .await;
+    assert!(
+        journal.iter().any(|e| e["kind"] == "message_sent"),
+        "{journal:#?}"
+    );
+    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        data.to_string().contains("Hi from AWS"),
+        "the email reached the emulator's SES"
+    );
+    drop(server);
+    let _ = emulator.kill();
+    let _ = emulator.wait();
+}
