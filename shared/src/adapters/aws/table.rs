@@ -700,12 +700,14 @@ impl Table {
         };
         for (sk, text) in workflows {
             let name = format!("{}.json", sk);
-            // Stored documents are JSON written by us: no YAML parser needed on this path.
-            let doc: crate::language::workflow::WorkflowDoc = serde_json::from_str(&text).map_err(|e| corrupt("workflow", &e.to_string()))?;
-            let wf = crate::language::validate::validate_workflow(doc, &name, refs)
-                .map_err(|d| corrupt("workflow", &d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?; "),
-                )
-            })?;
+            // Stored documents are JSON written by us: no YAML parser on this path.
+            let doc: crate::language::workflow::WorkflowDoc =
+                serde_json::from_str(&text).map_err(|e| corrupt("workflow", &e.to_string()))?;
+            let wf =
+                crate::language::validate::validate_workflow(doc, &name, refs).map_err(|d| {
+                    let all: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+                    corrupt("workflow", &all.join("; "))
+                })?;
             catalog.deploy(wf).map_err(|e| corrupt("workflow", &e))?;
         }
         Ok((catalog, stamp))
