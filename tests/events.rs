@@ -24,6 +24,7 @@ async fn intake(aws: &kairos_core::aws::app::Aws, file: &str) -> (StatusCode, Va
     let app = intake::router(Arc::new(intake::App {
         backend: aws.clone(),
         api_key: "test-key".into(),
+        links: None,
     }));
     let response = app
         .oneshot(request.map(|b| axum::body::Body::from(b.to_vec())))

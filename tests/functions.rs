@@ -47,6 +47,7 @@ async fn call(
     let app = intake::router(Arc::new(intake::App {
         backend: aws.clone(),
         api_key: KEY.into(),
+        links: None,
     }));
     let request = Request::builder()
         .method(method)
@@ -514,6 +515,7 @@ async fn bad_input_gets_the_documented_4xx_and_writes_nothing() {
     let unauthorized = intake::router(Arc::new(intake::App {
         backend: aws.clone(),
         api_key: KEY.into(),
+        links: None,
     }))
     .oneshot(
         Request::builder()

@@ -53,13 +53,44 @@ pub fn command(options: Options) -> Result<(), String> {
     })
 }
 
-async fn listen(address: SocketAddr, router: axum::Router) -> Result<(), String> {
+/// The HMAC key of unsubscribe links: `KAIROS_UNSUBSCRIBE_SECRET`, or one made on first
+/// start and kept in the data directory, so links stay valid across restarts.
+fn unsubscribe_secret(dir: &std::path::Path) -> Result<String, String> {
+    if let Ok(secret) = std::env::var("KAIROS_UNSUBSCRIBE_SECRET") {
+        return Ok(secret);
+    }
+    let path = dir.join("unsubscribe-secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_string());
+    }
+    use std::hash::{BuildHasher, Hasher};
+    // Each RandomState is seeded from the operating system's randomness.
+    let secret: String = (0..4)
+        .map(|i| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(i);
+            format!("{:016x}", h.finish())
+        })
+        .collect();
+    std::fs::write(&path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(secret)
+}
+
+async fn bind(address: SocketAddr) -> Result<(tokio::net::TcpListener, String), String> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    Ok((listener, format!("http://{bound}")))
+}
+
+async fn listen(
+    listener: tokio::net::TcpListener,
+    url: &str,
+    router: axum::Router,
+) -> Result<(), String> {
     // The first line on stdout says where to find us (tests and scripts read it).
-    println!("{}", json!({ "listening": format!("http://{bound}") }));
+    println!("{}", json!({ "listening": url }));
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -71,13 +102,14 @@ async fn listen(address: SocketAddr, router: axum::Router) -> Result<(), String>
 /// The embedded backend: files in one directory, the catalog in memory (and on disk).
 pub struct Embedded {
     pub store: FileStore,
+    pub links: kairos_core::unsubscribe::Links,
     pub catalog: RwLock<Catalog>,
     pub wake: tokio::sync::Notify,
 }
 
 impl Embedded {
     /// Opens the data directory and replays the deployed catalog.
-    pub fn open(dir: PathBuf) -> Result<Embedded, String> {
+    pub fn open(dir: PathBuf, public_url: String) -> Result<Embedded, String> {
         let store = FileStore::open(&dir).map_err(|e| e.to_string())?;
         let mut definitions = Definitions::default();
         let mut catalog_docs = Vec::new();
@@ -100,8 +132,10 @@ impl Embedded {
                 })?;
             catalog.deploy(wf)?;
         }
+        let signer = kairos_core::unsubscribe::Signer::new(unsubscribe_secret(&dir)?);
         Ok(Embedded {
             store,
+            links: kairos_core::unsubscribe::Links { public_url, signer },
             catalog: RwLock::new(catalog),
             wake: tokio::sync::Notify::new(),
         })
@@ -119,6 +153,7 @@ impl Embedded {
         let s = &self.store;
         let pipeline = Pipeline {
             catalog: self.current(),
+            links: Some(self.links.clone()),
             store: s.clone(),
             timers: s.clone(),
             work: s.clone(),
@@ -233,7 +268,9 @@ impl intake::Backend for Shared {
 }
 
 async fn serve_embedded(options: Options, api_key: String) -> Result<(), String> {
-    let embedded = Arc::new(Embedded::open(options.data.clone())?);
+    let (listener, url) = bind(options.listen).await?;
+    let public_url = std::env::var("KAIROS_PUBLIC_URL").unwrap_or_else(|_| url.clone());
+    let embedded = Arc::new(Embedded::open(options.data.clone(), public_url)?);
     let runner = embedded.clone();
     tokio::spawn(async move {
         loop {
@@ -245,12 +282,16 @@ async fn serve_embedded(options: Options, api_key: String) -> Result<(), String>
         }
     });
     tracing::info!(data = %options.data.display(), "embedded store");
+    let links = Some(embedded.links.clone());
+    let app = Arc::new(intake::App {
+        backend: Shared(embedded.clone()),
+        api_key,
+        links,
+    });
     listen(
-        options.listen,
-        intake::router(Arc::new(intake::App {
-            backend: Shared(embedded),
-            api_key,
-        })),
+        listener,
+        &url,
+        intake::router(app).merge(crate::outbox::router(embedded)),
     )
     .await
 }
@@ -321,7 +362,20 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
     let names = provision(&config, "kairos", &from, settings)
         .await
         .map_err(|e| e.to_string())?;
-    let aws = Aws::new(&config, names);
+    let (listener, url) = bind(options.listen).await?;
+    std::fs::create_dir_all(&options.data)
+        .map_err(|e| format!("{}: {e}", options.data.display()))?;
+    let secret = unsubscribe_secret(&options.data)
+        .or_else(|_| std::env::var("KAIROS_UNSUBSCRIBE_SECRET").map_err(|e| e.to_string()))?;
+    let public_url = std::env::var("KAIROS_PUBLIC_URL").unwrap_or_else(|_| url.clone());
+    let links = kairos_core::unsubscribe::Links {
+        public_url,
+        signer: kairos_core::unsubscribe::Signer::new(secret),
+    };
+    let aws = Aws {
+        links: Some(links),
+        ..Aws::new(&config, names)
+    };
     let (evaluate, wakeup, dispatch) = (
         Arc::new(evaluate::Evaluate::new(aws.clone())),
         Arc::new(wakeup::Wakeup { aws: aws.clone() }),
@@ -360,11 +414,14 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
         }
     });
     tracing::info!(endpoint, "AWS adapters");
+    let links = aws.links.clone();
     listen(
-        options.listen,
+        listener,
+        &url,
         intake::router(Arc::new(intake::App {
             backend: aws,
             api_key,
+            links,
         })),
     )
     .await

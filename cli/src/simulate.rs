@@ -94,6 +94,8 @@ pub async fn run(
         .collect();
     let pipeline = Pipeline {
         catalog,
+        // Simulated mail carries no unsubscribe link (nothing would answer it).
+        links: None,
         store: MemoryStore::default(),
         timers: MemoryTimers::default(),
         work: MemoryQueue::default(),

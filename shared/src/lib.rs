@@ -16,6 +16,8 @@
 //! - [`delivery`]: whether a message goes out now, later (quiet hours) or not (and why).
 //! - [`pipeline`]: the steps every driver runs around the engine, generic over the ports.
 //! - [`report`]: per-step counts and goal conversion from a journal.
+//! - [`render`]: Liquid templates rendered for a contact.
+//! - [`unsubscribe`]: signed one-click unsubscribe tokens and links.
 //! - [`ports`]: the small traits for everything outside the engine (store, timers, work
 //!   queue, mailer, clock); [`adapters`] holds the in-memory implementations.
 
@@ -31,7 +33,9 @@ pub mod model;
 pub mod pipeline;
 pub mod ports;
 pub mod program;
+pub mod render;
 pub mod report;
+pub mod unsubscribe;
 
 #[cfg(feature = "aws")]
 pub use adapters::aws;

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::catalog::Catalog;
 use crate::delivery::{decide, sent_event_name, Decision};
 use crate::engine::{process, Input};
-use crate::language::step::Category;
+use crate::language::step::{Category, Channel};
 use crate::model::contact::{Contact, ContactState};
 use crate::model::effect::{Effect, Message, WebhookCall};
 use crate::model::event::Event;
@@ -23,12 +23,16 @@ use crate::ports::{
     ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError, TimerQueue,
     WebhookSender, WorkItem, WorkQueue,
 };
+use crate::render::{context, render, Rendered};
+use crate::unsubscribe::ALL_MARKETING;
 
 /// How often a save that lost an optimistic-locking race is retried from a fresh read.
 const SAVE_ATTEMPTS: usize = 5;
 
 pub struct Pipeline<S, T, Q, D, M, W> {
     pub catalog: Catalog,
+    /// Unsubscribe links for marketing email; without them no `List-Unsubscribe` header.
+    pub links: Option<crate::unsubscribe::Links>,
     pub store: S,
     pub timers: T,
     pub work: Q,
@@ -195,20 +199,41 @@ where
                     .await?;
             }
             Decision::Send { to } => {
+                let marketing_email =
+                    message.category == Category::Marketing && message.channel == Channel::Email;
+                let unsubscribe_url = self
+                    .links
+                    .as_ref()
+                    .filter(|_| marketing_email)
+                    .map(|l| l.unsubscribe_url(&message.contact, ALL_MARKETING));
+                let rendered = match self.catalog.definitions().templates.get(&message.template) {
+                    None => Rendered::default(),
+                    Some(template) => match render(
+                        template,
+                        &context(&message, &state, unsubscribe_url.as_deref()),
+                    ) {
+                        Ok(rendered) => rendered,
+                        Err(error) => {
+                            // Never a blank or half-filled message: suppressed, visibly.
+                            entry.kind = Kind::MessageSuppressed;
+                            entry.reason = Some("render_error".into());
+                            entry.message = Some(error);
+                            self.store
+                                .append_journal(std::slice::from_ref(&entry))
+                                .await?;
+                            return Ok(vec![entry]);
+                        }
+                    },
+                };
                 if !self.store.claim(&message.key).await? {
                     return Ok(Vec::new());
                 }
-                let template = self.catalog.definitions().templates.get(&message.template);
                 let outgoing = Outgoing {
                     to,
-                    subject: template.and_then(|t| t.subject.clone()),
-                    html: template.and_then(|t| t.html.clone()),
-                    text: template.and_then(|t| {
-                        t.text
-                            .clone()
-                            .or_else(|| t.sms.clone())
-                            .or_else(|| t.push.clone())
-                    }),
+                    subject: rendered.subject,
+                    html: rendered.html,
+                    text: rendered.text,
+                    unsubscribe_url,
                     message: message.clone(),
                 };
                 if let Err(e) = self.mailer.send(&outgoing).await {

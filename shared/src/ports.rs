@@ -125,6 +125,9 @@ pub struct Outgoing {
     pub subject: Option<String>,
     pub html: Option<String>,
     pub text: Option<String>,
+    /// One-click unsubscribe link (marketing email): `List-Unsubscribe` + `-Post` headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
 }
 
 /// Email / SMS / push providers.

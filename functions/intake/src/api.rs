@@ -36,6 +36,8 @@ pub const MAX_EVENTS: usize = 100;
 pub struct App<B> {
     pub backend: B,
     pub api_key: String,
+    /// Verifies unsubscribe tokens; without it the unsubscribe routes answer 404.
+    pub links: Option<kairos_core::unsubscribe::Links>,
 }
 
 pub fn router<B: Backend>(app: Arc<App<B>>) -> Router {
@@ -60,7 +62,12 @@ pub fn router<B: Backend>(app: Arc<App<B>>) -> Router {
             app.clone(),
             require_api_key::<B>,
         ));
-    v1.fallback(|| async { ApiError::not_found("no such route") })
+    let unsubscribe = Router::new().route(
+        "/unsubscribe/{token}",
+        get(unsubscribe_page::<B>).post(unsubscribe::<B>),
+    );
+    v1.merge(unsubscribe)
+        .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(app)
 }
 
@@ -566,4 +573,76 @@ async fn post_events<B: Backend>(
         accepted += 1;
     }
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head><body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>{title}</h1>{body}</body></html>"
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}
+
+fn verify_token<B: Backend>(app: &App<B>, token: &str) -> Result<(String, String), Response> {
+    let Some(links) = &app.links else {
+        return Err(page(
+            StatusCode::NOT_FOUND,
+            "Not available",
+            "<p>Unsubscribe links are not configured.</p>",
+        ));
+    };
+    links.signer.verify(token).map_err(|e| {
+        page(
+            StatusCode::BAD_REQUEST,
+            "Link not valid",
+            &format!("<p>{e}.</p>"),
+        )
+    })
+}
+
+/// `GET /unsubscribe/{token}`: a page with a button. A GET never unsubscribes (mail
+/// scanners follow links).
+async fn unsubscribe_page<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(token): Path<String>,
+) -> Response {
+    if let Err(response) = verify_token(&app, &token) {
+        return response;
+    }
+    let form = format!("<p>Stop receiving these emails?</p><form method=\"post\" action=\"/unsubscribe/{token}\"><button type=\"submit\">Unsubscribe</button></form>");
+    page(StatusCode::OK, "Unsubscribe", &form)
+}
+
+/// `POST /unsubscribe/{token}` (RFC 8058 one-click; no auth, the token is the proof).
+/// Unsubscribing twice is harmless: the second event changes nothing.
+async fn unsubscribe<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Path(token): Path<String>,
+) -> Response {
+    let (contact, list) = match verify_token(&app, &token) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let event = Event::new("unsubscribed", Utc::now()).with("list", list.as_str());
+    let at = event.at;
+    match app
+        .backend
+        .submit(WorkItem {
+            contact,
+            input: Input::Event(event),
+            at,
+        })
+        .await
+    {
+        Ok(()) => page(
+            StatusCode::OK,
+            "Unsubscribed",
+            "<p>You will not receive these emails any more.</p>",
+        ),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }

@@ -35,9 +35,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     if api_key.is_empty() {
         tracing::warn!("the API key is empty: every /v1 request will be refused");
     }
+    let links = kairos_core::aws::app::links_from_env();
     lambda_http::run(router(Arc::new(App {
         backend: aws,
         api_key,
+        links,
     })))
     .await
 }

@@ -189,15 +189,27 @@ impl FileStore {
             .collect())
     }
 
-    /// The messages in the outbox, oldest first.
-    pub fn outbox(&self) -> Result<Vec<Outgoing>, PortError> {
+    /// The messages in the outbox with their ids, oldest first.
+    pub fn outbox(&self) -> Result<Vec<(String, Outgoing)>, PortError> {
         let mut out = Vec::new();
-        for name in self.names("outbox")? {
+        for name in self
+            .names("outbox")?
+            .into_iter()
+            .filter(|n| n.ends_with(".json"))
+        {
             if let Some(o) = self.read_json(&self.path("outbox", &name))? {
-                out.push(o);
+                out.push((name.trim_end_matches(".json").to_string(), o));
             }
         }
         Ok(out)
+    }
+
+    /// One outbox message by id.
+    pub fn outbox_message(&self, id: &str) -> Result<Option<Outgoing>, PortError> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Ok(None);
+        }
+        self.read_json(&self.path("outbox", &format!("{id}.json")))
     }
 }
 

@@ -59,9 +59,18 @@ impl Cx<'_> {
     }
 
     fn apply_consent(&mut self, event: &Event) {
+        if event.name == "unsubscribed" {
+            // From one list: leave it. From all marketing (or unnamed): stop marketing.
+            match event.props.get("list").and_then(Value::as_str) {
+                Some(list) if list != crate::unsubscribe::ALL_MARKETING => {
+                    self.change_lists(&[], &[list.to_string()], None)
+                }
+                _ => self.state.contact.consent.unsubscribed = true,
+            }
+            return;
+        }
         let consent = &mut self.state.contact.consent;
         match event.name.as_str() {
-            "unsubscribed" => consent.unsubscribed = true,
             "email_complained" => consent.complained = true,
             "email_bounced" => {
                 let kind = event

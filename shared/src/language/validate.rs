@@ -149,6 +149,9 @@ pub fn validate_definitions(defs: &Definitions, file: &str) -> Vec<Diagnostic> {
                 "an email template needs a subject and an html or text body",
             );
         }
+        for (part, error) in crate::render::check(template) {
+            check.error(&format!("{path}.{part}"), format!("Liquid syntax: {error}"));
+        }
     }
     if let Some(delivery) = &defs.delivery {
         for (channel, cap) in &delivery.frequency_cap {

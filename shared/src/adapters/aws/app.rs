@@ -15,6 +15,8 @@ pub struct Aws {
     pub queues: Queues,
     pub mailer: AwsMailer,
     pub names: Names,
+    /// Unsubscribe links (dispatch signs them, intake verifies them).
+    pub links: Option<crate::unsubscribe::Links>,
 }
 
 impl Aws {
@@ -38,14 +40,33 @@ impl Aws {
             queues,
             mailer,
             names,
+            links: None,
         }
     }
 
     pub async fn from_env() -> Result<Aws, PortError> {
         let names = Names::from_env()?;
         let config = aws_config::load_from_env().await;
-        Ok(Aws::new(&config, names))
+        Ok(Aws {
+            links: links_from_env(),
+            ..Aws::new(&config, names)
+        })
     }
+}
+
+/// `KAIROS_PUBLIC_URL` (where the API answers) and `KAIROS_UNSUBSCRIBE_SECRET` (the HMAC
+/// key); without both, marketing email goes out without an unsubscribe link.
+pub fn links_from_env() -> Option<crate::unsubscribe::Links> {
+    let public_url = std::env::var("KAIROS_PUBLIC_URL")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let secret = std::env::var("KAIROS_UNSUBSCRIBE_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    Some(crate::unsubscribe::Links {
+        public_url,
+        signer: crate::unsubscribe::Signer::new(secret),
+    })
 }
 
 /// The deployed catalog, cached across invocations and reloaded when its stamp moves
@@ -106,6 +127,7 @@ impl Aws {
     pub fn pipeline<W>(&self, catalog: crate::catalog::Catalog, webhooks: W) -> AwsPipeline<W> {
         crate::pipeline::Pipeline {
             catalog,
+            links: self.links.clone(),
             store: self.table.clone(),
             timers: self.queues.clone(),
             work: self.queues.clone(),

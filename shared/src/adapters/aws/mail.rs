@@ -1,9 +1,8 @@
 //! Sending: email through SES (v2), SMS and push through SNS. Messages carry tags (contact,
 //! workflow, step, template, message key) so SES events come back attributable.
 
-use aws_sdk_sesv2::types::{
-    Body, Content, Destination, EmailContent, Message as SesMessage, MessageTag,
-};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 
 use super::port_error;
 use crate::language::step::Channel;
@@ -43,30 +42,43 @@ impl Mailer for AwsMailer {
         let m = &out.message;
         match m.channel {
             Channel::Email => {
-                let content = |text: &str| {
-                    Content::builder()
-                        .data(text)
-                        .charset("UTF-8")
-                        .build()
-                        .map_err(build_error)
-                };
-                let mut body = Body::builder();
-                if let Some(html) = &out.html {
-                    body = body.html(content(html)?);
+                // Raw MIME, so the message carries our own headers: RFC 8058 one-click
+                // unsubscribe for marketing email.
+                let mut mime = mail_builder::MessageBuilder::new()
+                    .from(self.from.as_str())
+                    .to(out.to.as_str())
+                    .subject(out.subject.clone().unwrap_or_default());
+                if let Some(url) = &out.unsubscribe_url {
+                    mime = mime
+                        .header(
+                            "List-Unsubscribe",
+                            mail_builder::headers::raw::Raw::new(format!("<{url}>")),
+                        )
+                        .header(
+                            "List-Unsubscribe-Post",
+                            mail_builder::headers::raw::Raw::new("List-Unsubscribe=One-Click"),
+                        );
                 }
                 if let Some(text) = &out.text {
-                    body = body.text(content(text)?);
+                    mime = mime.text_body(text.clone());
                 }
-                let message = SesMessage::builder()
-                    .subject(content(out.subject.as_deref().unwrap_or_default())?)
-                    .body(body.build())
-                    .build();
+                if let Some(html) = &out.html {
+                    mime = mime.html_body(html.clone());
+                }
+                let bytes = mime.write_to_vec().map_err(|e| PortError::Failed {
+                    what: "email".into(),
+                    detail: e.to_string(),
+                })?;
+                let raw = RawMessage::builder()
+                    .data(Blob::new(bytes))
+                    .build()
+                    .map_err(build_error)?;
                 let mut request = self
                     .ses
                     .send_email()
                     .from_email_address(&self.from)
                     .destination(Destination::builder().to_addresses(&out.to).build())
-                    .content(EmailContent::builder().simple(message).build())
+                    .content(EmailContent::builder().raw(raw).build())
                     .set_configuration_set_name(self.configuration_set.clone());
                 for (name, value) in [
                     ("contact", &m.contact),

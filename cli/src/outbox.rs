@@ -1,0 +1,181 @@
+//! The local outbox of `kairos serve`: every rendered message (HTML and text) at
+//! `/outbox`, with tracked links — viewing a message loads an open pixel and its links go
+//! through a redirect — so opening or clicking records `email_opened` / `email_clicked`
+//! exactly as SES feedback does on AWS.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use kairos_core::engine::Input;
+use kairos_core::ports::{Outgoing, WorkItem};
+use kairos_core::Event;
+use serde::Deserialize;
+
+use crate::serve::{Embedded, Shared};
+
+pub fn router(embedded: Arc<Embedded>) -> Router {
+    Router::new()
+        .route("/outbox", get(list))
+        .route("/outbox/{id}", get(show))
+        .route("/outbox/{id}/open", get(open))
+        .route("/outbox/{id}/click", get(click))
+        .with_state(embedded)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn list(State(e): State<Arc<Embedded>>) -> Response {
+    let Ok(messages) = e.store.outbox() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let rows: String = messages
+        .iter()
+        .rev()
+        .map(|(id, o)| {
+            let m = &o.message;
+            format!(
+                "<tr><td><a href=\"/outbox/{id}\">{}</a></td><td>{}</td><td>{}</td><td>{}/{}</td></tr>",
+                escape(o.subject.as_deref().unwrap_or("(no subject)")),
+                escape(&o.to),
+                m.channel.as_str(),
+                escape(&m.workflow),
+                escape(&m.step)
+            )
+        })
+        .collect();
+    Html(format!("<!doctype html><meta charset=\"utf-8\"><title>Outbox</title><h1>Outbox</h1><table><tr><th>subject</th><th>to</th><th>channel</th><th>workflow/step</th></tr>{rows}</table>")).into_response()
+}
+
+/// The HTML with every `href="http…"` sent through the click redirect.
+fn tracked(html: &str, id: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(pos) = rest.find("href=\"") {
+        let (before, after) = rest.split_at(pos + 6);
+        out.push_str(before);
+        let end = after.find('"').unwrap_or(after.len());
+        let url = &after[..end];
+        if url.starts_with("http://") || url.starts_with("https://") {
+            let encoded: String = url
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            out.push_str(&format!("/outbox/{id}/click?u={encoded}"));
+        } else {
+            out.push_str(url);
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+async fn show(State(e): State<Arc<Embedded>>, Path(id): Path<String>) -> Response {
+    let Ok(Some(o)) = e.store.outbox_message(&id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let body = match (&o.html, &o.text) {
+        (Some(html), _) => tracked(html, &id),
+        (None, Some(text)) => format!("<pre>{}</pre>", escape(text)),
+        _ => String::new(),
+    };
+    let unsubscribe = o
+        .unsubscribe_url
+        .as_deref()
+        .map(|u| {
+            format!(
+                "<p>List-Unsubscribe: <a href=\"{0}\">{0}</a></p>",
+                escape(u)
+            )
+        })
+        .unwrap_or_default();
+    Html(format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>{subject}</title><p>To: {to}<br>Subject: {subject}</p>{unsubscribe}<hr>{body}<img src=\"/outbox/{id}/open\" width=\"1\" height=\"1\" alt=\"\">",
+        subject = escape(o.subject.as_deref().unwrap_or("")),
+        to = escape(&o.to)
+    ))
+    .into_response()
+}
+
+async fn record(e: &Arc<Embedded>, o: &Outgoing, name: &str, link: Option<&str>) {
+    let m = &o.message;
+    let mut event = Event::new(name, Utc::now())
+        .with("workflow", m.workflow.as_str())
+        .with("step", m.step.as_str())
+        .with("template", m.template.as_str());
+    if let Some(link) = link {
+        event = event.with("link", link);
+    }
+    let at = event.at;
+    let backend = Shared(e.clone());
+    if let Err(error) = intake::Backend::submit(
+        &backend,
+        WorkItem {
+            contact: m.contact.clone(),
+            input: Input::Event(event),
+            at,
+        },
+    )
+    .await
+    {
+        tracing::error!(%error, "could not record outbox tracking");
+    }
+}
+
+async fn open(State(e): State<Arc<Embedded>>, Path(id): Path<String>) -> Response {
+    if let Ok(Some(o)) = e.store.outbox_message(&id) {
+        record(&e, &o, "email_opened", None).await;
+    }
+    // A 1×1 transparent GIF.
+    const PIXEL: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
+    (
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PIXEL,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ClickQuery {
+    u: String,
+}
+
+async fn click(
+    State(e): State<Arc<Embedded>>,
+    Path(id): Path<String>,
+    Query(q): Query<ClickQuery>,
+) -> Response {
+    if !(q.u.starts_with("http://") || q.u.starts_with("https://")) {
+        return (StatusCode::BAD_REQUEST, "only http(s) links are tracked").into_response();
+    }
+    let Ok(Some(o)) = e.store.outbox_message(&id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // Only links that are in the message: the outbox is not an open redirect.
+    if !o.html.as_deref().unwrap_or_default().contains(&q.u)
+        && !o.text.as_deref().unwrap_or_default().contains(&q.u)
+    {
+        return (StatusCode::BAD_REQUEST, "that link is not in this message").into_response();
+    }
+    record(&e, &o, "email_clicked", Some(&q.u)).await;
+    Redirect::to(&q.u).into_response()
+}

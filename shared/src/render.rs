@@ -1,0 +1,219 @@
+//! Rendering messages with Liquid (the syntax marketers know from Braze, Customer.io and
+//! Shopify): `{{ contact.* }}`, `{{ event.* }}` (the event that started the run) and
+//! `{{ run.* }}`, with the standard filters (`default`, `date`, `upcase`, …).
+//!
+//! A variable the contact does not have is an error — a render error suppresses the
+//! message (`render_error`) rather than sending "Hi ," — unless the output gives a
+//! `default`, which then applies (the variable is filled with nil first, because the
+//! Liquid crate refuses unknown variables even before a `default` filter).
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+use crate::language::definitions::Template;
+use crate::model::contact::ContactState;
+use crate::model::effect::Message;
+
+/// A template rendered for one contact.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: Option<String>,
+    pub html: Option<String>,
+    pub text: Option<String>,
+}
+
+fn parser() -> &'static liquid::Parser {
+    static PARSER: OnceLock<liquid::Parser> = OnceLock::new();
+    PARSER.get_or_init(|| {
+        liquid::ParserBuilder::with_stdlib()
+            .build()
+            .unwrap_or_else(|_| liquid::Parser::default())
+    })
+}
+
+/// Syntax errors per part (`subject`, `html`, …), for validation at deploy time.
+pub fn check(template: &Template) -> Vec<(&'static str, String)> {
+    template
+        .parts()
+        .filter_map(|(part, source)| {
+            parser()
+                .parse(source)
+                .err()
+                .map(|e| (part, one_line(&e.to_string())))
+        })
+        .collect()
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `root.key` names used in outputs and tags, and whether the output has a `default`.
+pub fn variables(source: &str, root: &str) -> Vec<(String, bool)> {
+    let prefix = format!("{root}.");
+    let mut found = Vec::new();
+    let mut rest = source;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close_marker = match after.chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let Some(close) = after.find(close_marker) else {
+            break;
+        };
+        let inner = &after[1..close];
+        let has_default = inner.contains("default");
+        let mut search = inner;
+        while let Some(pos) = search.find(&prefix) {
+            let boundary = pos == 0 || !search.as_bytes()[pos - 1].is_ascii_alphanumeric();
+            let name: String = search[pos + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if boundary && !name.is_empty() {
+                found.push((name, has_default));
+            }
+            search = &search[pos + prefix.len()..];
+        }
+        rest = &after[close + 2..];
+    }
+    found
+}
+
+/// The variables a message renders with.
+pub fn context(message: &Message, state: &ContactState, unsubscribe_url: Option<&str>) -> Value {
+    let c = &state.contact;
+    let mut contact = Map::new();
+    contact.insert("id".into(), Value::from(c.id.clone()));
+    if let Some(email) = &c.email {
+        contact.insert("email".into(), Value::from(email.clone()));
+    }
+    if let Some(phone) = &c.phone {
+        contact.insert("phone".into(), Value::from(phone.clone()));
+    }
+    contact.insert("timezone".into(), Value::from(c.timezone.name()));
+    contact.insert(
+        "tags".into(),
+        Value::from(c.tags.iter().cloned().collect::<Vec<_>>()),
+    );
+    contact.insert(
+        "lists".into(),
+        Value::from(c.lists.iter().cloned().collect::<Vec<_>>()),
+    );
+    for (k, v) in &c.fields {
+        contact.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let mut event = Map::new();
+    if let Some(e) = &message.event {
+        event.extend(e.props.clone());
+        event.insert("name".into(), Value::from(e.name.clone()));
+        event.insert("at".into(), Value::from(e.at.to_rfc3339()));
+    }
+    let run = serde_json::json!({ "id": message.run, "workflow": message.workflow, "step": message.step, "template": message.template });
+    let mut vars = serde_json::json!({ "contact": contact, "event": event, "run": run });
+    if let Some(url) = unsubscribe_url {
+        vars["unsubscribe_url"] = Value::from(url);
+    }
+    vars
+}
+
+/// Renders every part of `template` with `vars`; the first failure is the error.
+pub fn render(template: &Template, vars: &Value) -> Result<Rendered, String> {
+    let mut vars = vars.clone();
+    for (_, source) in template.parts() {
+        for root in ["contact", "event", "run"] {
+            for (name, has_default) in variables(source, root) {
+                if let (true, Some(Value::Object(map))) = (has_default, vars.get_mut(root)) {
+                    map.entry(name).or_insert(Value::Null);
+                }
+            }
+        }
+    }
+    let globals = liquid::model::to_object(&vars).map_err(|e| one_line(&e.to_string()))?;
+    let one = |part: &Option<String>| -> Result<Option<String>, String> {
+        let Some(source) = part else { return Ok(None) };
+        let compiled = parser()
+            .parse(source)
+            .map_err(|e| one_line(&e.to_string()))?;
+        compiled
+            .render(&globals)
+            .map(Some)
+            .map_err(|e| one_line(&e.to_string()))
+    };
+    let body = template
+        .text
+        .clone()
+        .or_else(|| template.sms.clone())
+        .or_else(|| template.push.clone());
+    let rendered = Rendered {
+        subject: one(&template.subject)?,
+        html: one(&template.html)?,
+        text: one(&body)?,
+    };
+    if [&rendered.subject, &rendered.html, &rendered.text]
+        .iter()
+        .all(|p| p.as_deref().is_none_or(|t| t.trim().is_empty()))
+    {
+        return Err("the rendered message is blank".into());
+    }
+    Ok(rendered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(subject: &str, text: &str) -> Template {
+        Template {
+            subject: Some(subject.into()),
+            text: Some(text.into()),
+            ..Template::default()
+        }
+    }
+
+    #[test]
+    fn renders_contact_event_and_run_with_filters() {
+        let vars = serde_json::json!({ "contact": { "first_name": "ann" }, "event": { "item_count": 3 }, "run": { "workflow": "cart" } });
+        let t = template(
+            "Hi {{ contact.first_name | upcase }}",
+            "{{ event.item_count }} items ({{ run.workflow }})",
+        );
+        let r = render(&t, &vars).unwrap();
+        assert_eq!(r.subject.as_deref(), Some("Hi ANN"));
+        assert_eq!(r.text.as_deref(), Some("3 items (cart)"));
+    }
+
+    #[test]
+    fn default_applies_to_a_missing_variable_and_a_bare_missing_one_fails() {
+        let vars = serde_json::json!({ "contact": {}, "event": {}, "run": {} });
+        let r = render(
+            &template("Welcome, {{ contact.first_name | default: 'friend' }}", "x"),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(r.subject.as_deref(), Some("Welcome, friend"));
+        let err = render(&template("Welcome, {{ contact.first_name }}", "x"), &vars).unwrap_err();
+        assert!(err.contains("first_name"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_are_found_per_part() {
+        let errors = check(&template("Hi {{ contact.name ", "{% if %}"));
+        assert_eq!(
+            errors.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            vec!["subject", "text"]
+        );
+    }
+
+    #[test]
+    fn a_blank_result_is_an_error() {
+        let vars = serde_json::json!({ "contact": {}, "event": {}, "run": {} });
+        assert!(render(&template("{{ contact.x | default: '' }}", " "), &vars).is_err());
+    }
+}
