@@ -321,3 +321,27 @@ fn graph_report_for_another_workflow_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("the report has no counts for workflow `welcome-series`"));
 }
+
+#[test]
+fn template_errors_are_caught_by_validate() {
+    let paths = files(
+        "liquid",
+        &[
+            (
+                "w.yaml",
+                "id: w\nsteps: [ { id: a, send: { channel: email, template: t } } ]\n",
+            ),
+            (
+                "defs.yaml",
+                "templates:\n  t:\n    subject: \"Hi {{ contact.first_name \"\n    text: ok\n",
+            ),
+        ],
+    );
+    let out = kairos(&["validate", &paths[0], "--definitions", &paths[1]]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("defs.yaml:3: error at templates.t.subject: Liquid syntax"),
+        "{err}"
+    );
+}

@@ -125,8 +125,13 @@ pub fn context(message: &Message, state: &ContactState, unsubscribe_url: Option<
 
 /// Renders every part of `template` with `vars`; the first failure is the error.
 pub fn render(template: &Template, vars: &Value) -> Result<Rendered, String> {
-    let mut vars = vars.clone();
-    for (_, source) in template.parts() {
+    let one = |part: &Option<String>| -> Result<Option<String>, String> {
+        let Some(source) = part else { return Ok(None) };
+        let compiled = parser()
+            .parse(source)
+            .map_err(|e| one_line(&e.to_string()))?;
+        // Each part gets nil only for the variables it itself guards with `default`.
+        let mut vars = vars.clone();
         for root in ["contact", "event", "run"] {
             for (name, has_default) in variables(source, root) {
                 if let (true, Some(Value::Object(map))) = (has_default, vars.get_mut(root)) {
@@ -134,13 +139,7 @@ pub fn render(template: &Template, vars: &Value) -> Result<Rendered, String> {
                 }
             }
         }
-    }
-    let globals = liquid::model::to_object(&vars).map_err(|e| one_line(&e.to_string()))?;
-    let one = |part: &Option<String>| -> Result<Option<String>, String> {
-        let Some(source) = part else { return Ok(None) };
-        let compiled = parser()
-            .parse(source)
-            .map_err(|e| one_line(&e.to_string()))?;
+        let globals = liquid::model::to_object(&vars).map_err(|e| one_line(&e.to_string()))?;
         compiled
             .render(&globals)
             .map(Some)
