@@ -570,3 +570,154 @@ async fn contact_items_stay_small() {
         "a contact with 600 events in its history is {size} bytes; DynamoDB allows 400 KB"
     );
 }
+
+fn with_links(aws: Aws) -> Aws {
+    let signer = kairos_core::unsubscribe::Signer::new("test-secret");
+    Aws {
+        links: Some(kairos_core::unsubscribe::Links {
+            public_url: "https://mail.example.com".into(),
+            signer,
+        }),
+        ..aws
+    }
+}
+
+async fn call_links(aws: &Aws, method: &str, uri: &str) -> (StatusCode, String) {
+    let app = intake::router(Arc::new(intake::App {
+        backend: aws.clone(),
+        api_key: KEY.into(),
+        links: aws.links.clone(),
+    }));
+    let response = app
+        .oneshot(
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn marketing_email_carries_one_click_unsubscribe_and_the_link_works() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let aws = with_links(aws);
+    deploy(&aws).await;
+    call(
+        &aws,
+        "PUT",
+        "/v1/contacts/ann",
+        "application/json",
+        r#"{"email": "ann@example.com"}"#,
+    )
+    .await;
+    call(
+        &aws,
+        "POST",
+        "/v1/events",
+        "application/json",
+        r#"{"contact": "ann", "event": "signed_up"}"#,
+    )
+    .await;
+    run_until_quiet(&aws).await;
+    let raw = moto
+        .sent_emails()
+        .await
+        .first()
+        .cloned()
+        .expect("an email")
+        .to_string();
+    assert!(
+        raw.contains("List-Unsubscribe: <https://mail.example.com/unsubscribe/"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{raw}"
+    );
+
+    let signer = kairos_core::unsubscribe::Signer::new("test-secret");
+    let token = signer.token("ann", kairos_core::unsubscribe::ALL_MARKETING);
+    // A GET shows a page and never unsubscribes (mail scanners follow links).
+    let (status, page) = call_links(&aws, "GET", &format!("/unsubscribe/{token}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<form method=\"post\""), "{page}");
+    let (event, _) = receive(&aws, &aws.names.work_queue_url).await;
+    assert!(event.records.is_empty());
+    // Forged, or moved to another list: rejected.
+    let forged = kairos_core::unsubscribe::Signer::new("guess").token("ann", "marketing");
+    assert_eq!(
+        call_links(&aws, "POST", &format!("/unsubscribe/{forged}"))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    let other_list = format!(
+        "{}.{}",
+        "YW5uAG5ld3NsZXR0ZXI",
+        token.split_once('.').unwrap().1
+    );
+    assert_eq!(
+        call_links(&aws, "POST", &format!("/unsubscribe/{other_list}"))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    // The real one, twice: harmless.
+    for _ in 0..2 {
+        assert_eq!(
+            call_links(&aws, "POST", &format!("/unsubscribe/{token}"))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    run_until_quiet(&aws).await;
+    let ann = aws.table.load("ann").await.unwrap().unwrap();
+    assert!(ann.contact.consent.unsubscribed);
+    assert!(!ann.contact.consent.bounced);
+}
+
+#[tokio::test]
+async fn duplicate_out_of_order_and_multi_recipient_notifications_leave_the_right_state() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let feedback = feedback::Feedback { aws: aws.clone() };
+    let tags = |c: &str| json!({ "contact": [c], "workflow": ["welcome"], "step": ["hello"], "template": ["welcome"] });
+    let notification =
+        |id: &str, body: Value| json!({ "Sns": { "MessageId": id, "Message": body.to_string() } });
+    let event = json!({ "Records": [
+        // Out of order: the delivery report arrives after the bounce; the bounce stays.
+        notification("b1", json!({ "eventType": "Bounce", "mail": { "tags": tags("ann") }, "bounce": { "bounceType": "Permanent", "bouncedRecipients": [ { "emailAddress": "ann@example.com" }, { "emailAddress": "other@example.com" } ] } })),
+        notification("d1", json!({ "eventType": "Delivery", "mail": { "tags": tags("ann") }, "delivery": {} })),
+        notification("b1", json!({ "eventType": "Bounce", "mail": { "tags": tags("ann") }, "bounce": { "bounceType": "Permanent" } })),
+        // A soft bounce does not suppress.
+        notification("s1", json!({ "eventType": "Bounce", "mail": { "tags": tags("bo") }, "bounce": { "bounceType": "Transient" } })),
+        // A complaint for another contact of a multi-recipient send.
+        notification("c1", json!({ "eventType": "Complaint", "mail": { "tags": tags("cy"), "destination": ["cy@example.com", "dee@example.com"] }, "complaint": {} })),
+    ]});
+    assert_eq!(
+        feedback.handle(&event, Utc::now()).await.unwrap(),
+        4,
+        "the duplicate bounce is dropped"
+    );
+    run_until_quiet(&aws).await;
+    let state = |id: &'static str| {
+        let aws = aws.clone();
+        async move { aws.table.load(id).await.unwrap().unwrap().contact.consent }
+    };
+    let ann = state("ann").await;
+    assert!(ann.bounced && !ann.complained);
+    let bo = state("bo").await;
+    assert!(!bo.bounced, "a transient bounce does not suppress");
+    let cy = state("cy").await;
+    assert!(cy.complained && !cy.bounced);
+}

@@ -313,3 +313,162 @@ async fn serve_with_aws_endpoint_runs_the_production_path() {
     let _ = emulator.kill();
     let _ = emulator.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_outbox_shows_rendered_mail_and_records_opens_and_clicks() {
+    let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-outbox");
+    let _ = std::fs::remove_dir_all(&data);
+    let server = Server::start(&data);
+    let defs = "templates:\n  hi:\n    subject: \"Hi {{ contact.first_name | default: 'there' }}\"\n    html: '<p>Hello</p><a href=\"https://shop.example.com/start\">Start</a> <a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>'\n    text: Hello\n";
+    assert_eq!(
+        server
+            .call(
+                reqwest::Method::PUT,
+                "/v1/definitions",
+                "application/yaml",
+                defs
+            )
+            .await
+            .0,
+        200
+    );
+    let wf = "id: hello\nentry: { triggers: [ { event: go } ] }\nsteps:\n  - { id: hi, send: { channel: email, template: hi } }\n  - { id: clicked, wait: { until: { event: { name: email_clicked, since: run_start } }, timeout: 1d } }\n  - { id: thanks, tag: { add: [clicked] } }\n";
+    assert_eq!(
+        server
+            .call(
+                reqwest::Method::PUT,
+                "/v1/workflows/hello",
+                "application/yaml",
+                wf
+            )
+            .await
+            .0,
+        200
+    );
+    server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/contacts/ann",
+            "application/json",
+            r#"{"email": "ann@example.com", "fields": {"first_name": "Ann"}}"#,
+        )
+        .await;
+    server
+        .call(
+            reqwest::Method::POST,
+            "/v1/events",
+            "application/json",
+            r#"{"contact": "ann", "event": "go"}"#,
+        )
+        .await;
+    server
+        .journal_until("ann", "message_sent", Duration::from_secs(10))
+        .await;
+
+    let list = reqwest::get(format!("{}/outbox", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let id = list
+        .split("href=\"/outbox/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a message in the outbox")
+        .to_string();
+    assert!(list.contains("Hi Ann"), "{list}");
+    let page = reqwest::get(format!("{}/outbox/{id}", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/outbox/{id}/open")),
+        "an open pixel: {page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "/outbox/{id}/click?u=https%3A%2F%2Fshop.example.com%2Fstart"
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains("/unsubscribe/"),
+        "the unsubscribe link was rendered: {page}"
+    );
+    reqwest::get(format!("{}/outbox/{id}/open", server.url))
+        .await
+        .unwrap();
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let click = no_redirect
+        .get(format!(
+            "{}/outbox/{id}/click?u=https%3A%2F%2Fshop.example.com%2Fstart",
+            server.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(click.status().is_redirection());
+    assert_eq!(
+        click.headers()["location"],
+        "https://shop.example.com/start"
+    );
+    let elsewhere = no_redirect
+        .get(format!(
+            "{}/outbox/{id}/click?u=https%3A%2F%2Fevil.example.com",
+            server.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status().as_u16(), 400, "not an open redirect");
+    let journal = server
+        .journal_until("ann", "exited", Duration::from_secs(10))
+        .await;
+    assert!(
+        journal
+            .iter()
+            .any(|e| e["kind"] == "tag_added" && e["tag"] == "clicked"),
+        "the click reached the engine: {journal:#?}"
+    );
+
+    // One-click unsubscribe through the real route.
+    let url = page
+        .split("href=\"")
+        .find(|s| s.contains("/unsubscribe/"))
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(reqwest::get(&url).await.unwrap().status().as_u16(), 200);
+    assert_eq!(
+        reqwest::Client::new()
+            .post(&url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, contact) = server
+            .call(
+                reqwest::Method::GET,
+                "/v1/contacts/ann",
+                "application/json",
+                "",
+            )
+            .await;
+        if contact["consent"]["unsubscribed"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{contact}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -117,9 +117,8 @@ pub fn context(message: &Message, state: &ContactState, unsubscribe_url: Option<
     }
     let run = serde_json::json!({ "id": message.run, "workflow": message.workflow, "step": message.step, "template": message.template });
     let mut vars = serde_json::json!({ "contact": contact, "event": event, "run": run });
-    if let Some(url) = unsubscribe_url {
-        vars["unsubscribe_url"] = Value::from(url);
-    }
+    // Always defined (empty for transactional mail), so a shared footer still renders.
+    vars["unsubscribe_url"] = Value::from(unsubscribe_url.unwrap_or_default());
     vars
 }
 
