@@ -204,7 +204,7 @@ where
                 let unsubscribe_url = self
                     .links
                     .as_ref()
-                    .filter(|_| marketing_email)
+                    .filter(|l| marketing_email && !l.public_url.is_empty())
                     .map(|l| l.unsubscribe_url(&message.contact, ALL_MARKETING));
                 let rendered = match self.catalog.definitions().templates.get(&message.template) {
                     None => Rendered::default(),

@@ -54,15 +54,14 @@ impl Aws {
     }
 }
 
-/// `KAIROS_PUBLIC_URL` (where the API answers) and `KAIROS_UNSUBSCRIBE_SECRET` (the HMAC
-/// key); without both, marketing email goes out without an unsubscribe link.
+/// `KAIROS_UNSUBSCRIBE_SECRET` (the HMAC key; intake verifies with it) and
+/// `KAIROS_PUBLIC_URL` (where the API answers; dispatch needs it to write links). Without
+/// the secret there are no links; without the URL, links are verified but not written.
 pub fn links_from_env() -> Option<crate::unsubscribe::Links> {
-    let public_url = std::env::var("KAIROS_PUBLIC_URL")
-        .ok()
-        .filter(|s| !s.is_empty())?;
     let secret = std::env::var("KAIROS_UNSUBSCRIBE_SECRET")
         .ok()
         .filter(|s| !s.is_empty())?;
+    let public_url = std::env::var("KAIROS_PUBLIC_URL").unwrap_or_default();
     Some(crate::unsubscribe::Links {
         public_url,
         signer: crate::unsubscribe::Signer::new(secret),
