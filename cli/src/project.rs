@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use kairos_core::language::definitions::Definitions;
+use kairos_core::language::load_workflow;
 use kairos_core::language::parse::parse_document;
 use kairos_core::language::validate::References;
 use kairos_core::language::workflow::WorkflowDoc;
-use kairos_core::language::{load_definitions, load_workflow};
 use kairos_core::{Diagnostic, Workflow};
 
 pub fn read(path: &Path) -> Result<String, Diagnostic> {
@@ -21,9 +21,23 @@ pub fn read(path: &Path) -> Result<String, Diagnostic> {
     })
 }
 
+/// Loads definitions; template parts that name files (`html: templates/welcome.html`)
+/// are read relative to the definitions file, then everything is validated.
 pub fn definitions(path: &Path) -> Result<Definitions, Vec<Diagnostic>> {
     let text = read(path).map_err(|d| vec![d])?;
-    load_definitions(&path.display().to_string(), &text)
+    let file = path.display().to_string();
+    let mut defs: Definitions =
+        kairos_core::language::parse::parse_document(&file, &text).map_err(|d| vec![d])?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut errors = defs.resolve_files(base, &file);
+    errors.extend(kairos_core::language::validate::validate_definitions(
+        &defs, &file,
+    ));
+    if errors.is_empty() {
+        Ok(defs)
+    } else {
+        Err(kairos_core::language::with_lines(errors, &text))
+    }
 }
 
 /// A checked workflow with the file and text it came from (for lint's line numbers).

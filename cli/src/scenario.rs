@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use kairos_core::calendar::{parse_timestamp, parse_tz};
 use kairos_core::language::definitions::Definitions;
+use kairos_core::language::load_workflow;
 use kairos_core::language::parse::parse_document;
 use kairos_core::language::validate::References;
 use kairos_core::language::workflow::WorkflowDoc;
-use kairos_core::language::{load_definitions, load_workflow};
 use kairos_core::{Catalog, Contact, Diagnostic, Duration};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -159,10 +159,7 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
         None => None,
         Some(Value::String(rel)) => {
             let p = base.join(rel);
-            match crate::project::read(&p)
-                .map_err(|d| vec![d])
-                .and_then(|t| load_definitions(&p.display().to_string(), &t))
-            {
+            match crate::project::definitions(&p) {
                 Ok(d) => Some(d),
                 Err(mut d) => {
                     errors.append(&mut d);

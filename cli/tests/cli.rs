@@ -345,3 +345,46 @@ fn template_errors_are_caught_by_validate() {
         "{err}"
     );
 }
+
+#[test]
+fn template_files_are_read_and_a_missing_one_is_named() {
+    let paths = files(
+        "template-files",
+        &[
+            (
+                "w.yaml",
+                "id: w\nsteps: [ { id: a, send: { channel: email, template: t } } ]\n",
+            ),
+            (
+                "defs.yaml",
+                "templates:\n  t: { subject: Hi, html: mail/t.html }\n",
+            ),
+        ],
+    );
+    let out = kairos(&["validate", &paths[0], "--definitions", &paths[1]]);
+    assert!(
+        text(&out.stderr).contains("defs.yaml:2: error at templates.t.html: cannot read"),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = std::path::Path::new(&paths[1])
+        .parent()
+        .unwrap()
+        .join("mail");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("t.html"), "<p>{{ contact.first_name </p>").unwrap();
+    let out = kairos(&["validate", &paths[0], "--definitions", &paths[1]]);
+    assert!(
+        text(&out.stderr).contains("error at templates.t.html: Liquid syntax"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        dir.join("t.html"),
+        "<p>Hi {{ contact.first_name | default: 'you' }}</p>",
+    )
+    .unwrap();
+    assert!(kairos(&["validate", &paths[0], "--definitions", &paths[1]])
+        .status
+        .success());
+}

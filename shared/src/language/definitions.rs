@@ -126,3 +126,46 @@ pub struct QuietHours {
     /// Local `HH:MM`; may be earlier than `from` (the window spans midnight).
     pub to: String,
 }
+
+/// Whether a template part names a file (`templates/welcome.html`) rather than holding Liquid.
+pub fn is_file_reference(part: &str) -> bool {
+    let looks_like_path = [".html", ".htm", ".liquid", ".txt"]
+        .iter()
+        .any(|ext| part.ends_with(ext));
+    looks_like_path && !part.contains(['\n', '{', '<', ' '])
+}
+
+impl Definitions {
+    /// Replaces template parts that name files with the files' contents, relative to
+    /// `base` (the definitions file's folder). Returns one diagnostic per unreadable file.
+    pub fn resolve_files(
+        &mut self,
+        base: &std::path::Path,
+        file: &str,
+    ) -> Vec<crate::diagnostic::Diagnostic> {
+        let mut errors = Vec::new();
+        for (name, template) in self.templates.iter_mut() {
+            for (part, slot) in [
+                ("subject", &mut template.subject),
+                ("html", &mut template.html),
+                ("text", &mut template.text),
+                ("sms", &mut template.sms),
+                ("push", &mut template.push),
+            ] {
+                let Some(value) = slot.as_ref().filter(|v| is_file_reference(v)) else {
+                    continue;
+                };
+                let path = base.join(value);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => *slot = Some(text),
+                    Err(e) => errors.push(crate::diagnostic::Diagnostic::error(
+                        file,
+                        format!("templates.{name}.{part}"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )),
+                }
+            }
+        }
+        errors
+    }
+}
