@@ -98,7 +98,7 @@ fn template_variables(wf: &Workflow, defs: &Definitions, warn: &mut impl FnMut(S
             continue;
         };
         for (part, source) in template.parts() {
-            for (field, has_default) in contact_variables(source) {
+            for (field, has_default) in crate::render::variables(source, "contact") {
                 if !has_default
                     && !schema.contains_key(&field)
                     && !BUILT_IN_FIELDS.contains(&field.as_str())
@@ -111,41 +111,4 @@ fn template_variables(wf: &Workflow, defs: &Definitions, warn: &mut impl FnMut(S
             }
         }
     }
-}
-
-/// The `contact.<field>` names used in `{{ … }}` outputs and `{% … %}` tags, with
-/// whether the output has a `default` filter.
-pub fn contact_variables(source: &str) -> Vec<(String, bool)> {
-    let mut found = Vec::new();
-    let mut rest = source;
-    while let Some(open) = rest.find(['{']) {
-        let after = &rest[open + 1..];
-        let close_marker = match after.chars().next() {
-            Some('{') => "}}",
-            Some('%') => "%}",
-            _ => {
-                rest = after;
-                continue;
-            }
-        };
-        let Some(close) = after.find(close_marker) else {
-            break;
-        };
-        let inner = &after[1..close];
-        let has_default = inner.contains("default");
-        let mut search = inner;
-        while let Some(pos) = search.find("contact.") {
-            let preceded_ok = pos == 0 || !search.as_bytes()[pos - 1].is_ascii_alphanumeric();
-            let name: String = search[pos + 8..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if preceded_ok && !name.is_empty() {
-                found.push((name, has_default));
-            }
-            search = &search[pos + 8..];
-        }
-        rest = &after[close + 2..];
-    }
-    found
 }
