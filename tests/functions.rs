@@ -721,3 +721,52 @@ async fn duplicate_out_of_order_and_multi_recipient_notifications_leave_the_righ
     let cy = state("cy").await;
     assert!(cy.complained && !cy.bounced);
 }
+
+#[tokio::test]
+async fn contact_paging_finds_every_contact_and_fanout_enrolls_them() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    for i in 0..7 {
+        let id = format!("c{i}");
+        let mut state = ContactState::new(Contact::new(id.clone(), Utc::now()));
+        aws.table.save(&mut state).await.unwrap();
+        // Items that sort before STATE in the partition, where a scan page may stop.
+        let entry = kairos_core::JournalEntry::new(Utc::now(), &id, kairos_core::Kind::TagAdded);
+        aws.table.append_journal(&[entry]).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (page, next) = aws.table.contacts_after(&cursor, 2).await.unwrap();
+        seen.extend(page);
+        match next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, (0..7).map(|i| format!("c{i}")).collect::<Vec<_>>());
+    assert_eq!(aws.table.contact_ids().await.unwrap().len(), 7);
+
+    let wf = "id: all\nentry: { enroll_existing: true }\nsteps: [ { id: mark, tag: { add: [enrolled] } } ]\n";
+    assert_eq!(
+        call(&aws, "PUT", "/v1/workflows/all", "application/yaml", wf)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let swept = sweep::Sweep { aws: aws.clone() }
+        .run(Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(swept.enrolled, 7);
+    run_until_quiet(&aws).await;
+    for i in 0..7 {
+        let state = aws.table.load(&format!("c{i}")).await.unwrap().unwrap();
+        assert!(state.contact.tags.contains("enrolled"), "c{i}");
+    }
+    assert!(
+        aws.table.fanouts().await.unwrap().is_empty(),
+        "the fan-out finished"
+    );
+}

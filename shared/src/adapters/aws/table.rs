@@ -560,33 +560,13 @@ impl ContactStore for Table {
 
     async fn contact_ids(&self) -> Result<Vec<String>, PortError> {
         let mut ids = Vec::new();
-        let mut start = None;
+        let mut cursor = String::new();
         loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.name)
-                .filter_expression("#sk = :state")
-                .projection_expression("#pk")
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":state", s("STATE"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| port_error("list contacts", e))?;
-            for item in out.items.unwrap_or_default() {
-                if let Some(id) = item
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|pk| pk.strip_prefix("C#"))
-                {
-                    ids.push(id.to_string());
-                }
-            }
-            match out.last_evaluated_key {
-                Some(last) if !last.is_empty() => start = Some(last),
-                _ => break,
+            let (page, next) = self.contacts_after(&cursor, 1000).await?;
+            ids.extend(page);
+            match next {
+                Some(next) => cursor = next,
+                None => break,
             }
         }
         ids.sort();
@@ -752,13 +732,16 @@ impl Table {
             .collect())
     }
 
-    /// Up to `limit` contact ids after `cursor`; `None` as the next cursor when done.
+    /// Up to `limit` contact ids after `cursor` (an opaque position: the scan's last key);
+    /// `None` as the next cursor when done. A page may be empty while more follow.
     pub async fn contacts_after(
         &self,
         cursor: &str,
         limit: i32,
     ) -> Result<(Vec<String>, Option<String>), PortError> {
-        let start = (!cursor.is_empty()).then(|| key(contact_pk(cursor), "STATE"));
+        let start = cursor
+            .split_once('\n')
+            .map(|(pk, sk)| key(pk.to_string(), sk));
         let out = self
             .client
             .scan()
@@ -785,15 +768,15 @@ impl Table {
                     .map(str::to_string)
             })
             .collect();
+        // The exact last key, not "that contact's STATE": the scan may have stopped on
+        // another item of the partition, before its STATE item.
         let next = out
             .last_evaluated_key
             .filter(|k| !k.is_empty())
             .and_then(|k| {
-                k.get("pk")?
-                    .as_s()
-                    .ok()?
-                    .strip_prefix("C#")
-                    .map(str::to_string)
+                let pk = k.get("pk")?.as_s().ok()?;
+                let sk = k.get("sk")?.as_s().ok()?;
+                Some(format!("{pk}\n{sk}"))
             });
         Ok((ids, next))
     }
