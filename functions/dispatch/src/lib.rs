@@ -75,6 +75,8 @@ impl Dispatch {
 
     pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
+        // The catalog is read once per batch (one GetItem for its stamp), not per record.
+        let catalog = self.catalog.current(&self.aws.table).await;
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
             let parsed = record
@@ -82,7 +84,10 @@ impl Dispatch {
                 .as_deref()
                 .map(serde_json::from_str::<PayloadRef>);
             let outcome = match parsed {
-                Some(Ok(reference)) => self.one(&reference, now).await.map_err(|e| e.to_string()),
+                Some(Ok(reference)) => self
+                    .one(&catalog, &reference, now)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Some(Err(e)) => Err(format!("poison message: {e}")),
                 None => Err("poison message: no body".into()),
             };
@@ -96,7 +101,12 @@ impl Dispatch {
         response
     }
 
-    async fn one(&self, reference: &PayloadRef, now: DateTime<Utc>) -> Result<(), PortError> {
+    async fn one(
+        &self,
+        catalog: &Result<kairos_core::Catalog, PortError>,
+        reference: &PayloadRef,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
         let Some(job) = self
             .aws
             .table
@@ -106,7 +116,7 @@ impl Dispatch {
             tracing::info!(contact = %reference.contact, "job already done");
             return Ok(());
         };
-        let catalog = self.catalog.current(&self.aws.table).await?;
+        let catalog = catalog.as_ref().map_err(Clone::clone)?.clone();
         let pipeline = self.aws.pipeline(catalog, HttpWebhooks(self.http.clone()));
         let journal = pipeline.run_job(job, now).await?;
         for entry in &journal {

@@ -26,6 +26,8 @@ impl Evaluate {
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
+        // The catalog is read once per batch (one GetItem for its stamp), not per record.
+        let catalog = self.catalog.current(&self.aws.table).await;
         let mut failed_contacts: HashSet<String> = HashSet::new();
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
@@ -37,7 +39,7 @@ impl Evaluate {
                 Some(Ok(r)) if failed_contacts.contains(&r.contact) => {
                     Err(format!("an earlier record of contact {} failed", r.contact))
                 }
-                Some(Ok(r)) => self.one(&r).await.map_err(|e| {
+                Some(Ok(r)) => self.one(&catalog, &r).await.map_err(|e| {
                     failed_contacts.insert(r.contact.clone());
                     e.to_string()
                 }),
@@ -54,7 +56,11 @@ impl Evaluate {
         response
     }
 
-    async fn one(&self, reference: &PayloadRef) -> Result<(), PortError> {
+    async fn one(
+        &self,
+        catalog: &Result<kairos_core::Catalog, PortError>,
+        reference: &PayloadRef,
+    ) -> Result<(), PortError> {
         let Some(item) = self
             .aws
             .table
@@ -64,7 +70,7 @@ impl Evaluate {
             tracing::info!(contact = %reference.contact, "work item already processed");
             return Ok(());
         };
-        let catalog = self.catalog.current(&self.aws.table).await?;
+        let catalog = catalog.as_ref().map_err(Clone::clone)?.clone();
         let pipeline = self.aws.pipeline(catalog, NoWebhooks);
         let journal = pipeline.handle(item).await?;
         for entry in &journal {

@@ -158,6 +158,18 @@ impl Table {
         Ok(())
     }
 
+    /// An unconditional put.
+    async fn put(&self, item: Item, what: &str) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| port_error(what, e))?;
+        Ok(())
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, PortError> {
         let out = self
             .client
@@ -254,13 +266,7 @@ impl Table {
         let mut item = key(contact_pk(contact), format!("P#{payload_key}"));
         item.insert("body".into(), s(to_json(value, "payload")?));
         item.insert("ttl".into(), ttl(KEEP_DAYS));
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| port_error("store a payload", e))?;
+        self.put(item, "store a payload").await?;
         Ok(())
     }
 
@@ -299,13 +305,7 @@ impl Table {
             format!("{:012}#{}", timer.due.timestamp(), timer.key()),
         );
         item.insert("body".into(), s(to_json(timer, "timer")?));
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| port_error("store a timer", e))?;
+        self.put(item, "store a timer").await?;
         Ok(())
     }
 
@@ -384,13 +384,7 @@ impl Table {
     pub async fn put_catalog_item(&self, sort_key: &str, text: &str) -> Result<(), PortError> {
         let mut item = key("CATALOG".into(), sort_key);
         item.insert("body".into(), s(text));
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| port_error("store the catalog", e))?;
+        self.put(item, "store the catalog").await?;
         self.client
             .update_item()
             .table_name(&self.name)
@@ -544,13 +538,7 @@ impl ContactStore for Table {
         self.batch_write(requests).await?;
         let mut tomb = key(contact_pk(contact), "TOMB");
         tomb.insert("ttl".into(), ttl(KEEP_DAYS));
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(tomb))
-            .send()
-            .await
-            .map_err(|e| port_error("leave a tombstone", e))?;
+        self.put(tomb, "leave a tombstone").await?;
         Ok(())
     }
 
@@ -700,13 +688,7 @@ impl Table {
     pub async fn start_fanout(&self, workflow: &str) -> Result<(), PortError> {
         let mut item = key("CATALOG".into(), format!("FANOUT#{workflow}"));
         item.insert("cursor".into(), s(""));
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| port_error("start a fan-out", e))?;
+        self.put(item, "start a fan-out").await?;
         Ok(())
     }
 
@@ -791,13 +773,7 @@ impl Table {
             Some(cursor) => {
                 let mut item = k;
                 item.insert("cursor".into(), s(cursor));
-                self.client
-                    .put_item()
-                    .table_name(&self.name)
-                    .set_item(Some(item))
-                    .send()
-                    .await
-                    .map_err(|e| port_error("advance a fan-out", e))?;
+                self.put(item, "advance a fan-out").await?;
             }
             None => {
                 self.client
