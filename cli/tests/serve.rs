@@ -58,7 +58,16 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn journal_until(&self, contact: &str, kind: &str, within: Duration) -> Vec<Value> {
+    /// Polls the contact's journal until it holds an entry of `kind` (and, when given, for
+    /// `template`): the engine's entries and the dispatcher's are written by different
+    /// workers, so a test waits for the one it checks, not for a neighbour.
+    async fn journal_until(
+        &self,
+        contact: &str,
+        kind: &str,
+        template: Option<&str>,
+        within: Duration,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + within;
         loop {
             let (_, body) = self
@@ -70,7 +79,10 @@ impl Server {
                 )
                 .await;
             let entries = body["journal"].as_array().cloned().unwrap_or_default();
-            if entries.iter().any(|e| e["kind"] == kind) || Instant::now() > deadline {
+            let found = entries
+                .iter()
+                .any(|e| e["kind"] == kind && template.is_none_or(|t| e["template"] == t));
+            if found || Instant::now() > deadline {
                 return entries;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -132,7 +144,7 @@ async fn serve_runs_the_pipeline_and_survives_a_restart() {
         .await;
     assert_eq!((status, body["accepted"].clone()), (202, json!(1)));
     let journal = server
-        .journal_until("ann", "waiting", Duration::from_secs(10))
+        .journal_until("ann", "message_sent", Some("hi"), Duration::from_secs(10))
         .await;
     assert!(
         journal
@@ -145,7 +157,12 @@ async fn serve_runs_the_pipeline_and_survives_a_restart() {
     drop(server);
     let server = Server::start(&data);
     let journal = server
-        .journal_until("ann", "exited", Duration::from_secs(15))
+        .journal_until(
+            "ann",
+            "message_sent",
+            Some("later"),
+            Duration::from_secs(15),
+        )
         .await;
     assert!(
         journal
@@ -293,7 +310,7 @@ async fn serve_with_aws_endpoint_runs_the_production_path() {
         )
         .await;
     let journal = server
-        .journal_until("ann", "message_sent", Duration::from_secs(20))
+        .journal_until("ann", "message_sent", None, Duration::from_secs(20))
         .await;
     assert!(
         journal.iter().any(|e| e["kind"] == "message_sent"),
@@ -362,7 +379,7 @@ async fn the_local_outbox_shows_rendered_mail_and_records_opens_and_clicks() {
         )
         .await;
     server
-        .journal_until("ann", "message_sent", Duration::from_secs(10))
+        .journal_until("ann", "message_sent", None, Duration::from_secs(10))
         .await;
 
     let list = reqwest::get(format!("{}/outbox", server.url))
@@ -428,7 +445,7 @@ async fn the_local_outbox_shows_rendered_mail_and_records_opens_and_clicks() {
         .unwrap();
     assert_eq!(elsewhere.status().as_u16(), 400, "not an open redirect");
     let journal = server
-        .journal_until("ann", "exited", Duration::from_secs(10))
+        .journal_until("ann", "exited", None, Duration::from_secs(10))
         .await;
     assert!(
         journal
