@@ -348,7 +348,7 @@ where
 
 async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<(), String> {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = kairos_core::aws::app::sdk_defaults()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(region))
         .load()

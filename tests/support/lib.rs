@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use kairos_core::aws::app::Aws;
 use kairos_core::aws::provision::{provision, QueueSettings};
@@ -58,7 +58,7 @@ impl Moto {
     }
 
     pub async fn config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
+        kairos_core::aws::app::sdk_defaults()
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -46,12 +46,23 @@ impl Aws {
 
     pub async fn from_env() -> Result<Aws, PortError> {
         let names = Names::from_env()?;
-        let config = aws_config::load_from_env().await;
+        let config = sdk_defaults().load().await;
         Ok(Aws {
             links: links_from_env(),
             ..Aws::new(&config, names)
         })
     }
+}
+
+/// The SDK configuration every caller starts from (functions, `kairos serve --aws-endpoint`,
+/// the tests): region, credentials and `AWS_ENDPOINT_URL` from the environment as usual, and
+/// HTTPS through rustls on ring — the crypto library the rest of the binary already carries.
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
 }
 
 /// `KAIROS_UNSUBSCRIBE_SECRET` (the HMAC key; intake verifies with it) and
