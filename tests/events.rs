@@ -100,7 +100,7 @@ async fn sqs_events_report_the_poison_record_only() {
         .collect();
     assert_eq!(failures, vec!["44444444-4444-4444-4444-444444444444"]);
 
-    let dispatch = dispatch::Dispatch::new(aws.clone());
+    let dispatch = dispatch::Dispatch::new(aws.clone()).unwrap();
     let event: SqsEvent =
         serde_json::from_str(&event_file("dispatch/batch-with-poison.json")).unwrap();
     let failures: Vec<String> = dispatch

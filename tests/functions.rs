@@ -335,7 +335,7 @@ async fn a_message_delivered_twice_sends_once() {
     }
     let (event, _) = receive(&aws, &aws.names.dispatch_queue_url).await;
     assert_eq!(event.records.len(), 1);
-    let dispatch = dispatch::Dispatch::new(aws.clone());
+    let dispatch = dispatch::Dispatch::new(aws.clone()).unwrap();
     // The same record twice (SQS at-least-once), as if the first delete never happened —
     // and the payload put back, as a crash between send and delete would leave it.
     let job = aws
@@ -768,5 +768,91 @@ async fn contact_paging_finds_every_contact_and_fanout_enrolls_them() {
     assert!(
         aws.table.fanouts().await.unwrap().is_empty(),
         "the fan-out finished"
+    );
+}
+
+#[tokio::test]
+async fn ses_feedback_reaches_the_step_report_once_per_message() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    deploy(&aws).await;
+    // An id outside SES's tag alphabet (`@`, `.`): the tags escape it and feedback reads it back.
+    let contact = "ann.lee@example.com";
+    let (status, _) = call(
+        &aws,
+        "PUT",
+        &format!("/v1/contacts/{contact}"),
+        "application/json",
+        r#"{"email": "ann@example.com"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let body = json!({ "contact": contact, "event": "signed_up" }).to_string();
+    call(&aws, "POST", "/v1/events", "application/json", &body).await;
+    run_until_quiet(&aws).await;
+    assert_eq!(moto.sent_emails().await.len(), 1);
+
+    let journal = aws.table.journal(contact).await.unwrap();
+    let sent = journal
+        .iter()
+        .find(|e| e.kind == kairos_core::Kind::MessageSent)
+        .expect("the welcome email was sent");
+    let encode = |v: &str| kairos_core::aws::ses_tags::encode(v).unwrap();
+    let tags = json!({
+        "contact": [encode(contact)],
+        "workflow": [encode("welcome")],
+        "run": [encode(sent.run.as_deref().unwrap())],
+        "step": [encode("hello")],
+        "template": [encode("welcome")],
+    });
+    let notification = |id: &str, body: Value| json!({ "Sns": { "MessageId": id, "Message": { "mail": { "tags": tags }, "eventType": body["eventType"], "open": body["open"], "click": body["click"], "delivery": {} } } });
+    let event = json!({ "Records": [
+        notification("d1", json!({ "eventType": "Delivery" })),
+        notification("o1", json!({ "eventType": "Open", "open": {} })),
+        // A second open of the same message (another device) is still one opened message.
+        notification("o2", json!({ "eventType": "Open", "open": {} })),
+        notification("k1", json!({ "eventType": "Click", "click": { "link": "https://shop.example.com/start" } })),
+    ]});
+    let feedback = feedback::Feedback { aws: aws.clone() };
+    assert_eq!(feedback.handle(&event, Utc::now()).await.unwrap(), 4);
+    run_until_quiet(&aws).await;
+
+    let journal = aws.table.journal(contact).await.unwrap();
+    let clicked = journal
+        .iter()
+        .find(|e| e.kind == kairos_core::Kind::MessageClicked)
+        .expect("the click was journaled on its step");
+    assert_eq!(
+        (
+            clicked.step.as_deref(),
+            clicked.run.as_deref(),
+            clicked.url.as_deref()
+        ),
+        (
+            Some("hello"),
+            sent.run.as_deref(),
+            Some("https://shop.example.com/start")
+        )
+    );
+    let (status, report) = call(
+        &aws,
+        "GET",
+        "/v1/workflows/welcome/report",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let hello = &report["steps"][0];
+    assert_eq!(
+        [
+            &hello["step"],
+            &hello["sent"],
+            &hello["delivered"],
+            &hello["opened"],
+            &hello["clicked"]
+        ],
+        [&json!("hello"), &json!(1), &json!(1), &json!(1), &json!(1)],
+        "{report}"
     );
 }

@@ -56,6 +56,14 @@ fn label(wf: &Workflow, i: usize, counts: &[StepReport]) -> String {
         if let (Some(n), Some(rate)) = (c.goal_conversions, c.conversion_rate) {
             text.push_str(&format!(" · converted {n} ({:.0}%)", rate * 100.0));
         }
+        if let Some(sent) = c.sent {
+            text.push_str(&format!(" · sent {sent}"));
+            for (what, n) in [("opened", c.opened), ("clicked", c.clicked)] {
+                if let Some(n) = n.filter(|n| *n > 0) {
+                    text.push_str(&format!(" · {what} {n}"));
+                }
+            }
+        }
     }
     text
 }

@@ -117,6 +117,7 @@ async fn record(e: &Arc<Embedded>, o: &Outgoing, name: &str, link: Option<&str>)
     let m = &o.message;
     let mut event = Event::new(name, Utc::now())
         .with("workflow", m.workflow.as_str())
+        .with("run", m.run.as_str())
         .with("step", m.step.as_str())
         .with("template", m.template.as_str());
     if let Some(link) = link {

@@ -105,6 +105,7 @@ pub struct Embedded {
     pub links: kairos_core::unsubscribe::Links,
     pub catalog: RwLock<Catalog>,
     pub wake: tokio::sync::Notify,
+    pub webhooks: dispatch::HttpWebhooks,
 }
 
 impl Embedded {
@@ -138,6 +139,7 @@ impl Embedded {
             links: kairos_core::unsubscribe::Links { public_url, signer },
             catalog: RwLock::new(catalog),
             wake: tokio::sync::Notify::new(),
+            webhooks: dispatch::HttpWebhooks::new().map_err(|e| e.to_string())?,
         })
     }
 
@@ -159,20 +161,13 @@ impl Embedded {
             work: s.clone(),
             dispatch: s.clone(),
             mailer: s.clone(),
-            webhooks: dispatch::HttpWebhooks(reqwest_client()),
+            webhooks: self.webhooks.clone(),
         };
         let now = Utc::now();
         let mut journal = pipeline.advance_to(now).await?;
         journal.extend(pipeline.drain(now).await?);
         Ok(journal)
     }
-}
-
-fn reqwest_client() -> dispatch::reqwest::Client {
-    dispatch::reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default()
 }
 
 /// The embedded backend as the API holds it (shared with the pipeline runner).
@@ -379,7 +374,7 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
     let (evaluate, wakeup, dispatch) = (
         Arc::new(evaluate::Evaluate::new(aws.clone())),
         Arc::new(wakeup::Wakeup { aws: aws.clone() }),
-        Arc::new(dispatch::Dispatch::new(aws.clone())),
+        Arc::new(dispatch::Dispatch::new(aws.clone()).map_err(|e| e.to_string())?),
     );
     let sweeper = sweep::Sweep { aws: aws.clone() };
     let pollers = aws.clone();

@@ -199,6 +199,7 @@ async fn input_for(
             Input::Event(
                 Event::new(name, entry.at)
                     .with("workflow", last.workflow)
+                    .with("run", last.run)
                     .with("step", last.step)
                     .with("template", last.template)
                     .with("message", last.message),

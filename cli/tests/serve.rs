@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dispatch::reqwest;
 use serde_json::{json, Value};
 
 const KEY: &str = "serve-test-key";

@@ -248,6 +248,7 @@ where
                 };
                 let sent = Event::new(sent_event_name(message.channel), now)
                     .with("workflow", message.workflow.as_str())
+                    .with("run", message.run.as_str())
                     .with("step", message.step.as_str())
                     .with("template", message.template.as_str())
                     .with("category", category)

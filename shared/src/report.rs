@@ -1,8 +1,10 @@
 //! Reports: per workflow and step, how many runs entered, are there now, passed, and — for
-//! goals — converted; for message steps, sent and suppressed. Built from journal entries
-//! alone, so the simulator, `kairos serve` and the API report the same way.
+//! goals — converted; for message steps, sent and suppressed, and how many of the sent were
+//! delivered, opened and clicked (each counted once per run, however often a contact opens).
+//! Built from journal entries alone, so the simulator, `kairos serve` and the API report
+//! the same way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +43,12 @@ pub struct StepReport {
     pub sent: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clicked: Option<u64>,
 }
 
 #[derive(Default)]
@@ -51,6 +59,9 @@ struct Counts {
     goals: u64,
     sent: u64,
     suppressed: u64,
+    delivered: u64,
+    opened: u64,
+    clicked: u64,
 }
 
 /// Builds the report of every workflow in `catalog` from `journal`.
@@ -59,6 +70,8 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
     let mut position: BTreeMap<(&str, &str), (&str, bool)> = BTreeMap::new();
     let mut steps: BTreeMap<(&str, &str), Counts> = BTreeMap::new();
     let mut runs: BTreeMap<&str, WorkflowReport> = BTreeMap::new();
+    // Feedback already counted, by (kind, workflow, step, run): opens repeat, SES retries.
+    let mut feedback_seen: BTreeSet<(Kind, &str, &str, &str)> = BTreeSet::new();
     for e in journal {
         let (Some(wf), Some(run)) = (e.workflow.as_deref(), e.run.as_deref()) else {
             continue;
@@ -91,6 +104,18 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                     .entry((wf, step.unwrap_or_default()))
                     .or_default()
                     .suppressed += 1
+            }
+            Kind::MessageDelivered | Kind::MessageOpened | Kind::MessageClicked => {
+                let step = step.unwrap_or_default();
+                if !feedback_seen.insert((e.kind, wf, step, run)) {
+                    continue;
+                }
+                let c = steps.entry((wf, step)).or_default();
+                match e.kind {
+                    Kind::MessageDelivered => c.delivered += 1,
+                    Kind::MessageOpened => c.opened += 1,
+                    _ => c.clicked += 1,
+                }
             }
             Kind::Exited => {
                 let reason = e.reason.as_deref().unwrap_or("ended");
@@ -141,6 +166,9 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                 }),
                 sent: is_send.then_some(c.sent),
                 suppressed: is_send.then_some(c.suppressed),
+                delivered: is_send.then_some(c.delivered),
+                opened: is_send.then_some(c.opened),
+                clicked: is_send.then_some(c.clicked),
             });
         }
         report.workflows.push(wr);

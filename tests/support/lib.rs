@@ -186,7 +186,7 @@ pub async fn settle(
 /// Runs evaluate and dispatch from their queues until both are empty.
 pub async fn run_until_quiet(aws: &Aws) {
     let evaluate = evaluate::Evaluate::new(aws.clone());
-    let dispatch = dispatch::Dispatch::new(aws.clone());
+    let dispatch = dispatch::Dispatch::new(aws.clone()).unwrap();
     for _ in 0..50 {
         let (event, handles) = receive(aws, &aws.names.work_queue_url).await;
         let worked = !event.records.is_empty();

@@ -2,75 +2,33 @@
 //! pipeline's dispatch step: the delivery policy decides, the key is claimed with a
 //! conditional write before SES / SNS / the webhook is called, so a redelivered job never
 //! sends twice. A job held for quiet hours comes back until its window ends.
+//!
+//! - `webhooks`: the HTTP(S) webhook sender (also used by `kairos serve`).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use kairos_core::aws::app::{Aws, CatalogCache};
 use kairos_core::aws::queues::PayloadRef;
-use kairos_core::language::step::HttpMethod;
-use kairos_core::model::effect::WebhookCall;
-use kairos_core::ports::{DispatchJob, PortError, WebhookSender};
+use kairos_core::ports::{DispatchJob, PortError};
 use kairos_core::Kind;
 
-pub use reqwest;
+mod webhooks;
+
+pub use webhooks::HttpWebhooks;
 
 pub struct Dispatch {
     pub aws: Aws,
     pub catalog: CatalogCache,
-    pub http: reqwest::Client,
-}
-
-/// Webhooks over HTTPS: the body is the contact and the run as JSON; 5xx and timeouts are
-/// retried, 4xx are not.
-pub struct HttpWebhooks(pub reqwest::Client);
-
-impl WebhookSender for HttpWebhooks {
-    async fn call(&self, call: &WebhookCall) -> Result<u16, PortError> {
-        let method = match call.method {
-            HttpMethod::Get => reqwest::Method::GET,
-            HttpMethod::Post => reqwest::Method::POST,
-            HttpMethod::Put => reqwest::Method::PUT,
-            HttpMethod::Patch => reqwest::Method::PATCH,
-            HttpMethod::Delete => reqwest::Method::DELETE,
-        };
-        let mut request = self
-            .0
-            .request(method, &call.url)
-            .json(&call.body)
-            .header("Idempotency-Key", &call.key);
-        for (name, value) in &call.headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(|e| PortError::Unavailable {
-            what: "webhook".into(),
-            detail: e.to_string(),
-        })?;
-        let status = response.status().as_u16();
-        match status {
-            500.. => Err(PortError::Unavailable {
-                what: "webhook".into(),
-                detail: format!("{} answered {status}", call.url),
-            }),
-            400..=499 => Err(PortError::Failed {
-                what: "webhook".into(),
-                detail: format!("{} answered {status}", call.url),
-            }),
-            _ => Ok(status),
-        }
-    }
+    pub webhooks: HttpWebhooks,
 }
 
 impl Dispatch {
-    pub fn new(aws: Aws) -> Dispatch {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
-        Dispatch {
+    pub fn new(aws: Aws) -> Result<Dispatch, PortError> {
+        Ok(Dispatch {
             aws,
             catalog: CatalogCache::default(),
-            http,
-        }
+            webhooks: HttpWebhooks::new()?,
+        })
     }
 
     pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
@@ -117,7 +75,7 @@ impl Dispatch {
             return Ok(());
         };
         let catalog = catalog.as_ref().map_err(Clone::clone)?.clone();
-        let pipeline = self.aws.pipeline(catalog, HttpWebhooks(self.http.clone()));
+        let pipeline = self.aws.pipeline(catalog, self.webhooks.clone());
         let journal = pipeline.run_job(job, now).await?;
         for entry in &journal {
             tracing::info!(contact = %entry.contact, workflow = entry.workflow.as_deref().unwrap_or(""), step = entry.step.as_deref().unwrap_or(""), kind = ?entry.kind, reason = entry.reason.as_deref().unwrap_or(""), "dispatch");

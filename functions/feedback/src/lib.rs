@@ -1,13 +1,14 @@
 //! feedback: SES event notifications (through SNS) become engine events for the contact
 //! the message was sent to — `email_delivered`, `email_bounced` (`bounce: hard | soft`),
-//! `email_complained`, `email_opened`, `email_clicked` — with the workflow, step and
-//! template the message belonged to (from the tags set at send time). Hard bounces and
+//! `email_complained`, `email_opened`, `email_clicked` — with the workflow, run, step and
+//! template the message belonged to (from the tags set at send time, see `ses_tags`). Hard bounces and
 //! complaints then suppress the address (the engine records consent from these events).
 //! Duplicates are claimed away; SNS envelopes whose `Message` is an object (emulators) or
 //! a string (AWS) are both read.
 
 use chrono::{DateTime, Utc};
 use kairos_core::aws::app::Aws;
+use kairos_core::aws::ses_tags;
 use kairos_core::engine::Input;
 use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
 use kairos_core::Event;
@@ -60,7 +61,7 @@ fn notice(ses: &Value, now: DateTime<Utc>) -> Option<Notice> {
         mail["tags"][name]
             .get(0)
             .and_then(Value::as_str)
-            .map(str::to_string)
+            .and_then(ses_tags::decode)
     };
     let contact = tag("contact")?;
     let at = |v: &Value| {
@@ -89,7 +90,7 @@ fn notice(ses: &Value, now: DateTime<Utc>) -> Option<Notice> {
         _ => return None,
     };
     let mut event = Event::new(name, when.unwrap_or(now));
-    for key in ["workflow", "step", "template"] {
+    for key in ["workflow", "run", "step", "template"] {
         if let Some(value) = tag(key) {
             event.props.insert(key.to_string(), Value::String(value));
         }

@@ -48,14 +48,44 @@ impl Cx<'_> {
             };
             self.state.last_email = Some(crate::model::contact::SentRef {
                 message: prop("message"),
+                run: prop("run"),
                 workflow: prop("workflow"),
                 step: prop("step"),
                 template: prop("template"),
             });
         }
+        self.journal_feedback(&event);
         self.apply_consent(&event);
         self.apply_scoring(&event);
         self.changes.push(Change::Event(event));
+    }
+
+    /// Delivery feedback that names the message it is about becomes a journal entry on that
+    /// message's step, so reports count delivered, opened and clicked per step.
+    fn journal_feedback(&mut self, event: &Event) {
+        let kind = match event.name.as_str() {
+            "email_delivered" => Kind::MessageDelivered,
+            "email_opened" => Kind::MessageOpened,
+            "email_clicked" => Kind::MessageClicked,
+            _ => return,
+        };
+        let prop = |k: &str| {
+            event
+                .props
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let (Some(workflow), Some(step)) = (prop("workflow"), prop("step")) else {
+            return;
+        };
+        let entry = self.journal(kind);
+        entry.workflow = Some(workflow);
+        entry.step = Some(step);
+        entry.run = prop("run").filter(|run| !run.is_empty());
+        entry.channel = Some("email".into());
+        entry.template = prop("template");
+        entry.url = prop("link");
     }
 
     fn apply_consent(&mut self, event: &Event) {

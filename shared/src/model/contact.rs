@@ -98,6 +98,8 @@ impl Contact {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentRef {
     pub message: String,
+    #[serde(default)]
+    pub run: String,
     pub workflow: String,
     pub step: String,
     pub template: String,

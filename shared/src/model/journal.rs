@@ -13,6 +13,11 @@ pub enum Kind {
     MessageSent,
     MessageSuppressed,
     MessageDelayed,
+    /// Delivery feedback about a sent message (`email_delivered`, `email_opened`,
+    /// `email_clicked` naming its workflow and step), for the per-step report.
+    MessageDelivered,
+    MessageOpened,
+    MessageClicked,
     Waiting,
     Woke,
     GoalAchieved,

@@ -1,5 +1,5 @@
-//! Sending: email through SES (v2), SMS and push through SNS. Messages carry tags (contact,
-//! workflow, step, template, message key) so SES events come back attributable.
+//! Sending: email through SES (v2), SMS and push through SNS. Emails carry the tags of
+//! `ses_tags` so SES events come back attributable.
 
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
@@ -21,20 +21,6 @@ fn build_error(e: aws_sdk_sesv2::error::BuildError) -> PortError {
         what: "email".into(),
         detail: e.to_string(),
     }
-}
-
-/// SES tag values allow letters, digits, `_ - . @`; anything else becomes `_`.
-fn tag_value(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_-.@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(256)
-        .collect()
 }
 
 impl Mailer for AwsMailer {
@@ -80,16 +66,11 @@ impl Mailer for AwsMailer {
                     .destination(Destination::builder().to_addresses(&out.to).build())
                     .content(EmailContent::builder().raw(raw).build())
                     .set_configuration_set_name(self.configuration_set.clone());
-                for (name, value) in [
-                    ("contact", &m.contact),
-                    ("workflow", &m.workflow),
-                    ("step", &m.step),
-                    ("template", &m.template),
-                ] {
+                for (name, value) in super::ses_tags::for_message(m) {
                     request = request.email_tags(
                         MessageTag::builder()
                             .name(name)
-                            .value(tag_value(value))
+                            .value(value)
                             .build()
                             .map_err(build_error)?,
                     );

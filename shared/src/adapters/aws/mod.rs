@@ -6,6 +6,7 @@
 //! - `queues`: SQS work queue (FIFO, one group per contact), delay queue, dispatch queue;
 //!   the timer port that puts near timers on the delay queue and far ones in the index.
 //! - `mail`: SES (email) and SNS (SMS, push).
+//! - `ses_tags`: the message tags that make SES events attributable, escaped for SES.
 //!
 //! Queue bodies carry ids only: the payload (event properties, message) is stored in the
 //! contact's partition and looked up by the consumer, so no personal data sits on a queue.
@@ -15,6 +16,7 @@ pub mod mail;
 pub mod names;
 pub mod provision;
 pub mod queues;
+pub mod ses_tags;
 pub mod table;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
