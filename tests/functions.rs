@@ -161,7 +161,7 @@ async fn an_event_becomes_an_email_in_the_emulator() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let (event, _) = receive(&aws, &aws.names.work_queue_url).await;
+    let event = receive(&aws, &aws.names.work_queue_url).await.event;
     assert!(
         event.records.is_empty(),
         "the same event id twice is accepted once"
@@ -220,24 +220,18 @@ steps:
     )
     .await;
     run_until_quiet(&aws).await;
-    let (event, _) = receive(&aws, &aws.names.delay_queue_url).await;
+    let event = receive(&aws, &aws.names.delay_queue_url).await.event;
     assert!(
         event.records.is_empty(),
         "the delay queue holds the timer back"
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let wakeup = wakeup::Wakeup { aws: aws.clone() };
-    let (event, handles) = receive(&aws, &aws.names.delay_queue_url).await;
+    let batch = receive(&aws, &aws.names.delay_queue_url).await;
+    let event = batch.event.clone();
     assert_eq!(event.records.len(), 1);
     let response = wakeup.handle(event.clone(), Utc::now()).await;
-    settle(
-        &aws,
-        &aws.names.delay_queue_url,
-        &event,
-        &handles,
-        &response,
-    )
-    .await;
+    settle(&aws, &aws.names.delay_queue_url, &batch, &response).await;
     run_until_quiet(&aws).await;
     let state = aws.table.load("c9").await.unwrap().unwrap();
     assert!(
@@ -329,11 +323,12 @@ async fn a_message_delivered_twice_sends_once() {
     .await;
     let evaluate = evaluate::Evaluate::new(aws.clone());
     for _ in 0..3 {
-        let (event, handles) = receive(&aws, &aws.names.work_queue_url).await;
+        let batch = receive(&aws, &aws.names.work_queue_url).await;
+        let event = batch.event.clone();
         let response = evaluate.handle(event.clone()).await;
-        settle(&aws, &aws.names.work_queue_url, &event, &handles, &response).await;
+        settle(&aws, &aws.names.work_queue_url, &batch, &response).await;
     }
-    let (event, _) = receive(&aws, &aws.names.dispatch_queue_url).await;
+    let event = receive(&aws, &aws.names.dispatch_queue_url).await.event;
     assert_eq!(event.records.len(), 1);
     let dispatch = dispatch::Dispatch::new(aws.clone()).unwrap();
     // The same record twice (SQS at-least-once), as if the first delete never happened —
@@ -385,7 +380,8 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
     let evaluate = evaluate::Evaluate::new(aws.clone());
     let mut attempts = 0;
     for _ in 0..10 {
-        let (event, handles) = receive(&aws, &aws.names.work_queue_url).await;
+        let batch = receive(&aws, &aws.names.work_queue_url).await;
+        let event = batch.event.clone();
         if event.records.is_empty() {
             tokio::time::sleep(Duration::from_millis(1100)).await;
             continue;
@@ -397,7 +393,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
             1,
             "reported as failed, not retried in a loop"
         );
-        settle(&aws, &aws.names.work_queue_url, &event, &handles, &response).await;
+        settle(&aws, &aws.names.work_queue_url, &batch, &response).await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     assert_eq!(attempts, 2, "maxReceiveCount = 2");
@@ -473,7 +469,7 @@ async fn bad_input_gets_the_documented_4xx_and_writes_nothing() {
     let (status, body) = call(&aws, "POST", "/v1/events", "application/json", r#"{"events": [{"contact": "c1", "event": "a"}, {"contact": "c1", "event": "b", "at": "yesterday"}]}"#).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["path"], "events[1].at", "{body}");
-    let (event, _) = receive(&aws, &aws.names.work_queue_url).await;
+    let event = receive(&aws, &aws.names.work_queue_url).await.event;
     assert!(
         event.records.is_empty(),
         "nothing accepted when one event is bad"
@@ -650,7 +646,7 @@ async fn marketing_email_carries_one_click_unsubscribe_and_the_link_works() {
     let (status, page) = call_links(&aws, "GET", &format!("/unsubscribe/{token}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("<form method=\"post\""), "{page}");
-    let (event, _) = receive(&aws, &aws.names.work_queue_url).await;
+    let event = receive(&aws, &aws.names.work_queue_url).await.event;
     assert!(event.records.is_empty());
     // Forged, or moved to another list: rejected.
     let forged = kairos_core::unsubscribe::Signer::new("guess").token("ann", "marketing");

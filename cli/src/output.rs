@@ -69,8 +69,18 @@ pub fn report_table(report: &Report) -> String {
             exits.join(" ")
         ));
         out.push_str(&format!(
-            "  {:<24} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>10}\n",
-            "step", "entered", "now_at", "passed", "goal", "rate", "sent", "suppressed"
+            "  {:<24} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>10} {:>9} {:>6} {:>7}\n",
+            "step",
+            "entered",
+            "now_at",
+            "passed",
+            "goal",
+            "rate",
+            "sent",
+            "suppressed",
+            "delivered",
+            "opened",
+            "clicked"
         ));
         for s in &w.steps {
             let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
@@ -78,7 +88,7 @@ pub fn report_table(report: &Report) -> String {
                 .conversion_rate
                 .map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0));
             out.push_str(&format!(
-                "  {:<24} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>10}\n",
+                "  {:<24} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>10} {:>9} {:>6} {:>7}\n",
                 s.step,
                 s.entered,
                 s.now_at,
@@ -86,7 +96,10 @@ pub fn report_table(report: &Report) -> String {
                 opt(s.goal_conversions),
                 rate,
                 opt(s.sent),
-                opt(s.suppressed)
+                opt(s.suppressed),
+                opt(s.delivered),
+                opt(s.opened),
+                opt(s.clicked)
             ));
         }
     }

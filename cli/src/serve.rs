@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use kairos_core::adapters::file::FileStore;
 use kairos_core::aws::app::Aws;
+use kairos_core::aws::event_source;
 use kairos_core::aws::provision::{provision, QueueSettings};
 use kairos_core::engine::Input;
 use kairos_core::language::definitions::Definitions;
@@ -291,56 +291,6 @@ async fn serve_embedded(options: Options, api_key: String) -> Result<(), String>
     .await
 }
 
-/// Receives a batch from a queue as a Lambda SQS event, runs `handle`, and deletes the
-/// records it did not report as failed (what an event source mapping does).
-async fn poll<F, Fut>(aws: &Aws, queue_url: &str, handle: F) -> Result<usize, String>
-where
-    F: FnOnce(SqsEvent) -> Fut,
-    Fut: std::future::Future<Output = SqsBatchResponse>,
-{
-    let out = aws
-        .queues
-        .sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let messages = out.messages.unwrap_or_default();
-    if messages.is_empty() {
-        return Ok(0);
-    }
-    let records: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| json!({ "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(), "attributes": {}, "messageAttributes": {} }))
-        .collect();
-    let event: SqsEvent =
-        serde_json::from_value(json!({ "Records": records })).map_err(|e| e.to_string())?;
-    let response = handle(event).await;
-    let failed: Vec<String> = response
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect();
-    for m in &messages {
-        if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
-            if let Some(handle) = m.receipt_handle() {
-                aws.queues
-                    .sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-    }
-    Ok(messages.len())
-}
-
 async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<(), String> {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     let config = kairos_core::aws::app::sdk_defaults()
@@ -383,15 +333,15 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
         loop {
             let a = &pollers;
             let results = [
-                poll(a, &a.names.work_queue_url, |e| async {
+                event_source::poll(&a.queues.sqs, &a.names.work_queue_url, 1, |e| async {
                     evaluate.handle(e).await
                 })
                 .await,
-                poll(a, &a.names.delay_queue_url, |e| async {
+                event_source::poll(&a.queues.sqs, &a.names.delay_queue_url, 1, |e| async {
                     wakeup.handle(e, Utc::now()).await
                 })
                 .await,
-                poll(a, &a.names.dispatch_queue_url, |e| async {
+                event_source::poll(&a.queues.sqs, &a.names.dispatch_queue_url, 1, |e| async {
                     dispatch.handle(e, Utc::now()).await
                 })
                 .await,

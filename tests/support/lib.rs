@@ -7,10 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::{Region, SdkConfig};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
 use kairos_core::aws::app::Aws;
+use kairos_core::aws::event_source::{self, Batch};
 use kairos_core::aws::provision::{provision, QueueSettings};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// moto's server on a free loopback port, stopped when dropped.
 pub struct Moto {
@@ -122,34 +123,10 @@ pub async fn stack(moto: &Moto) -> (Aws, SdkConfig) {
 }
 
 /// Receives up to 10 messages as a Lambda SQS event (nothing deleted yet).
-pub async fn receive(aws: &Aws, queue_url: &str) -> (SqsEvent, Vec<String>) {
-    let out = aws
-        .queues
-        .sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .send()
+pub async fn receive(aws: &Aws, queue_url: &str) -> Batch {
+    event_source::receive(&aws.queues.sqs, queue_url, 0)
         .await
-        .expect("receive");
-    let messages = out.messages.unwrap_or_default();
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            json!({
-                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-            })
-        })
-        .collect();
-    let handles = messages
-        .iter()
-        .map(|m| m.receipt_handle().unwrap_or_default().to_string())
-        .collect();
-    (
-        serde_json::from_value(json!({ "Records": records })).expect("an SQS event"),
-        handles,
-    )
+        .expect("receive")
 }
 
 /// Deletes the messages a handler did not report as failed (what the event source
@@ -157,64 +134,43 @@ pub async fn receive(aws: &Aws, queue_url: &str) -> (SqsEvent, Vec<String>) {
 pub async fn settle(
     aws: &Aws,
     queue_url: &str,
-    event: &SqsEvent,
-    handles: &[String],
+    batch: &Batch,
     response: &SqsBatchResponse,
 ) -> usize {
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    let mut ok = 0;
-    for (record, handle) in event.records.iter().zip(handles) {
-        if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
-            aws.queues
-                .sqs
-                .delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(handle)
-                .send()
-                .await
-                .expect("delete");
-            ok += 1;
-        }
-    }
-    ok
+    batch
+        .settle(&aws.queues.sqs, queue_url, response)
+        .await
+        .expect("delete")
 }
 
 /// Runs evaluate and dispatch from their queues until both are empty.
 pub async fn run_until_quiet(aws: &Aws) {
     let evaluate = evaluate::Evaluate::new(aws.clone());
     let dispatch = dispatch::Dispatch::new(aws.clone()).unwrap();
+    let sqs = &aws.queues.sqs;
     for _ in 0..50 {
-        let (event, handles) = receive(aws, &aws.names.work_queue_url).await;
-        let worked = !event.records.is_empty();
-        if worked {
-            let response = evaluate.handle(event.clone()).await;
+        let worked = event_source::poll(sqs, &aws.names.work_queue_url, 0, |event| async {
+            let response = evaluate.handle(event).await;
             assert!(
                 response.batch_item_failures.is_empty(),
                 "evaluate failed: {response:?}"
             );
-            settle(aws, &aws.names.work_queue_url, &event, &handles, &response).await;
-        }
-        let (event, handles) = receive(aws, &aws.names.dispatch_queue_url).await;
-        let dispatched = !event.records.is_empty();
-        if dispatched {
-            let response = dispatch.handle(event.clone(), chrono::Utc::now()).await;
+            response
+        })
+        .await
+        .expect("poll the work queue")
+            > 0;
+        let dispatched = event_source::poll(sqs, &aws.names.dispatch_queue_url, 0, |event| async {
+            let response = dispatch.handle(event, chrono::Utc::now()).await;
             assert!(
                 response.batch_item_failures.is_empty(),
                 "dispatch failed: {response:?}"
             );
-            settle(
-                aws,
-                &aws.names.dispatch_queue_url,
-                &event,
-                &handles,
-                &response,
-            )
-            .await;
-        }
+            response
+        })
+        .await
+        .expect("poll the dispatch queue")
+            > 0;
         if !worked && !dispatched {
             return;
         }

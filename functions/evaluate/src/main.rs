@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
         .init();
-    let app = evaluate::Evaluate::new(Aws::from_env().await?);
+    let app = evaluate::Evaluate::new(Aws::from_env()?);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
             let app = &app;

@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
     let app = feedback::Feedback {
-        aws: Aws::from_env().await?,
+        aws: Aws::from_env()?,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let app = &app;

@@ -29,7 +29,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
         .init();
-    let config = kairos_core::aws::app::sdk_defaults().load().await;
+    let config = kairos_core::aws::app::lambda_sdk_config();
     let aws = Aws::new(&config, kairos_core::aws::names::Names::from_env()?);
     let api_key = api_key(&config).await?;
     if api_key.is_empty() {

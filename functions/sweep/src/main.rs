@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
     let app = sweep::Sweep {
-        aws: Aws::from_env().await?,
+        aws: Aws::from_env()?,
     };
     lambda_runtime::run(service_fn(|_: LambdaEvent<EventBridgeEvent>| {
         let app = &app;

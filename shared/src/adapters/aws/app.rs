@@ -44,9 +44,10 @@ impl Aws {
         }
     }
 
-    pub async fn from_env() -> Result<Aws, PortError> {
+    /// Inside a Lambda function: names and configuration from its environment.
+    pub fn from_env() -> Result<Aws, PortError> {
         let names = Names::from_env()?;
-        let config = sdk_defaults().load().await;
+        let config = lambda_sdk_config();
         Ok(Aws {
             links: links_from_env(),
             ..Aws::new(&config, names)
@@ -54,15 +55,40 @@ impl Aws {
     }
 }
 
-/// The SDK configuration every caller starts from (functions, `kairos serve --aws-endpoint`,
-/// the tests): region, credentials and `AWS_ENDPOINT_URL` from the environment as usual, and
-/// HTTPS through rustls on ring — the crypto library the rest of the binary already carries.
-pub fn sdk_defaults() -> aws_config::ConfigLoader {
+/// HTTPS for the SDK through rustls on ring, the one crypto library in every binary.
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    let https = aws_smithy_http_client::Builder::new()
+    aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
+        .build_https()
+}
+
+/// The SDK configuration outside Lambda (`kairos serve --aws-endpoint`, the tests): the
+/// default chains for region and credentials (environment, profile files, SSO, …).
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client())
+}
+
+/// The SDK configuration inside Lambda. The runtime gives a function its region and its
+/// role's credentials as environment variables (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), so it is built from those alone and the
+/// default chains (profile files, SSO, STS web identity, ECS, IMDS) are never linked into
+/// the functions' binaries. `AWS_ENDPOINT_URL` is honoured, as by the default loader.
+pub fn lambda_sdk_config() -> SdkConfig {
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut config = SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            credentials,
+        ));
+    if let Ok(region) = std::env::var("AWS_REGION") {
+        config = config.region(aws_config::Region::new(region));
+    }
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    config.build()
 }
 
 /// `KAIROS_UNSUBSCRIBE_SECRET` (the HMAC key; intake verifies with it) and

@@ -6,12 +6,14 @@
 //! - `queues`: SQS work queue (FIFO, one group per contact), delay queue, dispatch queue;
 //!   the timer port that puts near timers on the delay queue and far ones in the index.
 //! - `mail`: SES (email) and SNS (SMS, push).
+//! - `event_source`: Lambda's SQS event source mapping, for running functions in-process.
 //! - `ses_tags`: the message tags that make SES events attributable, escaped for SES.
 //!
 //! Queue bodies carry ids only: the payload (event properties, message) is stored in the
 //! contact's partition and looked up by the consumer, so no personal data sits on a queue.
 
 pub mod app;
+pub mod event_source;
 pub mod mail;
 pub mod names;
 pub mod provision;
