@@ -208,6 +208,34 @@ timeline:
 }
 
 #[test]
+fn a_template_that_is_not_defined_is_suppressed_not_sent_blank() {
+    // Without definitions the scenario cannot check template names; the send still must
+    // not go out empty.
+    let yaml = r#"
+start: "2026-01-05T08:00:00Z"
+until: 1d
+workflows:
+  - id: hello
+    entry: { triggers: [ { event: go } ] }
+    steps: [ { id: mail, send: { channel: email, template: nosuch } } ]
+contacts: [ { id: ann, email: a@example.com } ]
+timeline: [ { at: 0s, contact: ann, event: go } ]
+"#;
+    let journal = simulate("undefined-template", yaml);
+    assert_eq!(
+        outcomes(&journal),
+        vec!["2026-01-05T08:00:00+00:00 ann message_suppressed render_error"]
+    );
+    let entry = journal.iter().find(|e| e.kind == Kind::MessageSuppressed);
+    assert!(
+        entry
+            .and_then(|e| e.message.as_deref())
+            .is_some_and(|m| m.contains("no template `nosuch`")),
+        "{entry:?}"
+    );
+}
+
+#[test]
 fn invalid_phone_numbers_are_not_texted() {
     let yaml = r#"
 start: "2026-01-05T12:00:00Z"

@@ -15,6 +15,7 @@
 //! - [`engine`]: `process(catalog, state, input, now) -> (journal, effects)`.
 //! - [`delivery`]: whether a message goes out now, later (quiet hours) or not (and why).
 //! - [`pipeline`]: the steps every driver runs around the engine, generic over the ports.
+//! - [`keys`]: deterministic keys from content, for idempotent writes and dedupe.
 //! - [`report`]: per-step counts and goal conversion from a journal.
 //! - [`render`]: Liquid templates rendered for a contact.
 //! - [`unsubscribe`]: signed one-click unsubscribe tokens and links.
@@ -28,6 +29,7 @@ pub mod delivery;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
+pub mod keys;
 pub mod language;
 pub mod model;
 pub mod pipeline;

@@ -1,8 +1,9 @@
 //! The pipeline: what every driver does around the engine.
 //!
 //! - `handle`: one work item — load the contact's partition, run the engine, save with a
-//!   version condition (retrying from a fresh read on conflict), journal, and hand the
-//!   effects on: timers to the timer queue, messages and webhooks to the dispatch queue.
+//!   version condition (retrying from a fresh read on conflict) with an outbox of journal
+//!   and effects, then hand them on: timers to the timer queue, messages and webhooks to
+//!   the dispatch queue. A retry never applies an input twice and never loses an effect.
 //! - `run_job`: one dispatch job — the delivery policy decides; a send claims its key
 //!   before calling the provider and records `email_sent` (etc.) back as an event.
 //! - `drain` / `advance_to`: the in-process loop (simulator, `kairos serve`) over both
@@ -15,7 +16,7 @@ use crate::catalog::Catalog;
 use crate::delivery::{decide, sent_event_name, Decision};
 use crate::engine::{process, Input};
 use crate::language::step::{Category, Channel};
-use crate::model::contact::{Contact, ContactState};
+use crate::model::contact::{Contact, ContactState, Outbox};
 use crate::model::effect::{Effect, Message, WebhookCall};
 use crate::model::event::Event;
 use crate::model::journal::{JournalEntry, Kind};
@@ -23,7 +24,7 @@ use crate::ports::{
     ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError, TimerQueue,
     WebhookSender, WorkItem, WorkQueue,
 };
-use crate::render::{context, render, Rendered};
+use crate::render::{context, render};
 use crate::unsubscribe::ALL_MARKETING;
 
 /// How often a save that lost an optimistic-locking race is retried from a fresh read.
@@ -117,43 +118,84 @@ where
         Ok(timer.into_iter().chain(held).min())
     }
 
-    /// One work item: the engine on the contact's partition, saved with a version condition.
+    /// One work item: the engine on the contact's partition, then its journal and effects
+    /// handed on. The state is saved (conditional on the version read) together with the
+    /// item's key and an outbox of what is to be handed on; the outbox is cleared once it
+    /// has been. A retry after a failure anywhere in between finds the key — the input is
+    /// not applied twice — and any leftover outbox, which it hands on again: appending the
+    /// journal, scheduling timers and queueing jobs are all idempotent.
     pub async fn handle(&self, item: WorkItem) -> Result<Vec<JournalEntry>, PortError> {
         let is_timer = matches!(item.input, Input::Timer(_));
+        let key = item.key();
         for attempt in 1..=SAVE_ATTEMPTS {
+            let retry_on_conflict = |e: PortError| match e {
+                PortError::Conflict { .. } if attempt < SAVE_ATTEMPTS => Ok(()),
+                e => Err(e),
+            };
             let mut state = match self.store.load(&item.contact).await? {
                 Some(state) => state,
                 // A timer for a contact that is gone (deleted) finds nothing to do.
                 None if is_timer => return Ok(Vec::new()),
                 None => ContactState::new(Contact::new(item.contact.clone(), item.at)),
             };
-            let output = process(&self.catalog, &mut state, item.input.clone(), item.at);
-            match self.store.save(&mut state).await {
-                Ok(()) => {
-                    self.store.append_journal(&output.journal).await?;
-                    for effect in output.effects {
-                        match effect {
-                            Effect::Timer(timer) => self.timers.schedule(timer).await?,
-                            Effect::Send(message) => {
-                                self.dispatch
-                                    .push(DispatchJob::Message(message), None)
-                                    .await?
-                            }
-                            Effect::Webhook(call) => {
-                                self.dispatch.push(DispatchJob::Webhook(call), None).await?
-                            }
-                        }
-                    }
-                    return Ok(output.journal);
+            if let Some(leftover) = state.outbox.take() {
+                self.hand_on(&leftover).await?;
+                if let Err(e) = self.store.save(&mut state).await {
+                    retry_on_conflict(e)?;
+                    continue;
                 }
-                Err(PortError::Conflict { .. }) if attempt < SAVE_ATTEMPTS => continue,
-                Err(e) => return Err(e),
             }
+            if state.handled.contains(&key) {
+                return Ok(Vec::new());
+            }
+            let output = process(&self.catalog, &mut state, item.input.clone(), item.at);
+            let outbox = Outbox {
+                journal: output.journal,
+                effects: output.effects,
+            };
+            state.remember_handled(key.clone());
+            state.outbox = (!outbox.is_empty()).then(|| outbox.clone());
+            if let Err(e) = self.store.save(&mut state).await {
+                retry_on_conflict(e)?;
+                continue;
+            }
+            if state.outbox.take().is_some() {
+                self.hand_on(&outbox).await?;
+                // Clearing is bookkeeping: a writer that saved in between found the outbox
+                // and handed it on itself, so losing this race is harmless.
+                match self.store.save(&mut state).await {
+                    Ok(()) | Err(PortError::Conflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(outbox.journal);
         }
         Err(PortError::Unavailable {
             what: "contact store".into(),
             detail: "too many conflicting writes".into(),
         })
+    }
+
+    /// Appends an outbox's journal and passes its effects on: timers to the timer queue,
+    /// messages and webhooks to the dispatch queue.
+    async fn hand_on(&self, outbox: &Outbox) -> Result<(), PortError> {
+        if !outbox.journal.is_empty() {
+            self.store.append_journal(&outbox.journal).await?;
+        }
+        for effect in &outbox.effects {
+            match effect.clone() {
+                Effect::Timer(timer) => self.timers.schedule(timer).await?,
+                Effect::Send(message) => {
+                    self.dispatch
+                        .push(DispatchJob::Message(message), None)
+                        .await?
+                }
+                Effect::Webhook(call) => {
+                    self.dispatch.push(DispatchJob::Webhook(call), None).await?
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One dispatch job.
@@ -207,23 +249,27 @@ where
                     .filter(|l| marketing_email && !l.public_url.is_empty())
                     .map(|l| l.unsubscribe_url(&message.contact, ALL_MARKETING));
                 let rendered = match self.catalog.definitions().templates.get(&message.template) {
-                    None => Rendered::default(),
-                    Some(template) => match render(
+                    None => Err(format!(
+                        "no template `{}` in the definitions",
+                        message.template
+                    )),
+                    Some(template) => render(
                         template,
                         &context(&message, &state, unsubscribe_url.as_deref()),
-                    ) {
-                        Ok(rendered) => rendered,
-                        Err(error) => {
-                            // Never a blank or half-filled message: suppressed, visibly.
-                            entry.kind = Kind::MessageSuppressed;
-                            entry.reason = Some("render_error".into());
-                            entry.message = Some(error);
-                            self.store
-                                .append_journal(std::slice::from_ref(&entry))
-                                .await?;
-                            return Ok(vec![entry]);
-                        }
-                    },
+                    ),
+                };
+                let rendered = match rendered {
+                    Ok(rendered) => rendered,
+                    Err(error) => {
+                        // Never a blank or half-filled message: suppressed, visibly.
+                        entry.kind = Kind::MessageSuppressed;
+                        entry.reason = Some("render_error".into());
+                        entry.message = Some(error);
+                        self.store
+                            .append_journal(std::slice::from_ref(&entry))
+                            .await?;
+                        return Ok(vec![entry]);
+                    }
                 };
                 if !self.store.claim(&message.key).await? {
                     return Ok(Vec::new());

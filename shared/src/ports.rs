@@ -45,6 +45,18 @@ pub struct WorkItem {
     pub at: DateTime<Utc>,
 }
 
+impl WorkItem {
+    /// Deterministic: the same item (a redelivery, a retry) always has the same key.
+    pub fn key(&self) -> String {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        format!(
+            "w-{}-{}",
+            self.at.timestamp(),
+            crate::keys::short_hash(&text)
+        )
+    }
+}
+
 /// Contact partitions, saved with optimistic locking, plus each contact's journal.
 pub trait ContactStore: Send + Sync {
     fn load(
@@ -59,6 +71,8 @@ pub trait ContactStore: Send + Sync {
     fn delete(&self, contact: &str) -> impl Future<Output = Result<(), PortError>> + Send;
     fn is_deleted(&self, contact: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
     fn contact_ids(&self) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    /// Appends a batch of entries. The same batch appended again (a retry) must not
+    /// appear twice; `journal::batch_hash` names a batch by its content.
     fn append_journal(
         &self,
         entries: &[JournalEntry],

@@ -66,16 +66,18 @@ struct Counts {
 
 /// Builds the report of every workflow in `catalog` from `journal`.
 pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
-    // Where each run is (its last step) and whether it ended, by (workflow, run).
-    let mut position: BTreeMap<(&str, &str), (&str, bool)> = BTreeMap::new();
+    // Where each run is (its last step) and whether it ended. Run ids count per contact
+    // (`welcome:1` is every contact's first run), so a run is (contact, workflow, run).
+    let mut position: BTreeMap<(&str, &str, &str), (&str, bool)> = BTreeMap::new();
     let mut steps: BTreeMap<(&str, &str), Counts> = BTreeMap::new();
     let mut runs: BTreeMap<&str, WorkflowReport> = BTreeMap::new();
-    // Feedback already counted, by (kind, workflow, step, run): opens repeat, SES retries.
-    let mut feedback_seen: BTreeSet<(Kind, &str, &str, &str)> = BTreeSet::new();
+    // Feedback already counted, by (kind, contact, workflow, run, step): opens repeat.
+    let mut feedback_seen: BTreeSet<(Kind, &str, &str, &str, &str)> = BTreeSet::new();
     for e in journal {
         let (Some(wf), Some(run)) = (e.workflow.as_deref(), e.run.as_deref()) else {
             continue;
         };
+        let contact = e.contact.as_str();
         let step = e.step.as_deref();
         match e.kind {
             Kind::Entered => runs.entry(wf).or_default().entered += 1,
@@ -84,13 +86,13 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                     if e.kind == Kind::Step {
                         steps.entry((wf, step)).or_default().entered += 1;
                     }
-                    position.insert((wf, run), (step, false));
+                    position.insert((contact, wf, run), (step, false));
                 }
             }
             Kind::GoalAchieved => {
                 if let Some(step) = step {
                     steps.entry((wf, step)).or_default().goals += 1;
-                    position.insert((wf, run), (step, false));
+                    position.insert((contact, wf, run), (step, false));
                 }
             }
             Kind::MessageSent => {
@@ -107,7 +109,7 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
             }
             Kind::MessageDelivered | Kind::MessageOpened | Kind::MessageClicked => {
                 let step = step.unwrap_or_default();
-                if !feedback_seen.insert((e.kind, wf, step, run)) {
+                if !feedback_seen.insert((e.kind, contact, wf, run, step)) {
                     continue;
                 }
                 let c = steps.entry((wf, step)).or_default();
@@ -128,14 +130,14 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                 if let (Some(step), true) = (step, reason != "completed") {
                     steps.entry((wf, step)).or_default().left_early += 1;
                 }
-                if let Some(p) = position.get_mut(&(wf, run)) {
+                if let Some(p) = position.get_mut(&(contact, wf, run)) {
                     p.1 = true;
                 }
             }
             _ => {}
         }
     }
-    for ((wf, _), (step, ended)) in &position {
+    for ((_, wf, _), (step, ended)) in &position {
         if !ended {
             steps.entry((wf, step)).or_default().now_at += 1;
             runs.entry(wf).or_default().active += 1;

@@ -81,3 +81,23 @@ fn the_report_counts_each_message_once_per_kind() {
         "only message steps"
     );
 }
+
+#[test]
+fn runs_of_different_contacts_are_told_apart() {
+    // Run ids count per contact: both contacts' first run is `welcome:1`.
+    let mut ann = World::new(&[WELCOME]);
+    ann.event("signed_up", json!({}));
+    let mut bob = World::new(&[WELCOME]);
+    bob.event("signed_up", json!({}));
+    bob.days(3); // bob's run finishes; ann's still waits
+    let mut journal = ann.journal.clone();
+    journal.extend(bob.journal.iter().cloned().map(|mut e| {
+        e.contact = "bob".into();
+        e
+    }));
+    let report = report::build(&journal, &ann.catalog);
+    let welcome = &report.workflows[0];
+    assert_eq!((welcome.entered, welcome.active), (2, 1));
+    let pause = &welcome.steps[1];
+    assert_eq!((pause.entered, pause.now_at, pause.passed), (2, 1, 1));
+}

@@ -66,6 +66,25 @@ fn hashed(id: &str) -> String {
 }
 
 impl FileStore {
+    /// Appends entries as JSON lines to their contacts' journal files.
+    fn append_lines(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
+        let _guard = self.guard();
+        for entry in entries {
+            let path = self.path("journal", &format!("{}.jsonl", hashed(&entry.contact)));
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| io("journal", e))?;
+            let line = serde_json::to_string(entry).map_err(|e| PortError::Failed {
+                what: "encode".into(),
+                detail: e.to_string(),
+            })?;
+            writeln!(file, "{line}").map_err(|e| io("journal", e))?;
+        }
+        Ok(())
+    }
+
     pub fn open(root: impl Into<PathBuf>) -> Result<FileStore, PortError> {
         let root = root.into();
         for dir in [
@@ -265,21 +284,15 @@ impl ContactStore for FileStore {
     }
 
     async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
-        let _guard = self.guard();
-        for entry in entries {
-            let path = self.path("journal", &format!("{}.jsonl", hashed(&entry.contact)));
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| io("journal", e))?;
-            let line = serde_json::to_string(entry).map_err(|e| PortError::Failed {
-                what: "encode".into(),
-                detail: e.to_string(),
-            })?;
-            writeln!(file, "{line}").map_err(|e| io("journal", e))?;
+        let batch = format!("journal/{}", crate::model::journal::batch_hash(entries));
+        if !self.claim(&batch).await? {
+            return Ok(());
         }
-        Ok(())
+        let written = self.append_lines(entries);
+        if written.is_err() {
+            self.release(&batch).await?;
+        }
+        written
     }
 
     async fn journal(&self, contact: &str) -> Result<Vec<JournalEntry>, PortError> {

@@ -61,6 +61,10 @@ impl ContactStore for MemoryStore {
     }
 
     async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
+        let batch = format!("journal/{}", crate::model::journal::batch_hash(entries));
+        if !lock(&self.claims).insert(batch) {
+            return Ok(());
+        }
         let mut journal = lock(&self.journal);
         for e in entries {
             journal

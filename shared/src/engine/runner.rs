@@ -466,17 +466,14 @@ impl Cx<'_> {
 /// A split branch chosen by weight, stable for the same contact, run and step.
 fn pick_branch(branches: &[(f64, Option<NodeId>)], contact: &str, run: &str, step: &str) -> usize {
     let total: f64 = branches.iter().map(|(w, _)| w).sum();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in contact
-        .bytes()
-        .chain([0])
-        .chain(run.bytes())
-        .chain([0])
-        .chain(step.bytes())
-    {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let mut hash = crate::keys::fnv1a(
+        contact
+            .bytes()
+            .chain([0])
+            .chain(run.bytes())
+            .chain([0])
+            .chain(step.bytes()),
+    );
     // splitmix64 finaliser spreads FNV's low-entropy high bits.
     hash ^= hash >> 30;
     hash = hash.wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -1,14 +1,16 @@
 //! The contact and its partition: everything the engine needs to decide for one contact,
 //! loaded and saved as one unit (one DynamoDB Query, one embedded-store record).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::model::effect::Effect;
 use crate::model::history::EventHistory;
+use crate::model::journal::JournalEntry;
 use crate::model::run::Run;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,6 +107,27 @@ pub struct SentRef {
     pub template: String,
 }
 
+/// How many recently processed work items a partition remembers: enough to recognise a
+/// redelivery or retry, which come minutes later, not hundreds of inputs later.
+const HANDLED_KEPT: usize = 32;
+
+/// What processing an input left to hand on — journal entries and effects — committed with
+/// the state, so that a crash between the save and the hand-on loses nothing: whoever loads
+/// the partition next hands it on again (each hand-on is idempotent) and clears it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outbox {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal: Vec<JournalEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<Effect>,
+}
+
+impl Outbox {
+    pub fn is_empty(&self) -> bool {
+        self.journal.is_empty() && self.effects.is_empty()
+    }
+}
+
 /// One contact's partition: the contact, its event history, its active runs and the
 /// bookkeeping for reentry, segment entry and date triggers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -131,6 +154,12 @@ pub struct ContactState {
     pub last_email: Option<SentRef>,
     #[serde(default)]
     pub next_run: u64,
+    /// Keys of the latest work items processed (`WorkItem::key`), oldest first.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub handled: VecDeque<String>,
+    /// Committed but not yet handed on (see `Outbox`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<Outbox>,
     /// Bumped by the store on every save; writes are conditional on it.
     #[serde(default)]
     pub version: u64,
@@ -148,7 +177,17 @@ impl ContactState {
             date_fired: BTreeMap::new(),
             last_email: None,
             next_run: 1,
+            handled: VecDeque::new(),
+            outbox: None,
             version: 0,
+        }
+    }
+
+    /// Remembers a processed work item; the oldest is forgotten past `HANDLED_KEPT`.
+    pub fn remember_handled(&mut self, key: String) {
+        self.handled.push_back(key);
+        while self.handled.len() > HANDLED_KEPT {
+            self.handled.pop_front();
         }
     }
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::names::Names;
 use super::port_error;
-use super::table::{short_hash, Table};
+use super::table::Table;
+use crate::keys::short_hash;
 use crate::model::effect::Timer;
 use crate::ports::{DispatchJob, DispatchQueue, PortError, TimerQueue, WorkItem, WorkQueue};
 
@@ -94,8 +95,7 @@ impl Queues {
 
 impl WorkQueue for Queues {
     async fn push(&self, item: WorkItem) -> Result<(), PortError> {
-        let text = serde_json::to_string(&item).map_err(|e| body_error("work item", e))?;
-        let key = format!("w-{}-{}", item.at.timestamp(), short_hash(&text));
+        let key = item.key();
         self.table.put_payload(&item.contact, &key, &item).await?;
         let body = serde_json::to_string(&PayloadRef {
             contact: item.contact.clone(),

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | contact partition (contact, history, runs; versioned) | `C#<contact>` | `STATE` |
 //! | tombstone of a deleted contact (TTL) | `C#<contact>` | `TOMB` |
-//! | journal entry | `C#<contact>` | `J#<time>#<hash>` |
+//! | journal entry | `C#<contact>` | `J#<time>#<batch hash>#<n>` |
 //! | stored work item / dispatch job (queues carry only its key; TTL) | `C#<contact>` | `P#<key>` |
 //! | claim of a side effect (TTL) | `K#<key>` | `CLAIM` |
 //! | timer due later than the delay queue reaches (sharded) | `T#<shard>` | `<due>#<key>` |
@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::port_error;
+use crate::keys::short_hash;
 use crate::model::contact::ContactState;
 use crate::model::effect::Timer;
 use crate::model::journal::JournalEntry;
@@ -83,16 +84,6 @@ fn corrupt(what: &str, detail: &str) -> PortError {
         what: format!("stored {what}"),
         detail: detail.into(),
     }
-}
-
-/// A short stable hash (FNV-1a) for keys derived from content.
-pub fn short_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 impl Table {
@@ -563,15 +554,13 @@ impl ContactStore for Table {
 
     async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
         let mut requests = Vec::new();
-        // Keys sort by the entry's time, then by when it was written and its place in the
-        // batch, so a contact's journal reads back in the order it was written.
-        let written = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        // Keys come from the content alone — the entry's time, the batch's hash, the place
+        // in the batch — so the batch appended again by a retry overwrites itself, and a
+        // contact's journal reads back in order.
+        let batch = crate::model::journal::batch_hash(entries);
         for (i, entry) in entries.iter().enumerate() {
             let text = to_json(entry, "journal entry")?;
-            let sk = format!(
-                "J#{}#{written:020}#{i:04}",
-                entry.at.format("%Y%m%dT%H%M%S")
-            );
+            let sk = format!("J#{}#{batch}#{i:04}", entry.at.format("%Y%m%dT%H%M%S%.9f"));
             let mut item = key(contact_pk(&entry.contact), sk);
             item.insert("body".into(), s(text));
             requests.push(Self::put_request(item)?);
