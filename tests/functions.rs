@@ -852,3 +852,48 @@ async fn ses_feedback_reaches_the_step_report_once_per_message() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn an_event_that_could_not_be_queued_is_not_swallowed_by_its_id() {
+    let moto = Moto::start();
+    let (aws, config) = stack(&moto).await;
+    aws.queues
+        .sqs
+        .delete_queue()
+        .queue_url(&aws.names.work_queue_url)
+        .send()
+        .await
+        .unwrap();
+    let body = r#"{"id": "e1", "contact": "ann", "event": "signed_up"}"#;
+    let (status, _) = call(&aws, "POST", "/v1/events", "application/json", body).await;
+    assert!(status.is_server_error(), "{status}");
+    // The queue is back; the client retries the same event id.
+    let settings = kairos_core::aws::provision::QueueSettings {
+        visibility_timeout: 1,
+        max_receive_count: 2,
+    };
+    let names =
+        kairos_core::aws::provision::provision(&config, "kairos", "a@example.com", settings)
+            .await
+            .unwrap();
+    assert_eq!(names.work_queue_url, aws.names.work_queue_url);
+    let (status, accepted) = call(&aws, "POST", "/v1/events", "application/json", body).await;
+    assert_eq!(
+        (status, &accepted["accepted"]),
+        (StatusCode::ACCEPTED, &json!(1))
+    );
+}
+
+#[tokio::test]
+async fn definitions_naming_files_are_refused_over_the_api() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let defs = "templates:\n  welcome: { subject: Hi, html: templates/welcome.html }\n";
+    let (status, body) = call(&aws, "PUT", "/v1/definitions", "application/yaml", defs).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let error = body.to_string();
+    assert!(
+        error.contains("templates.welcome.html") && error.contains("inline"),
+        "{error}"
+    );
+}

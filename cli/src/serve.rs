@@ -260,6 +260,10 @@ impl intake::Backend for Shared {
     async fn claim(&self, key: &str) -> Result<bool, PortError> {
         self.store.claim(key).await
     }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        self.store.release(key).await
+    }
 }
 
 async fn serve_embedded(options: Options, api_key: String) -> Result<(), String> {

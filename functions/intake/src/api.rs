@@ -264,7 +264,8 @@ async fn put_definitions<B: Backend>(
     let (text, name) = document_text(&headers, body).await?;
     let defs: Definitions =
         parse_document(name, &text).map_err(|d| ApiError::invalid(vec![d], true))?;
-    let errors = validate_definitions(&defs, name);
+    let mut errors = defs.file_references(name);
+    errors.extend(validate_definitions(&defs, name));
     if !errors.is_empty() {
         return Err(ApiError::invalid(with_lines(errors, &text), false));
     }
@@ -556,20 +557,29 @@ async fn post_events<B: Backend>(
     }
     let mut accepted = 0;
     for (id, mut event, contact) in events {
-        if let Some(id) = id {
-            if !app.backend.claim(&format!("event/{id}")).await? {
+        let claim = id.as_ref().map(|id| format!("event/{id}"));
+        if let Some(claim) = &claim {
+            if !app.backend.claim(claim).await? {
                 continue;
             }
-            event.id = Some(id);
         }
+        event.id = id;
         let at = event.at;
-        app.backend
+        let submitted = app
+            .backend
             .submit(WorkItem {
                 contact,
                 input: Input::Event(event),
                 at,
             })
-            .await?;
+            .await;
+        if let Err(error) = submitted {
+            // Not queued, so not accepted: the client's retry must be able to try again.
+            if let Some(claim) = &claim {
+                app.backend.release(claim).await?;
+            }
+            return Err(error.into());
+        }
         accepted += 1;
     }
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))

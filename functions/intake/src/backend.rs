@@ -37,6 +37,8 @@ pub trait Backend: Send + Sync + 'static {
     fn all_journal(&self) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
     /// Claims a key once (event ids: the same id twice is accepted once).
     fn claim(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Gives a claim back (the work it guarded could not be queued; a retry may try again).
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 impl Backend for Aws {
@@ -78,5 +80,9 @@ impl Backend for Aws {
 
     async fn claim(&self, key: &str) -> Result<bool, PortError> {
         self.table.claim(key).await
+    }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        self.table.release(key).await
     }
 }

@@ -136,6 +136,33 @@ pub fn is_file_reference(part: &str) -> bool {
 }
 
 impl Definitions {
+    /// One error per template part that names a file: where no files can be read (the
+    /// HTTP API), a path would otherwise be sent as the message's text.
+    pub fn file_references(&self, file: &str) -> Vec<crate::diagnostic::Diagnostic> {
+        let mut errors = Vec::new();
+        for (name, template) in &self.templates {
+            for (part, slot) in [
+                ("subject", &template.subject),
+                ("html", &template.html),
+                ("text", &template.text),
+                ("sms", &template.sms),
+                ("push", &template.push),
+            ] {
+                if let Some(value) = slot.as_ref().filter(|v| is_file_reference(v)) {
+                    errors.push(crate::diagnostic::Diagnostic::error(
+                        file,
+                        format!("templates.{name}.{part}"),
+                        format!(
+                            "names the file `{value}`, which cannot be read here: send the \
+                             content inline (`kairos validate` resolves file names locally)"
+                        ),
+                    ));
+                }
+            }
+        }
+        errors
+    }
+
     /// Replaces template parts that name files with the files' contents, relative to
     /// `base` (the definitions file's folder). Returns one diagnostic per unreadable file.
     pub fn resolve_files(
