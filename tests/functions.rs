@@ -148,6 +148,7 @@ async fn an_event_becomes_an_email_in_the_emulator() {
     );
     let (_, contact) = call(&aws, "GET", "/v1/contacts/ann", "application/json", "").await;
     assert_eq!(contact["runs"][0]["workflow"], "welcome");
+    assert_eq!(contact["runs"][0]["step"], "pause", "{contact}");
     assert!(contact["runs"][0]["waiting_until"].is_string(), "{contact}");
     // The two-day wait is far beyond the delay queue: its timer sits in the index.
     assert!(aws.table.next_timer().await.unwrap().is_some());
@@ -508,21 +509,32 @@ async fn bad_input_gets_the_documented_4xx_and_writes_nothing() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "validation_failed");
-    let unauthorized = intake::router(Arc::new(intake::App {
-        backend: aws.clone(),
-        api_key: KEY.into(),
-        links: None,
-    }))
-    .oneshot(
-        Request::builder()
-            .uri("/v1/contacts/c1")
-            .header("authorization", "Bearer wrong")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let with_authorization = |value: String| {
+        intake::router(Arc::new(intake::App {
+            backend: aws.clone(),
+            api_key: KEY.into(),
+            links: None,
+        }))
+        .oneshot(
+            Request::builder()
+                .uri("/v1/workflows/nothing")
+                .header("authorization", value)
+                .body(Body::empty())
+                .unwrap(),
+        )
+    };
+    for wrong in [
+        "Bearer wrong".to_string(),
+        format!("Bearer {KEY}x"),
+        format!("Basic {KEY}"),
+        KEY.to_string(),
+    ] {
+        let response = with_authorization(wrong.clone()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{wrong}");
+    }
+    // The scheme is case-insensitive (RFC 7235): past auth, the workflow is just missing.
+    let response = with_authorization(format!("bearer {KEY}")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -20,9 +20,10 @@ use kairos_core::language::validate::{validate_definitions, References};
 use kairos_core::language::workflow::WorkflowDoc;
 use kairos_core::language::{load_workflow, with_lines};
 use kairos_core::ports::WorkItem;
-use kairos_core::{ContactState, Deployed, Event};
+use kairos_core::{Catalog, ContactState, Deployed, Event};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::backend::Backend;
@@ -81,9 +82,19 @@ async fn require_api_key<B: Backend>(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .unwrap_or_default();
-    let ok = !app.api_key.is_empty() && bool::from(given.as_bytes().ct_eq(app.api_key.as_bytes()));
+    // Digests of equal length, compared in constant time: neither the key's bytes nor its
+    // length show in the timing.
+    let digest = |text: &str| Sha256::digest(text.as_bytes());
+    let ok = !app.api_key.is_empty()
+        && bool::from(
+            digest(given)
+                .as_slice()
+                .ct_eq(digest(&app.api_key).as_slice()),
+        );
     if !ok {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -292,14 +303,21 @@ struct ContactBody {
     lists: Vec<String>,
 }
 
-fn contact_view(state: &ContactState, now: DateTime<Utc>) -> Value {
+/// The contact as the API shows it; `catalog` names the step each run is at.
+fn contact_view(state: &ContactState, catalog: &Catalog, now: DateTime<Utc>) -> Value {
     let c = &state.contact;
     let scores: BTreeMap<&String, i64> =
         c.scores.iter().map(|(k, v)| (k, v.value_at(now))).collect();
     let runs: Vec<Value> = state
         .runs
         .values()
-        .map(|r| json!({ "run": r.id(), "workflow": r.workflow, "version": r.version, "step_index": r.at, "started_at": r.started_at, "waiting_until": r.waiting.as_ref().and_then(|w| w.until) }))
+        .map(|r| {
+            let step = catalog
+                .get(&r.workflow, r.version)
+                .and_then(|w| w.nodes.get(r.at))
+                .map(|node| node.id.as_str());
+            json!({ "run": r.id(), "workflow": r.workflow, "version": r.version, "step": step, "started_at": r.started_at, "waiting_until": r.waiting.as_ref().and_then(|w| w.until) })
+        })
         .collect();
     json!({
         "id": c.id, "email": c.email, "phone": c.phone, "timezone": c.timezone.name(), "fields": c.fields,
@@ -383,7 +401,11 @@ async fn put_contact<B: Backend>(
             })
             .await?;
     }
-    Ok(Json(contact_view(&preview, now)))
+    Ok(Json(contact_view(
+        &preview,
+        &app.backend.catalog().await?,
+        now,
+    )))
 }
 
 async fn get_contact<B: Backend>(
@@ -395,7 +417,11 @@ async fn get_contact<B: Backend>(
         .load(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no contact `{id}`")))?;
-    Ok(Json(contact_view(&state, Utc::now())))
+    Ok(Json(contact_view(
+        &state,
+        &app.backend.catalog().await?,
+        Utc::now(),
+    )))
 }
 
 async fn delete_contact<B: Backend>(
