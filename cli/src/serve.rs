@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use kairos_core::adapters::file::FileStore;
 use kairos_core::aws::app::Aws;
 use kairos_core::aws::event_source;
@@ -245,8 +245,8 @@ impl intake::Backend for Shared {
         self.store.load(contact).await
     }
 
-    async fn delete(&self, contact: &str) -> Result<(), PortError> {
-        self.store.delete(contact).await
+    async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        self.store.delete(contact, at).await
     }
 
     async fn journal(&self, contact: &str) -> Result<Vec<JournalEntry>, PortError> {

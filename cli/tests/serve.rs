@@ -201,6 +201,8 @@ async fn serve_runs_the_pipeline_and_survives_a_restart() {
             .0,
         404
     );
+    let outbox = std::fs::read_dir(data.join("outbox")).unwrap().count();
+    assert_eq!(outbox, 0, "the rendered messages went with the contact");
 }
 
 #[test]

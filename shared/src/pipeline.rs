@@ -136,7 +136,15 @@ where
                 Some(state) => state,
                 // A timer for a contact that is gone (deleted) finds nothing to do.
                 None if is_timer => return Ok(Vec::new()),
-                None => ContactState::new(Contact::new(item.contact.clone(), item.at)),
+                None => {
+                    // Work from before a deletion does not bring the contact back; what
+                    // happens after it starts a new contact.
+                    let deleted = self.store.deleted_at(&item.contact).await?;
+                    if deleted.is_some_and(|deleted| item.at <= deleted) {
+                        return Ok(Vec::new());
+                    }
+                    ContactState::new(Contact::new(item.contact.clone(), item.at))
+                }
             };
             if let Some(leftover) = state.outbox.take() {
                 self.hand_on(&leftover).await?;
@@ -319,6 +327,10 @@ where
         call: WebhookCall,
         now: DateTime<Utc>,
     ) -> Result<Vec<JournalEntry>, PortError> {
+        // A contact deleted since the call was queued is not sent anywhere any more.
+        if self.store.load(&call.contact).await?.is_none() {
+            return Ok(Vec::new());
+        }
         if !self.store.claim(&call.key).await? {
             return Ok(Vec::new());
         }

@@ -66,10 +66,18 @@ pub trait ContactStore: Send + Sync {
     /// Saves when the stored version still equals `state.version`, then bumps it;
     /// otherwise [`PortError::Conflict`] and nothing is written.
     fn save(&self, state: &mut ContactState) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Removes every record of the contact and leaves a tombstone, so later timers and
-    /// messages for it do nothing.
-    fn delete(&self, contact: &str) -> impl Future<Output = Result<(), PortError>> + Send;
-    fn is_deleted(&self, contact: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Removes every record of the contact and leaves a tombstone saying when, so work
+    /// that was already queued (timers, events from before `at`, messages) does nothing.
+    fn delete(
+        &self,
+        contact: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// When the contact was deleted, while its tombstone lasts.
+    fn deleted_at(
+        &self,
+        contact: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, PortError>> + Send;
     fn contact_ids(&self) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
     /// Appends a batch of entries. The same batch appended again (a retry) must not
     /// appear twice; `journal::batch_hash` names a batch by its content.

@@ -57,9 +57,9 @@ fn delete_leaves_a_tombstone() {
     let store = MemoryStore::default();
     let mut state = ContactState::new(Contact::new("c1", t0()));
     ready(store.save(&mut state)).unwrap();
-    ready(store.delete("c1")).unwrap();
+    ready(store.delete("c1", t0())).unwrap();
     assert_eq!(ready(store.load("c1")).unwrap(), None);
-    assert!(ready(store.is_deleted("c1")).unwrap());
+    assert_eq!(ready(store.deleted_at("c1")).unwrap(), Some(t0()));
 }
 
 #[test]

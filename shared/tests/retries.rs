@@ -1,6 +1,7 @@
 //! At-least-once delivery and retries through the pipeline: a failure after the contact's
 //! state is saved neither loses an effect (the outbox is handed on by the retry) nor applies
-//! the input twice (the item's key is remembered), and the journal has no duplicates.
+//! the input twice (the item's key is remembered), and the journal has no duplicates. Work
+//! still queued when a contact is deleted does not bring it back.
 
 mod support;
 
@@ -165,4 +166,26 @@ fn a_redelivered_item_after_success_changes_nothing() {
     ready(p.handle(later)).unwrap();
     let state = ready(p.store.load("ann")).unwrap().unwrap();
     assert_eq!(state.contact.score("lead", at), 20);
+}
+
+#[test]
+fn work_queued_before_a_deletion_does_not_bring_the_contact_back() {
+    let p = pipeline(0);
+    ready(p.handle(signed_up())).unwrap();
+    let deleted = t0() + chrono::Duration::hours(1);
+    ready(p.store.delete("ann", deleted)).unwrap();
+    let event_at = |at| WorkItem {
+        input: Input::Event(Event::new("clicked", at)),
+        at,
+        ..signed_up()
+    };
+    // Sent before the deletion, delivered after it.
+    ready(p.handle(event_at(t0() + chrono::Duration::minutes(30)))).unwrap();
+    assert_eq!(ready(p.store.load("ann")).unwrap(), None);
+    // Something new after the deletion is a new contact.
+    let later = deleted + chrono::Duration::hours(1);
+    ready(p.handle(event_at(later))).unwrap();
+    let state = ready(p.store.load("ann")).unwrap().expect("a new contact");
+    assert_eq!(state.contact.created_at, later);
+    assert!(state.runs.is_empty(), "nothing of the old contact");
 }

@@ -428,7 +428,7 @@ async fn delete_contact<B: Backend>(
     State(app): State<Arc<App<B>>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.backend.delete(&id).await?;
+    app.backend.delete(&id, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,6 +3,8 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
+
 use kairos_core::aws::app::Aws;
 use kairos_core::language::definitions::Definitions;
 use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
@@ -29,7 +31,11 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         contact: &str,
     ) -> impl Future<Output = Result<Option<ContactState>, PortError>> + Send;
-    fn delete(&self, contact: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn delete(
+        &self,
+        contact: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     fn journal(
         &self,
         contact: &str,
@@ -66,8 +72,8 @@ impl Backend for Aws {
         self.table.load(contact).await
     }
 
-    async fn delete(&self, contact: &str) -> Result<(), PortError> {
-        self.table.delete(contact).await
+    async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        self.table.delete(contact, at).await
     }
 
     async fn journal(&self, contact: &str) -> Result<Vec<JournalEntry>, PortError> {

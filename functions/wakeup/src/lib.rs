@@ -58,7 +58,7 @@ impl Wakeup {
             self.aws.queues.send_to_delay_queue(&timer, now).await?;
             return Ok(Fate::Early);
         }
-        if self.aws.table.is_deleted(&timer.contact).await? {
+        if self.aws.table.deleted_at(&timer.contact).await?.is_some() {
             return Ok(Fate::Stale);
         }
         let Some(state) = self.aws.table.load(&timer.contact).await? else {

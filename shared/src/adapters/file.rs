@@ -252,9 +252,22 @@ impl ContactStore for FileStore {
         Ok(())
     }
 
-    async fn delete(&self, contact: &str) -> Result<(), PortError> {
+    async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
         let _guard = self.guard();
         let id = hashed(contact);
+        // Rendered messages (addresses, content) and queued jobs go with the contact.
+        for dir in ["outbox", "dispatch"] {
+            for name in self.names(dir)? {
+                let path = self.path(dir, &name);
+                let mentions = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                    .is_some_and(|v| names_contact(&v, contact));
+                if mentions {
+                    std::fs::remove_file(&path).map_err(|e| io(dir, e))?;
+                }
+            }
+        }
         for path in [
             self.path("contacts", &format!("{id}.json")),
             self.path("journal", &format!("{id}.jsonl")),
@@ -265,11 +278,18 @@ impl ContactStore for FileStore {
                 Err(e) => return Err(io(&path.display().to_string(), e)),
             }
         }
-        std::fs::write(self.path("deleted", &id), contact).map_err(|e| io("tombstone", e))
+        std::fs::write(self.path("deleted", &id), at.to_rfc3339()).map_err(|e| io("tombstone", e))
     }
 
-    async fn is_deleted(&self, contact: &str) -> Result<bool, PortError> {
-        Ok(self.path("deleted", &hashed(contact)).exists())
+    async fn deleted_at(&self, contact: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        match std::fs::read_to_string(self.path("deleted", &hashed(contact))) {
+            // A tombstone from before deletion times were kept counts from the beginning.
+            Ok(text) => Ok(Some(
+                crate::calendar::parse_timestamp(text.trim()).unwrap_or(DateTime::UNIX_EPOCH),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("tombstone", e)),
+        }
     }
 
     async fn contact_ids(&self) -> Result<Vec<String>, PortError> {
@@ -315,6 +335,12 @@ impl ContactStore for FileStore {
         let _ = std::fs::remove_file(self.path("claims", &hashed(key)));
         Ok(())
     }
+}
+
+/// Whether a stored outbox message or dispatch job belongs to `contact`.
+fn names_contact(value: &serde_json::Value, contact: &str) -> bool {
+    let owner = |v: &serde_json::Value| v.get("contact").and_then(|c| c.as_str()) == Some(contact);
+    owner(value) || owner(&value["message"])
 }
 
 fn due_name(t: DateTime<Utc>) -> String {

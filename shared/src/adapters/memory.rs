@@ -21,7 +21,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Default)]
 pub struct MemoryStore {
     contacts: Mutex<BTreeMap<String, ContactState>>,
-    deleted: Mutex<BTreeSet<String>>,
+    deleted: Mutex<BTreeMap<String, DateTime<Utc>>>,
     journal: Mutex<BTreeMap<String, Vec<JournalEntry>>>,
     claims: Mutex<BTreeSet<String>>,
 }
@@ -45,15 +45,15 @@ impl ContactStore for MemoryStore {
         Ok(())
     }
 
-    async fn delete(&self, contact: &str) -> Result<(), PortError> {
+    async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
         lock(&self.contacts).remove(contact);
         lock(&self.journal).remove(contact);
-        lock(&self.deleted).insert(contact.to_string());
+        lock(&self.deleted).insert(contact.to_string(), at);
         Ok(())
     }
 
-    async fn is_deleted(&self, contact: &str) -> Result<bool, PortError> {
-        Ok(lock(&self.deleted).contains(contact))
+    async fn deleted_at(&self, contact: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        Ok(lock(&self.deleted).get(contact).copied())
     }
 
     async fn contact_ids(&self) -> Result<Vec<String>, PortError> {

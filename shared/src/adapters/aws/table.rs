@@ -512,7 +512,7 @@ impl ContactStore for Table {
         Ok(())
     }
 
-    async fn delete(&self, contact: &str) -> Result<(), PortError> {
+    async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
         let items = self.query(contact_pk(contact), "").await?;
         let mut requests = Vec::new();
         for item in items {
@@ -529,12 +529,20 @@ impl ContactStore for Table {
         self.batch_write(requests).await?;
         let mut tomb = key(contact_pk(contact), "TOMB");
         tomb.insert("ttl".into(), ttl(KEEP_DAYS));
+        tomb.insert("at".into(), s(at.to_rfc3339()));
         self.put(tomb, "leave a tombstone").await?;
         Ok(())
     }
 
-    async fn is_deleted(&self, contact: &str) -> Result<bool, PortError> {
-        Ok(self.get(contact_pk(contact), "TOMB").await?.is_some())
+    async fn deleted_at(&self, contact: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let Some(tomb) = self.get(contact_pk(contact), "TOMB").await? else {
+            return Ok(None);
+        };
+        let at = tomb
+            .get("at")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|t| crate::calendar::parse_timestamp(t).ok());
+        Ok(Some(at.unwrap_or(DateTime::UNIX_EPOCH)))
     }
 
     async fn contact_ids(&self) -> Result<Vec<String>, PortError> {
