@@ -193,6 +193,28 @@ async fn conditional_writes_refuse_a_stale_version() {
         aws.table.save(&mut again).await,
         Err(PortError::Conflict { expected: 0 })
     );
+
+    // Workflow versions are immutable: two deploys that both made version 1 cannot both
+    // store it, and the API answers the loser 409.
+    let refs = kairos_core::language::validate::References::default();
+    let mine = kairos_core::language::load_workflow("a.yaml", WELCOME, refs).unwrap();
+    let theirs = kairos_core::language::load_workflow(
+        "b.yaml",
+        &WELCOME.replace("2d", "3d"),
+        kairos_core::language::validate::References::default(),
+    )
+    .unwrap();
+    aws.table.save_workflow(&theirs).await.unwrap();
+    let lost = aws.table.save_workflow(&mine).await.unwrap_err();
+    assert_eq!(lost, PortError::Conflict { expected: 0 });
+    let answer = axum::response::IntoResponse::into_response(intake::error::ApiError::from(lost));
+    assert_eq!(answer.status(), StatusCode::CONFLICT);
+    let (catalog, _) = aws.table.load_catalog().await.unwrap();
+    assert_eq!(
+        catalog.latest("welcome").unwrap().doc,
+        theirs.doc,
+        "the first stored version stays"
+    );
 }
 
 #[tokio::test]

@@ -191,7 +191,7 @@ impl intake::Backend for Shared {
             what: "workflow".into(),
             detail: e.to_string(),
         })?;
-        self.store.put_catalog(
+        self.store.put_catalog_new(
             &format!("WF#{}#V#{:06}.json", workflow.id, workflow.version),
             &text,
         )?;

@@ -535,10 +535,11 @@ async fn post_events<B: Backend>(
     };
     if values.len() > MAX_EVENTS {
         return Err(ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            ..ApiError::bad_request(
+            path: Some("events".into()),
+            ..ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
                 format!("at most {MAX_EVENTS} events at once, not {}", values.len()),
-                "events",
             )
         });
     }
@@ -546,12 +547,10 @@ async fn post_events<B: Backend>(
     let now = Utc::now();
     let mut events = Vec::new();
     for (i, value) in values.into_iter().enumerate() {
-        let at_path = |field: &str| {
-            if prefix.is_empty() {
-                field.to_string()
-            } else {
-                format!("{prefix}[{i}].{field}")
-            }
+        let at_path = |field: &str| match (prefix.is_empty(), field.is_empty()) {
+            (true, _) => field.to_string(),
+            (false, true) => format!("{prefix}[{i}]"),
+            (false, false) => format!("{prefix}[{i}].{field}"),
         };
         let e: EventBody = kairos_core::language::parse::from_value(value)
             .map_err(|m| ApiError::bad_request(m, &at_path("")))?;

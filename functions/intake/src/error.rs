@@ -61,6 +61,13 @@ impl ApiError {
 
 impl From<PortError> for ApiError {
     fn from(e: PortError) -> ApiError {
+        if let PortError::Conflict { .. } = e {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "someone else changed this at the same time; read it again and retry",
+            );
+        }
         tracing::error!(error = %e, retryable = e.retryable(), "backend failure");
         let status = if e.retryable() {
             StatusCode::SERVICE_UNAVAILABLE

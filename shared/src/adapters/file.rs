@@ -174,6 +174,25 @@ impl FileStore {
         std::fs::write(&path, text).map_err(|e| io(&path.display().to_string(), e))
     }
 
+    /// Stores a catalog document that must not exist yet (a workflow version is immutable):
+    /// one stored first by someone else is a [`PortError::Conflict`].
+    pub fn put_catalog_new(&self, name: &str, text: &str) -> Result<(), PortError> {
+        let path = self.path("catalog", &name.replace('#', "_"));
+        let mut file = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(PortError::Conflict { expected: 0 })
+            }
+            Err(e) => return Err(io(&path.display().to_string(), e)),
+        };
+        file.write_all(text.as_bytes())
+            .map_err(|e| io(&path.display().to_string(), e))
+    }
+
     /// Every catalog document, in name order.
     pub fn catalog_documents(&self) -> Result<Vec<(String, String)>, PortError> {
         let mut out = Vec::new();

@@ -372,10 +372,36 @@ impl Table {
     }
 
     /// Stores a catalog document (`WF#<id>#V#<n>` or `DEFS`) and bumps the catalog stamp.
-    pub async fn put_catalog_item(&self, sort_key: &str, text: &str) -> Result<(), PortError> {
+    /// Stores a catalog item and bumps the stamp. `only_new`: versions are immutable, so a
+    /// version someone else stored first is a [`PortError::Conflict`], not an overwrite.
+    pub async fn put_catalog_item(
+        &self,
+        sort_key: &str,
+        text: &str,
+        only_new: bool,
+    ) -> Result<(), PortError> {
         let mut item = key("CATALOG".into(), sort_key);
         item.insert("body".into(), s(text));
-        self.put(item, "store the catalog").await?;
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item));
+        if only_new {
+            put = put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk");
+        }
+        match put.send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                return Err(PortError::Conflict { expected: 0 });
+            }
+            Err(e) => return Err(port_error("store the catalog", e)),
+        }
         self.client
             .update_item()
             .table_name(&self.name)
@@ -630,6 +656,7 @@ impl Table {
         self.put_catalog_item(
             &format!("WF#{}#V#{:06}", workflow.id, workflow.version),
             &text,
+            true,
         )
         .await
     }
@@ -638,7 +665,7 @@ impl Table {
         &self,
         definitions: &crate::language::definitions::Definitions,
     ) -> Result<(), PortError> {
-        self.put_catalog_item("DEFS", &to_json(definitions, "definitions")?)
+        self.put_catalog_item("DEFS", &to_json(definitions, "definitions")?, false)
             .await
     }
 
