@@ -931,3 +931,30 @@ async fn definitions_naming_files_are_refused_over_the_api() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn definitions_cannot_pull_a_template_from_under_a_deployed_workflow() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    deploy(&aws).await;
+    let without_tips = "templates:\n  welcome: { subject: Welcome, text: Hello }\n";
+    let (status, body) = call(
+        &aws,
+        "PUT",
+        "/v1/definitions",
+        "application/yaml",
+        without_tips,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("tips") && text.contains("deployed workflow `welcome`"),
+        "{text}"
+    );
+    let (catalog, _) = aws.table.load_catalog().await.unwrap();
+    assert!(
+        catalog.definitions().templates.contains_key("tips"),
+        "nothing was stored"
+    );
+}

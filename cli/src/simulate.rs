@@ -187,7 +187,9 @@ async fn input_for(
             let Some(last) = last else {
                 warnings.push(format!(
                     "{}: {} has not been sent an email yet; nothing to open",
-                    entry.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    entry
+                        .at
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                     entry.contact
                 ));
                 return Ok(None);

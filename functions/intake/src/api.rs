@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use kairos_core::engine::{Input, Profile};
 use kairos_core::language::definitions::Definitions;
 use kairos_core::language::parse::parse_document;
-use kairos_core::language::validate::{validate_definitions, References};
+use kairos_core::language::validate::{validate_definitions, validate_workflow, References};
 use kairos_core::language::workflow::WorkflowDoc;
 use kairos_core::language::{load_workflow, with_lines};
 use kairos_core::ports::WorkItem;
@@ -277,6 +277,25 @@ async fn put_definitions<B: Backend>(
         parse_document(name, &text).map_err(|d| ApiError::invalid(vec![d], true))?;
     let mut errors = defs.file_references(name);
     errors.extend(validate_definitions(&defs, name));
+    // Deployed workflows must still find every segment and template they name.
+    let catalog = app.backend.catalog().await?;
+    let known = catalog.ids();
+    for workflow in catalog.latest_all() {
+        let refs = References {
+            definitions: Some(&defs),
+            workflows: Some(&known),
+        };
+        let file = format!("workflow {}", workflow.id);
+        if let Err(broken) = validate_workflow(workflow.doc.clone(), &file, refs) {
+            errors.extend(broken.into_iter().map(|mut d| {
+                d.message = format!(
+                    "{} (deployed workflow `{}` would lose it)",
+                    d.message, workflow.id
+                );
+                d
+            }));
+        }
+    }
     if !errors.is_empty() {
         return Err(ApiError::invalid(with_lines(errors, &text), false));
     }
