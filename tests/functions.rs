@@ -557,6 +557,11 @@ async fn bad_input_gets_the_documented_4xx_and_writes_nothing() {
     // The scheme is case-insensitive (RFC 7235): past auth, the workflow is just missing.
     let response = with_authorization(format!("bearer {KEY}")).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let (status, body) = call(&aws, "DELETE", "/v1/events", "application/json", "").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::METHOD_NOT_ALLOWED, &json!("method_not_allowed"))
+    );
 }
 
 #[tokio::test]

@@ -69,6 +69,13 @@ pub fn router<B: Backend>(app: Arc<App<B>>) -> Router {
     );
     v1.merge(unsubscribe)
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .with_state(app)
 }
 
