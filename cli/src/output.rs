@@ -34,6 +34,8 @@ pub fn table_row(e: &JournalEntry) -> String {
         ("list", &e.list),
         ("field", &e.field),
         ("name", &e.name),
+        ("url", &e.url),
+        ("message", &e.message),
     ];
     for (key, value) in fields {
         if let Some(v) = value {
@@ -42,6 +44,9 @@ pub fn table_row(e: &JournalEntry) -> String {
     }
     if let Some(score) = e.score {
         details.push(format!("score={score}"));
+    }
+    if let Some(value) = &e.value {
+        details.push(format!("value={value}"));
     }
     if let Some(until) = e.until {
         details.push(format!("until={}", until.format("%Y-%m-%d %H:%M")));

@@ -286,19 +286,37 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
     }
 
     let mut timeline = Vec::new();
-    // A contact exists if listed, or once an `identify` entry introduces it; any other
-    // entry for an unknown contact is almost always a typo.
-    let mut introduced = ids.clone();
+    // A contact exists if listed, or once an `identify` entry introduces it — in time
+    // order, as the simulation runs (equal times in written order); any other entry for a
+    // contact not there yet is almost always a typo.
+    let mut introduced: BTreeMap<&str, (kairos_core::Duration, usize)> = BTreeMap::new();
+    for (i, e) in doc.timeline.iter().enumerate() {
+        if e.identify.is_some() {
+            let first = introduced.entry(e.contact.as_str()).or_insert((e.at, i));
+            *first = (*first).min((e.at, i));
+        }
+    }
+    let exists = |contact: &str, at: kairos_core::Duration, i: usize| {
+        ids.contains(contact)
+            || introduced
+                .get(contact)
+                .is_some_and(|first| *first < (at, i))
+    };
+    let unknown: Vec<(usize, String)> = doc
+        .timeline
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| e.identify.is_none() && !exists(&e.contact, e.at, *i))
+        .map(|(i, e)| (i, e.contact.clone()))
+        .collect();
+    for (i, contact) in unknown {
+        error(
+            format!("timeline[{i}].contact"),
+            format!("unknown contact `{contact}` at this time: list it under `contacts`, or introduce it with an earlier `identify` entry"),
+        );
+    }
     for (i, e) in doc.timeline.into_iter().enumerate() {
         let path = format!("timeline[{i}]");
-        if e.identify.is_some() {
-            introduced.insert(e.contact.clone());
-        } else if !introduced.contains(&e.contact) {
-            error(
-                format!("{path}.contact"),
-                format!("unknown contact `{}`: list it under `contacts`, or introduce it with an `identify` entry first", e.contact),
-            );
-        }
         if e.at > doc.until {
             error(
                 format!("{path}.at"),

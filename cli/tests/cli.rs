@@ -266,7 +266,7 @@ fn scenario_contacts_and_inline_workflows() {
         &[
             (
                 "s.yaml",
-                "until: 10d\nworkflows:\n  - id: inline\n    steps:\n      - { id: a, goto: nowhere }\ncontacts: [ { id: ann } ]\ntimeline:\n  - { at: 1d, contact: bob, identify: { email: bob@example.com } }\n  - { at: 2d, contact: bob, event: go }\n  - { at: 3d, contact: bobb, event: go }\n  - { at: 9d, contact: ann, event: go }\n",
+                "until: 10d\nworkflows:\n  - id: inline\n    steps:\n      - { id: a, goto: nowhere }\ncontacts: [ { id: ann } ]\ntimeline:\n  - { at: 1d, contact: bob, identify: { email: bob@example.com } }\n  - { at: 2d, contact: bob, event: go }\n  - { at: 3d, contact: bobb, event: go }\n  - { at: 9d, contact: ann, event: go }\n  - { at: 5d, contact: cy, identify: { email: cy@example.com } }\n  - { at: 4d, contact: cy, event: go }\n",
             ),
             ("list.yaml", "- 1\n- 2\n"),
         ],
@@ -284,10 +284,16 @@ fn scenario_contacts_and_inline_workflows() {
         err.contains("s.yaml:10: error at timeline[2].contact: unknown contact `bobb`"),
         "{err}"
     );
+    // Written after its `identify`, but happening before it.
+    assert!(
+        err.contains("s.yaml:13: error at timeline[5].contact: unknown contact `cy`"),
+        "{err}"
+    );
     assert!(
         !err.contains("timeline[1]")
             && !err.contains("timeline[0]")
-            && !err.contains("timeline[3]"),
+            && !err.contains("timeline[3]")
+            && !err.contains("timeline[4]"),
         "{err}"
     );
     let out = kairos(&["validate", &paths[1]]);
