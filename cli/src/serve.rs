@@ -253,8 +253,10 @@ impl intake::Backend for Shared {
         self.store.journal(contact).await
     }
 
-    async fn all_journal(&self) -> Result<Vec<JournalEntry>, PortError> {
-        self.store.all_journal()
+    async fn workflow_journal(&self, workflow: &str) -> Result<Vec<JournalEntry>, PortError> {
+        let mut entries = self.store.all_journal()?;
+        entries.retain(|e| e.workflow.as_deref() == Some(workflow));
+        Ok(entries)
     }
 
     async fn claim(&self, key: &str) -> Result<bool, PortError> {

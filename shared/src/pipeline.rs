@@ -162,19 +162,20 @@ where
                 effects: output.effects,
             };
             state.remember_handled(key.clone());
-            state.outbox = (!outbox.is_empty()).then(|| outbox.clone());
+            state.outbox = (!outbox.is_empty()).then_some(outbox);
             if let Err(e) = self.store.save(&mut state).await {
                 retry_on_conflict(e)?;
                 continue;
             }
-            if state.outbox.take().is_some() {
-                self.hand_on(&outbox).await?;
-                // Clearing is bookkeeping: a writer that saved in between found the outbox
-                // and handed it on itself, so losing this race is harmless.
-                match self.store.save(&mut state).await {
-                    Ok(()) | Err(PortError::Conflict { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+            let Some(outbox) = state.outbox.take() else {
+                return Ok(Vec::new());
+            };
+            self.hand_on(&outbox).await?;
+            // Clearing is bookkeeping: a writer that saved in between found the outbox and
+            // handed it on itself, so losing this race is harmless.
+            match self.store.clear_outbox(&mut state).await {
+                Ok(()) | Err(PortError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
             }
             return Ok(outbox.journal);
         }

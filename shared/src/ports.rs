@@ -66,6 +66,15 @@ pub trait ContactStore: Send + Sync {
     /// Saves when the stored version still equals `state.version`, then bumps it;
     /// otherwise [`PortError::Conflict`] and nothing is written.
     fn save(&self, state: &mut ContactState) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Saves `state` after its outbox was handed on: the stored copy at `state.version`
+    /// differs from it only by that outbox, so a store may just drop it there (the memory
+    /// store does, rather than copy the whole partition again). Same conditions as `save`.
+    fn clear_outbox(
+        &self,
+        state: &mut ContactState,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        self.save(state)
+    }
     /// Removes every record of the contact and leaves a tombstone saying when, so work
     /// that was already queued (timers, events from before `at`, messages) does nothing.
     fn delete(

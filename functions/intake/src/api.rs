@@ -268,7 +268,7 @@ async fn get_report<B: Backend>(
     if catalog.latest(&id).is_none() {
         return Err(ApiError::not_found(format!("no workflow `{id}`")));
     }
-    let journal = app.backend.all_journal().await?;
+    let journal = app.backend.workflow_journal(&id).await?;
     let report = kairos_core::report::build(&journal, &catalog);
     let workflow = report.workflows.into_iter().find(|w| w.workflow == id);
     Ok(Json(json!(workflow)))

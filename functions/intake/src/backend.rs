@@ -40,7 +40,11 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         contact: &str,
     ) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
-    fn all_journal(&self) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
+    /// Every journal entry that names `workflow`, in time order (for its report).
+    fn workflow_journal(
+        &self,
+        workflow: &str,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
     /// Claims a key once (event ids: the same id twice is accepted once).
     fn claim(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Gives a claim back (the work it guarded could not be queued; a retry may try again).
@@ -80,8 +84,8 @@ impl Backend for Aws {
         self.table.journal(contact).await
     }
 
-    async fn all_journal(&self) -> Result<Vec<JournalEntry>, PortError> {
-        self.table.all_journal().await
+    async fn workflow_journal(&self, workflow: &str) -> Result<Vec<JournalEntry>, PortError> {
+        self.table.workflow_journal(workflow).await
     }
 
     async fn claim(&self, key: &str) -> Result<bool, PortError> {

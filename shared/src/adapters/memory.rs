@@ -45,6 +45,22 @@ impl ContactStore for MemoryStore {
         Ok(())
     }
 
+    async fn clear_outbox(&self, state: &mut ContactState) -> Result<(), PortError> {
+        let mut contacts = lock(&self.contacts);
+        match contacts.get_mut(&state.contact.id) {
+            Some(stored) if stored.version == state.version => {
+                stored.outbox = None;
+                stored.version += 1;
+                state.outbox = None;
+                state.version += 1;
+                Ok(())
+            }
+            stored => Err(PortError::Conflict {
+                expected: stored.map_or(0, |s| s.version),
+            }),
+        }
+    }
+
     async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
         lock(&self.contacts).remove(contact);
         lock(&self.journal).remove(contact);

@@ -16,8 +16,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
-    PutRequest, ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType,
+    TimeToLiveSpecification, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -33,6 +34,12 @@ use crate::ports::{ContactStore, PortError};
 
 /// Timer items spread over this many partitions (the index would be a hot key otherwise).
 pub const TIMER_SHARDS: u32 = 16;
+/// The `by-workflow` index spreads a workflow's journal over this many partitions, so a
+/// busy workflow's journal writes do not all land on one index partition.
+const WORKFLOW_SHARDS: u32 = 8;
+/// The sparse index over journal entries that name a workflow (`wpk`, `wsk`): a workflow's
+/// report reads its entries, not the table.
+pub const WORKFLOW_INDEX: &str = "by-workflow";
 /// Claims, tombstones and stored payloads expire after this long (DynamoDB TTL).
 const KEEP_DAYS: i64 = 30;
 
@@ -77,6 +84,13 @@ fn to_json<T: Serialize>(value: &T, what: &str) -> Result<String, PortError> {
         what: what.into(),
         detail: e.to_string(),
     })
+}
+
+/// The `by-workflow` index partition of a journal entry: the workflow and a shard chosen by
+/// the contact, so one contact's entries stay in one shard, in order.
+fn workflow_pk(workflow: &str, contact: &str) -> String {
+    let shard = crate::keys::fnv1a(contact.bytes()) % u64::from(WORKFLOW_SHARDS);
+    format!("W#{workflow}#{shard}")
 }
 
 fn corrupt(what: &str, detail: &str) -> PortError {
@@ -129,8 +143,23 @@ impl Table {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr("pk").map_err(build_err)?)
             .attribute_definitions(attr("sk").map_err(build_err)?)
+            .attribute_definitions(attr("wpk").map_err(build_err)?)
+            .attribute_definitions(attr("wsk").map_err(build_err)?)
             .key_schema(schema("pk", KeyType::Hash).map_err(build_err)?)
             .key_schema(schema("sk", KeyType::Range).map_err(build_err)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(WORKFLOW_INDEX)
+                    .key_schema(schema("wpk", KeyType::Hash).map_err(build_err)?)
+                    .key_schema(schema("wsk", KeyType::Range).map_err(build_err)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(build_err)?,
+            )
             .send()
             .await
             .map_err(|e| port_error("create table", e))?;
@@ -452,27 +481,32 @@ impl Table {
     }
 
     /// Every stored journal entry (for reports). Scans: fine for reports, not a hot path.
-    pub async fn all_journal(&self) -> Result<Vec<JournalEntry>, PortError> {
+    /// Every journal entry that names `workflow`, in time order, from the `by-workflow`
+    /// index (one query per shard) — what its report is built from.
+    pub async fn workflow_journal(&self, workflow: &str) -> Result<Vec<JournalEntry>, PortError> {
         let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.name)
-                .filter_expression("begins_with(#sk, :j)")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":j", s("J#"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| port_error("scan the journal", e))?;
-            for item in out.items.unwrap_or_default() {
-                entries.push(body::<JournalEntry>(&item, "journal entry")?);
-            }
-            match out.last_evaluated_key {
-                Some(last) if !last.is_empty() => start = Some(last),
-                _ => break,
+        for shard in 0..WORKFLOW_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.name)
+                    .index_name(WORKFLOW_INDEX)
+                    .key_condition_expression("#w = :w")
+                    .expression_attribute_names("#w", "wpk")
+                    .expression_attribute_values(":w", s(format!("W#{workflow}#{shard}")))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("query a workflow's journal", e))?;
+                for item in out.items.unwrap_or_default() {
+                    entries.push(body::<JournalEntry>(&item, "journal entry")?);
+                }
+                match out.last_evaluated_key {
+                    Some(last) if !last.is_empty() => start = Some(last),
+                    _ => break,
+                }
             }
         }
         entries.sort_by_key(|e| e.at);
@@ -595,8 +629,12 @@ impl ContactStore for Table {
         for (i, entry) in entries.iter().enumerate() {
             let text = to_json(entry, "journal entry")?;
             let sk = format!("J#{}#{batch}#{i:04}", entry.at.format("%Y%m%dT%H%M%S%.9f"));
-            let mut item = key(contact_pk(&entry.contact), sk);
+            let mut item = key(contact_pk(&entry.contact), sk.clone());
             item.insert("body".into(), s(text));
+            if let Some(workflow) = &entry.workflow {
+                item.insert("wpk".into(), s(workflow_pk(workflow, &entry.contact)));
+                item.insert("wsk".into(), s(sk));
+            }
             requests.push(Self::put_request(item)?);
         }
         self.batch_write(requests).await
