@@ -120,13 +120,13 @@ where
 
     /// One work item: the engine on the contact's partition, then its journal and effects
     /// handed on. The state is saved (conditional on the version read) together with the
-    /// item's key and an outbox of what is to be handed on; the outbox is cleared once it
-    /// has been. A retry after a failure anywhere in between finds the key — the input is
-    /// not applied twice — and any leftover outbox, which it hands on again: appending the
-    /// journal, scheduling timers and queueing jobs are all idempotent.
+    /// item's fingerprint and an outbox of what is to be handed on; the outbox is cleared
+    /// once it has been. A retry after a failure anywhere in between finds the fingerprint
+    /// — the input is not applied twice — and any leftover outbox, which it hands on again:
+    /// appending the journal, scheduling timers and queueing jobs are all idempotent.
     pub async fn handle(&self, item: WorkItem) -> Result<Vec<JournalEntry>, PortError> {
         let is_timer = matches!(item.input, Input::Timer(_));
-        let key = item.key();
+        let fingerprint = item.fingerprint();
         for attempt in 1..=SAVE_ATTEMPTS {
             let retry_on_conflict = |e: PortError| match e {
                 PortError::Conflict { .. } if attempt < SAVE_ATTEMPTS => Ok(()),
@@ -153,7 +153,7 @@ where
                     continue;
                 }
             }
-            if state.handled.contains(&key) {
+            if state.handled.contains(&fingerprint) {
                 return Ok(Vec::new());
             }
             let output = process(&self.catalog, &mut state, item.input.clone(), item.at);
@@ -161,7 +161,7 @@ where
                 journal: output.journal,
                 effects: output.effects,
             };
-            state.remember_handled(key.clone());
+            state.remember_handled(fingerprint);
             state.outbox = (!outbox.is_empty()).then_some(outbox);
             if let Err(e) = self.store.save(&mut state).await {
                 retry_on_conflict(e)?;

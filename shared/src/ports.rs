@@ -48,12 +48,12 @@ pub struct WorkItem {
 impl WorkItem {
     /// Deterministic: the same item (a redelivery, a retry) always has the same key.
     pub fn key(&self) -> String {
-        let text = serde_json::to_string(self).unwrap_or_default();
-        format!(
-            "w-{}-{}",
-            self.at.timestamp(),
-            crate::keys::short_hash(&text)
-        )
+        format!("w-{}-{:016x}", self.at.timestamp(), self.fingerprint())
+    }
+
+    /// A hash of the whole item, the same for the same item wherever it is computed.
+    pub fn fingerprint(&self) -> u64 {
+        crate::keys::fnv1a(serde_json::to_vec(self).unwrap_or_default())
     }
 }
 

@@ -154,9 +154,10 @@ pub struct ContactState {
     pub last_email: Option<SentRef>,
     #[serde(default)]
     pub next_run: u64,
-    /// Keys of the latest work items processed (`WorkItem::key`), oldest first.
+    /// Fingerprints of the latest work items processed (`WorkItem::fingerprint`), oldest
+    /// first: numbers, so remembering them costs no allocation per save.
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub handled: VecDeque<String>,
+    pub handled: VecDeque<u64>,
     /// Committed but not yet handed on (see `Outbox`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox: Option<Outbox>,
@@ -184,7 +185,7 @@ impl ContactState {
     }
 
     /// Remembers a processed work item; the oldest is forgotten past `HANDLED_KEPT`.
-    pub fn remember_handled(&mut self, key: String) {
+    pub fn remember_handled(&mut self, key: u64) {
         self.handled.push_back(key);
         while self.handled.len() > HANDLED_KEPT {
             self.handled.pop_front();
