@@ -89,7 +89,7 @@ pub trait ContactStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<DateTime<Utc>>, PortError>> + Send;
     fn contact_ids(&self) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
     /// Appends a batch of entries. The same batch appended again (a retry) must not
-    /// appear twice; `journal::batch_hash` names a batch by its content.
+    /// appear twice; `journal::batch_fingerprint` names a batch by its content.
     fn append_journal(
         &self,
         entries: &[JournalEntry],

@@ -323,7 +323,10 @@ impl ContactStore for FileStore {
     }
 
     async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
-        let batch = format!("journal/{}", crate::model::journal::batch_hash(entries));
+        let batch = format!(
+            "journal/{:016x}",
+            crate::model::journal::batch_fingerprint(entries)
+        );
         if !self.claim(&batch).await? {
             return Ok(());
         }

@@ -1,6 +1,6 @@
 //! In-memory implementations of every port.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +24,8 @@ pub struct MemoryStore {
     deleted: Mutex<BTreeMap<String, DateTime<Utc>>>,
     journal: Mutex<BTreeMap<String, Vec<JournalEntry>>>,
     claims: Mutex<BTreeSet<String>>,
+    /// Fingerprints of the journal batches appended (a batch appended again is skipped).
+    journal_batches: Mutex<HashSet<u64>>,
 }
 
 impl ContactStore for MemoryStore {
@@ -77,8 +79,8 @@ impl ContactStore for MemoryStore {
     }
 
     async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
-        let batch = format!("journal/{}", crate::model::journal::batch_hash(entries));
-        if !lock(&self.claims).insert(batch) {
+        let batch = crate::model::journal::batch_fingerprint(entries);
+        if !lock(&self.journal_batches).insert(batch) {
             return Ok(());
         }
         let mut journal = lock(&self.journal);

@@ -78,10 +78,10 @@ pub struct JournalEntry {
     pub message: Option<String>,
 }
 
-/// Names a batch of entries by its content (16 hex digits): appended again by a retry, the
-/// same batch has the same name, so a store can recognise it.
-pub fn batch_hash(entries: &[JournalEntry]) -> String {
-    crate::keys::short_hash(&serde_json::to_string(entries).unwrap_or_default())
+/// Fingerprints a batch of entries by its content: appended again by a retry, the same
+/// batch has the same fingerprint, so a store can recognise it.
+pub fn batch_fingerprint(entries: &[JournalEntry]) -> u64 {
+    crate::keys::fnv1a(serde_json::to_vec(entries).unwrap_or_default())
 }
 
 impl JournalEntry {

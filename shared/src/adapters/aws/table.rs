@@ -625,7 +625,7 @@ impl ContactStore for Table {
         // Keys come from the content alone — the entry's time, the batch's hash, the place
         // in the batch — so the batch appended again by a retry overwrites itself, and a
         // contact's journal reads back in order.
-        let batch = crate::model::journal::batch_hash(entries);
+        let batch = format!("{:016x}", crate::model::journal::batch_fingerprint(entries));
         for (i, entry) in entries.iter().enumerate() {
             let text = to_json(entry, "journal entry")?;
             let sk = format!("J#{}#{batch}#{i:04}", entry.at.format("%Y%m%dT%H%M%S%.9f"));
