@@ -5,9 +5,10 @@
 //!
 //! - `webhooks`: the HTTP(S) webhook sender (also used by `kairos serve`).
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use kairos_core::aws::app::{Aws, CatalogCache};
+use kairos_core::aws::event_source;
 use kairos_core::aws::queues::PayloadRef;
 use kairos_core::ports::{DispatchJob, PortError};
 use kairos_core::Kind;
@@ -35,25 +36,16 @@ impl Dispatch {
         let mut response = SqsBatchResponse::default();
         // The catalog is read once per batch (one GetItem for its stamp), not per record.
         let catalog = self.catalog.current(&self.aws.table).await;
-        for record in event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let parsed = record
-                .body
-                .as_deref()
-                .map(serde_json::from_str::<PayloadRef>);
-            let outcome = match parsed {
-                Some(Ok(reference)) => self
+        for record in &event.records {
+            let outcome = match event_source::body::<PayloadRef>(record) {
+                Ok(reference) => self
                     .one(&catalog, &reference, now)
                     .await
                     .map_err(|e| e.to_string()),
-                Some(Err(e)) => Err(format!("poison message: {e}")),
-                None => Err("poison message: no body".into()),
+                Err(poison) => Err(poison),
             };
             if let Err(reason) = outcome {
-                tracing::warn!(message_id = %id, %reason, "record failed");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+                event_source::fail(&mut response, record, &reason);
             }
         }
         response

@@ -6,8 +6,9 @@
 
 use std::collections::HashSet;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use kairos_core::aws::app::{Aws, CatalogCache, NoWebhooks};
+use kairos_core::aws::event_source;
 use kairos_core::aws::queues::PayloadRef;
 use kairos_core::ports::{PortError, WorkItem};
 
@@ -29,28 +30,19 @@ impl Evaluate {
         // The catalog is read once per batch (one GetItem for its stamp), not per record.
         let catalog = self.catalog.current(&self.aws.table).await;
         let mut failed_contacts: HashSet<String> = HashSet::new();
-        for record in event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let reference = record
-                .body
-                .as_deref()
-                .map(serde_json::from_str::<PayloadRef>);
-            let outcome = match reference {
-                Some(Ok(r)) if failed_contacts.contains(&r.contact) => {
+        for record in &event.records {
+            let outcome = match event_source::body::<PayloadRef>(record) {
+                Ok(r) if failed_contacts.contains(&r.contact) => {
                     Err(format!("an earlier record of contact {} failed", r.contact))
                 }
-                Some(Ok(r)) => self.one(&catalog, &r).await.map_err(|e| {
+                Ok(r) => self.one(&catalog, &r).await.map_err(|e| {
                     failed_contacts.insert(r.contact.clone());
                     e.to_string()
                 }),
-                Some(Err(e)) => Err(format!("poison message: {e}")),
-                None => Err("poison message: no body".to_string()),
+                Err(poison) => Err(poison),
             };
             if let Err(reason) = outcome {
-                tracing::warn!(message_id = %id, %reason, "record failed; SQS retries it, then moves it to the DLQ");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+                event_source::fail(&mut response, record, &reason);
             }
         }
         response

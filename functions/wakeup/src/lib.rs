@@ -3,9 +3,10 @@
 //! contact (the FIFO work queue keeps it in order with everything else). A stale one is
 //! dropped. A timer that arrives early (rounding) goes back with its remaining delay.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use kairos_core::aws::app::Aws;
+use kairos_core::aws::event_source;
 use kairos_core::aws::queues::TimerMessage;
 use kairos_core::engine::Input;
 use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
@@ -26,28 +27,17 @@ pub enum Fate {
 impl Wakeup {
     pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
-        for record in event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let parsed = record
-                .body
-                .as_deref()
-                .map(serde_json::from_str::<TimerMessage>);
-            let outcome = match parsed {
-                Some(Ok(message)) => self
+        for record in &event.records {
+            let outcome = match event_source::body::<TimerMessage>(record) {
+                Ok(message) => self
                     .one(message.timer, now)
                     .await
                     .map_err(|e| e.to_string()),
-                Some(Err(e)) => Err(format!("poison message: {e}")),
-                None => Err("poison message: no body".into()),
+                Err(poison) => Err(poison),
             };
             match outcome {
-                Ok(fate) => tracing::info!(message_id = %id, ?fate, "timer"),
-                Err(reason) => {
-                    tracing::warn!(message_id = %id, %reason, "record failed");
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id;
-                    response.batch_item_failures.push(failure);
-                }
+                Ok(fate) => tracing::info!(message_id = ?record.message_id, ?fate, "timer"),
+                Err(reason) => event_source::fail(&mut response, record, &reason),
             }
         }
         response

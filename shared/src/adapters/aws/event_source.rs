@@ -2,15 +2,33 @@
 //! (`kairos serve --aws-endpoint`, the cross-function tests): receive a batch as a Lambda
 //! SQS event, hand it to a handler, delete the records it did not report as failed
 //! (`ReportBatchItemFailures`). Failed records stay and come back after the visibility
-//! timeout, until the queue's redrive policy moves them to the dead-letter queue.
+//! timeout, until the queue's redrive policy moves them to the dead-letter queue. Also the
+//! two things every SQS handler does with a record: read its body, report it as failed.
 
 use std::future::Future;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::port_error;
 use crate::ports::PortError;
+
+/// A record's body read as `T` (what the queue carries); `Err` says why it is poison.
+pub fn body<T: DeserializeOwned>(record: &SqsMessage) -> Result<T, String> {
+    let text = record.body.as_deref().ok_or("poison message: no body")?;
+    serde_json::from_str(text).map_err(|e| format!("poison message: {e}"))
+}
+
+/// Reports a record as failed: SQS delivers it again, and after the queue's
+/// `maxReceiveCount` moves it to the dead-letter queue.
+pub fn fail(response: &mut SqsBatchResponse, record: &SqsMessage, reason: &str) {
+    let id = record.message_id.clone().unwrap_or_default();
+    tracing::warn!(message_id = %id, %reason, "record failed");
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = id;
+    response.batch_item_failures.push(failure);
+}
 
 /// One received batch: the event a handler takes and the receipt handles to settle it.
 pub struct Batch {
