@@ -484,16 +484,21 @@ async fn post_tags<B: Backend>(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     valid_id(&id, "contact")?;
     let b: TagsBody = json_body(&headers, body).await?;
-    app.backend
-        .submit(WorkItem {
-            contact: id,
-            input: Input::Tags {
-                add: b.add,
-                remove: b.remove,
-            },
-            at: Utc::now(),
-        })
-        .await?;
+    let input = Input::Tags {
+        add: b.add,
+        remove: b.remove,
+    };
+    accept(&app, id, input).await
+}
+
+/// Queues one input for a contact, now: `202 {"accepted": 1}`.
+async fn accept<B: Backend>(
+    app: &App<B>,
+    contact: String,
+    input: Input,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let at = Utc::now();
+    app.backend.submit(WorkItem { contact, input, at }).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": 1 }))))
 }
 
@@ -505,17 +510,11 @@ async fn post_lists<B: Backend>(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     valid_id(&id, "contact")?;
     let b: ListsBody = json_body(&headers, body).await?;
-    app.backend
-        .submit(WorkItem {
-            contact: id,
-            input: Input::Lists {
-                join: b.join,
-                leave: b.leave,
-            },
-            at: Utc::now(),
-        })
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": 1 }))))
+    let input = Input::Lists {
+        join: b.join,
+        leave: b.leave,
+    };
+    accept(&app, id, input).await
 }
 
 #[derive(Deserialize)]
