@@ -10,6 +10,7 @@ if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ]; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2'
 fi
+python3 scripts/check-repository.py   # rust-version matches the lockfile; no big binaries or secrets in git
 cargo fmt --all -- --check
 # Moderate parallelism: the build machine has 2 cores.
 RUST_TEST_THREADS=2 cargo test --workspace --all-targets
