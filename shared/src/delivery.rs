@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
+use crate::address::EmailAddress;
 use crate::calendar::{parse_local_time, quiet_window_end};
 use crate::language::definitions::Definitions;
 use crate::language::step::{Category, Channel};
@@ -52,6 +53,11 @@ pub fn decide(
     };
     if message.channel == Channel::Sms && !is_e164(&to) {
         return Decision::Suppress("invalid_phone");
+    }
+    // Stored before addresses were checked at the boundary, or written by a field: never
+    // handed to a mailer unless it is an address.
+    if message.channel == Channel::Email && EmailAddress::parse(&to).is_err() {
+        return Decision::Suppress("invalid_email");
     }
     if message.channel == Channel::Email {
         // Hard bounces and complaints stop every email, transactional included.

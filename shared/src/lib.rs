@@ -3,6 +3,7 @@
 //! simulator) runs through the same ports.
 //!
 //! Layout:
+//! - [`address`]: email addresses and mailboxes that cannot break a header.
 //! - [`duration`]: `90s` / `1d12h` durations and signed offsets.
 //! - [`calendar`]: local time in the contact's timezone (DST-correct), `HH:MM`, RFC 3339.
 //! - [`diagnostic`]: errors and warnings with file, path and line.
@@ -23,6 +24,7 @@
 //!   queue, mailer, clock); [`adapters`] holds the in-memory implementations.
 
 pub mod adapters;
+pub mod address;
 pub mod calendar;
 pub mod catalog;
 pub mod delivery;

@@ -150,7 +150,8 @@ pub fn render(template: &Template, vars: &Value) -> Result<Rendered, String> {
         .or_else(|| template.sms.clone())
         .or_else(|| template.push.clone());
     let rendered = Rendered {
-        subject: one(&template.subject)?,
+        // A subject is one header line, whatever the contact's fields hold.
+        subject: one(&template.subject)?.map(|s| crate::address::header_line(&s)),
         html: one(&template.html)?,
         text: one(&body)?,
     };

@@ -10,6 +10,10 @@ use sha2::Sha256;
 /// The list a marketing email unsubscribes from when its step names none: all marketing.
 pub const ALL_MARKETING: &str = "marketing";
 
+/// The signature is HMAC-SHA256 cut to 128 bits (RFC 2104 allows truncation to half the
+/// output), which keeps links short and leaves forgery at 2^-128 per try.
+const SIGNATURE_BYTES: usize = 16;
+
 #[derive(Clone)]
 pub struct Signer {
     secret: Vec<u8>,
@@ -45,7 +49,7 @@ impl Signer {
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(payload),
-            URL_SAFE_NO_PAD.encode(&signature[..16])
+            URL_SAFE_NO_PAD.encode(&signature[..SIGNATURE_BYTES])
         )
     }
 
@@ -58,6 +62,11 @@ impl Signer {
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| TokenError::Malformed)?;
+        // Exactly the length `token` writes: `verify_truncated_left` alone accepts any
+        // prefix of the tag, and a 1-byte tag is guessed once in 256 tries.
+        if signature.len() != SIGNATURE_BYTES {
+            return Err(TokenError::Forged);
+        }
         self.mac(&payload)
             .verify_truncated_left(&signature)
             .map_err(|_| TokenError::Forged)?;
@@ -102,5 +111,36 @@ mod tests {
         assert_eq!(signer.verify(&other_list), Err(TokenError::Forged));
         assert_eq!(Signer::new("other").verify(&token), Err(TokenError::Forged));
         assert_eq!(signer.verify("garbage"), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn signatures_of_every_other_length_are_refused() {
+        let signer = Signer::new("secret");
+        let token = signer.token("ann", "marketing");
+        let (payload, sig) = token.split_once('.').unwrap();
+        let real = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        let full = signer
+            .mac(&URL_SAFE_NO_PAD.decode(payload).unwrap())
+            .finalize()
+            .into_bytes();
+        // Every length but the one written: prefixes of the real tag (what a truncating
+        // verifier would accept) and the full 32-byte HMAC alike.
+        for len in (0..=32).filter(|&n| n != SIGNATURE_BYTES) {
+            let tag = if len <= real.len() {
+                real[..len].to_vec()
+            } else {
+                full[..len].to_vec()
+            };
+            let forged = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag));
+            assert!(
+                signer.verify(&forged).is_err(),
+                "a {len}-byte tag was accepted"
+            );
+        }
+        // And every 1-byte guess, which a truncating verifier accepts once in 256.
+        for byte in 0..=255u8 {
+            let forged = format!("{payload}.{}", URL_SAFE_NO_PAD.encode([byte]));
+            assert_eq!(signer.verify(&forged), Err(TokenError::Forged));
+        }
     }
 }

@@ -398,3 +398,32 @@ fn inactive_for_counts_from_creation_without_engagement() {
     assert!(!holds("inactive_for: 7d", &state, &d, 6 * 24 * 60));
     assert!(holds("inactive_for: 7d", &state, &d, 7 * 24 * 60));
 }
+
+/// Hostile nesting (the body limit of the API is 256 KB) is refused by the nesting guard
+/// before the YAML parser sees it. The bound is a stall guard, not a speed target: the
+/// parser alone took 18–43 s on 60 KB of `[` and over three minutes on 240 KB.
+#[test]
+fn hostile_nesting_is_refused_at_once() {
+    let flow = "[".repeat(240 * 1024);
+    let block: String = (0..2000).map(|_| "- ").collect::<String>() + "x\n";
+    let mapping: String = (0..200).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+    for (name, text) in [
+        ("wf.yaml", flow.clone()),
+        ("wf.json", flow),
+        ("wf.yaml", block),
+        ("wf.yaml", mapping),
+    ] {
+        let started = std::time::Instant::now();
+        let err = kairos_core::language::parse::parse_document::<serde_json::Value>(name, &text)
+            .unwrap_err();
+        assert!(
+            err.message.contains("nests deeper than 64"),
+            "{name}: {err}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{name}: {:?}",
+            started.elapsed()
+        );
+    }
+}

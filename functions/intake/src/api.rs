@@ -126,12 +126,15 @@ async fn body_bytes(body: Body) -> Result<Bytes, ApiError> {
         })
 }
 
+/// The media type of the body, without parameters (`application/json; charset=utf-8` is
+/// `application/json`; `application/jsonfoo` is not).
 fn content_type(headers: &HeaderMap) -> String {
-    headers
+    let value = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase()
+        .unwrap_or_default();
+    let essence = value.split(';').next().unwrap_or_default();
+    essence.trim().to_ascii_lowercase()
 }
 
 /// A JSON body: 415 for another content type, 400 naming the field for a bad one.
@@ -140,7 +143,7 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     body: Body,
 ) -> Result<T, ApiError> {
     let kind = content_type(headers);
-    if !kind.starts_with("application/json") {
+    if kind != "application/json" {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -159,12 +162,9 @@ async fn document_text(
     body: Body,
 ) -> Result<(String, &'static str), ApiError> {
     let kind = content_type(headers);
-    let name = if kind.starts_with("application/json") {
+    let name = if kind == "application/json" {
         "body.json"
-    } else if kind.starts_with("application/yaml")
-        || kind.starts_with("application/x-yaml")
-        || kind.starts_with("text/yaml")
-    {
+    } else if ["application/yaml", "application/x-yaml", "text/yaml"].contains(&kind.as_str()) {
         "body.yaml"
     } else {
         return Err(ApiError::new(
@@ -179,6 +179,24 @@ async fn document_text(
     Ok((text, name))
 }
 
+/// The one path parameter of a route. A segment that does not decode (a bad percent
+/// escape, invalid UTF-8) is a JSON 400 like every other error, not axum's plain text.
+struct PathId(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<PathId, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(segment)) => Ok(PathId(segment)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text(), "path")),
+        }
+    }
+}
+
 fn valid_id(id: &str, what: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > 256 || id.chars().any(|c| c.is_control() || c == '#') {
         return Err(ApiError::bad_request(
@@ -191,7 +209,7 @@ fn valid_id(id: &str, what: &str) -> Result<(), ApiError> {
 
 async fn put_workflow<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
@@ -248,7 +266,7 @@ impl ApiError {
 
 async fn get_workflow<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let catalog = app.backend.catalog().await?;
     let latest = catalog
@@ -262,7 +280,7 @@ async fn get_workflow<B: Backend>(
 
 async fn get_report<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let catalog = app.backend.catalog().await?;
     if catalog.latest(&id).is_none() {
@@ -353,7 +371,7 @@ fn contact_view(state: &ContactState, catalog: &Catalog, now: DateTime<Utc>) -> 
 
 async fn put_contact<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
@@ -366,11 +384,29 @@ async fn put_contact<B: Backend>(
         ),
         None => None,
     };
-    if let Some(phone) = &b.phone {
-        if !kairos_core::delivery::is_e164(phone) {
+    // `fields.email` / `fields.phone` are the addresses too (the engine's identify reads
+    // them so), and are checked the same way.
+    let field = |name: &str| b.fields.get(name).and_then(Value::as_str);
+    for (path, email) in [
+        ("email", b.email.as_deref()),
+        ("fields.email", field("email")),
+    ] {
+        if let Some(email) = email {
+            kairos_core::address::EmailAddress::parse(email)
+                .map_err(|e| ApiError::bad_request(e, path))?;
+        }
+    }
+    for (path, phone) in [
+        ("phone", b.phone.as_deref()),
+        ("fields.phone", field("phone")),
+    ] {
+        if let Some(phone) = phone.filter(|p| !kairos_core::delivery::is_e164(p)) {
             return Err(ApiError::bad_request(
-                format!("`{phone}` is not an E.164 phone number (e.g. +4915100000001)"),
-                "phone",
+                format!(
+                    "`{}` is not an E.164 phone number (e.g. +4915100000001)",
+                    phone.escape_debug()
+                ),
+                path,
             ));
         }
     }
@@ -436,7 +472,7 @@ async fn put_contact<B: Backend>(
 
 async fn get_contact<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let state = app
         .backend
@@ -452,7 +488,7 @@ async fn get_contact<B: Backend>(
 
 async fn delete_contact<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     app.backend.delete(&id, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -478,7 +514,7 @@ struct ListsBody {
 
 async fn post_tags<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -504,7 +540,7 @@ async fn accept<B: Backend>(
 
 async fn post_lists<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -539,7 +575,7 @@ enum EventsBody {
 
 async fn get_journal<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let journal = app.backend.journal(&id).await?;
     if journal.is_empty() && app.backend.load(&id).await?.is_none() {
@@ -668,7 +704,7 @@ fn verify_token<B: Backend>(app: &App<B>, token: &str) -> Result<(String, String
 /// scanners follow links).
 async fn unsubscribe_page<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(token): Path<String>,
+    PathId(token): PathId,
 ) -> Response {
     if let Err(response) = verify_token(&app, &token) {
         return response;
@@ -681,12 +717,26 @@ async fn unsubscribe_page<B: Backend>(
 /// Unsubscribing twice is harmless: the second event changes nothing.
 async fn unsubscribe<B: Backend>(
     State(app): State<Arc<App<B>>>,
-    Path(token): Path<String>,
+    PathId(token): PathId,
 ) -> Response {
     let (contact, list) = match verify_token(&app, &token) {
         Ok(found) => found,
         Err(response) => return response,
     };
+    let done = || {
+        page(
+            StatusCode::OK,
+            "Unsubscribed",
+            "<p>You will not receive these emails any more.</p>",
+        )
+    };
+    // A link never creates a contact, nor brings a deleted one back: for a contact that
+    // is not there, there is nothing to unsubscribe (and the page says the same).
+    match app.backend.load(&contact).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return done(),
+        Err(e) => return ApiError::from(e).into_response(),
+    }
     let event = Event::new("unsubscribed", Utc::now()).with("list", list.as_str());
     let at = event.at;
     match app
@@ -698,11 +748,7 @@ async fn unsubscribe<B: Backend>(
         })
         .await
     {
-        Ok(()) => page(
-            StatusCode::OK,
-            "Unsubscribed",
-            "<p>You will not receive these emails any more.</p>",
-        ),
+        Ok(()) => done(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -5,6 +5,7 @@ pub mod condition;
 pub mod definitions;
 pub mod lines;
 pub mod lint;
+pub mod nesting;
 pub mod parse;
 pub mod step;
 pub mod validate;

@@ -34,6 +34,7 @@ pub fn parse_document<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, 
     if text.trim().is_empty() {
         return Err(Diagnostic::error(file, "", "the file is empty"));
     }
+    crate::language::nesting::check_nesting(file, text)?;
     let value: Value = match Format::detect(file, text) {
         Format::Yaml => serde_yaml_ng::from_str(text).map_err(|e| {
             let mut diag = Diagnostic::error(

@@ -4,7 +4,11 @@
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 
+use mail_builder::headers::address::Address;
+use mail_builder::headers::raw::Raw;
+
 use super::port_error;
+use crate::address::{header_line, EmailAddress, Mailbox};
 use crate::language::step::Channel;
 use crate::ports::{Mailer, Outgoing, PortError};
 
@@ -12,7 +16,7 @@ use crate::ports::{Mailer, Outgoing, PortError};
 pub struct AwsMailer {
     pub ses: aws_sdk_sesv2::Client,
     pub sns: aws_sdk_sns::Client,
-    pub from: String,
+    pub from: Mailbox,
     pub configuration_set: Option<String>,
 }
 
@@ -28,33 +32,7 @@ impl Mailer for AwsMailer {
         let m = &out.message;
         match m.channel {
             Channel::Email => {
-                // Raw MIME, so the message carries our own headers: RFC 8058 one-click
-                // unsubscribe for marketing email.
-                let mut mime = mail_builder::MessageBuilder::new()
-                    .from(self.from.as_str())
-                    .to(out.to.as_str())
-                    .subject(out.subject.clone().unwrap_or_default());
-                if let Some(url) = &out.unsubscribe_url {
-                    mime = mime
-                        .header(
-                            "List-Unsubscribe",
-                            mail_builder::headers::raw::Raw::new(format!("<{url}>")),
-                        )
-                        .header(
-                            "List-Unsubscribe-Post",
-                            mail_builder::headers::raw::Raw::new("List-Unsubscribe=One-Click"),
-                        );
-                }
-                if let Some(text) = &out.text {
-                    mime = mime.text_body(text.clone());
-                }
-                if let Some(html) = &out.html {
-                    mime = mime.html_body(html.clone());
-                }
-                let bytes = mime.write_to_vec().map_err(|e| PortError::Failed {
-                    what: "email".into(),
-                    detail: e.to_string(),
-                })?;
+                let bytes = mime(&self.from, out)?;
                 let raw = RawMessage::builder()
                     .data(Blob::new(bytes))
                     .build()
@@ -62,7 +40,7 @@ impl Mailer for AwsMailer {
                 let mut request = self
                     .ses
                     .send_email()
-                    .from_email_address(&self.from)
+                    .from_email_address(self.from.address.as_str())
                     .destination(Destination::builder().to_addresses(&out.to).build())
                     .content(EmailContent::builder().raw(raw).build())
                     .set_configuration_set_name(self.configuration_set.clone());
@@ -96,5 +74,124 @@ impl Mailer for AwsMailer {
                 Ok(sent.message_id.unwrap_or_default())
             }
         }
+    }
+}
+
+/// The raw MIME of an email. Every header is built by mail-builder's own encoders from
+/// parsed values: the recipient is an [`EmailAddress`] (a stored address that is not one is
+/// refused here, not sent), the sender a [`Mailbox`] whose name mail-builder quotes or
+/// encodes, and the subject one line (`header_line`), so no value can add a header.
+/// RFC 8058 one-click unsubscribe headers go on marketing email.
+pub(crate) fn mime(from: &Mailbox, out: &Outgoing) -> Result<Vec<u8>, PortError> {
+    let failed = |detail: String| PortError::Failed {
+        what: "email".into(),
+        detail,
+    };
+    let to = EmailAddress::parse(&out.to).map_err(failed)?;
+    let sender = Address::new_address(from.name.clone(), from.address.to_string());
+    let mut mime = mail_builder::MessageBuilder::new()
+        .from(sender)
+        .to(Address::new_address(None::<String>, to.to_string()))
+        .subject(header_line(out.subject.as_deref().unwrap_or_default()));
+    if let Some(url) = &out.unsubscribe_url {
+        // The URL is ours (public URL + base64url token); stripped of control characters
+        // all the same, as every header value is.
+        mime = mime
+            .header(
+                "List-Unsubscribe",
+                Raw::new(format!("<{}>", header_line(url))),
+            )
+            .header(
+                "List-Unsubscribe-Post",
+                Raw::new("List-Unsubscribe=One-Click"),
+            );
+    }
+    if let Some(text) = &out.text {
+        mime = mime.text_body(text.clone());
+    }
+    if let Some(html) = &out.html {
+        mime = mime.html_body(html.clone());
+    }
+    mime.write_to_vec().map_err(|e| failed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::language::step::{Category, Channel};
+    use crate::model::effect::Message;
+
+    fn outgoing(to: &str, subject: &str) -> Outgoing {
+        Outgoing {
+            message: Message {
+                key: "ann/r/s/1".into(),
+                contact: "ann".into(),
+                workflow: "w".into(),
+                version: 1,
+                run: "r".into(),
+                step: "s".into(),
+                template: "t".into(),
+                channel: Channel::Email,
+                category: Category::Marketing,
+                event: None,
+                due: chrono::Utc::now(),
+            },
+            to: to.into(),
+            subject: Some(subject.into()),
+            html: Some("<p>Hi</p>".into()),
+            text: Some("Hi".into()),
+            unsubscribe_url: Some("https://k.example/unsubscribe/abc.def".into()),
+        }
+    }
+
+    /// The header names of a raw message, as a mail parser reads them back.
+    fn header_names(raw: &[u8]) -> Vec<String> {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(raw)
+            .expect("the MIME parses");
+        parsed
+            .headers()
+            .iter()
+            .map(|h| h.name().to_ascii_lowercase())
+            .collect()
+    }
+
+    #[test]
+    fn injected_line_breaks_add_no_header() {
+        let from = Mailbox::parse("Kairos <kairos@example.com>").unwrap();
+        let clean = header_names(&mime(&from, &outgoing("ann@example.com", "Hi Ann")).unwrap());
+        for subject in [
+            "Hi Ann\r\nBcc: someone@elsewhere.test",
+            "Hi Ann\nBcc: someone@elsewhere.test",
+            "Hi Ann\rBcc: someone@elsewhere.test",
+            "Hi Ann\r\n\r\n<html>body</html>",
+        ] {
+            let raw = mime(&from, &outgoing("ann@example.com", subject)).unwrap();
+            assert_eq!(header_names(&raw), clean, "{subject:?} changed the headers");
+            let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            assert!(parsed.bcc().is_none());
+            assert!(parsed.subject().unwrap().starts_with("Hi Ann"));
+        }
+        // A recipient that is not an address is refused, never written into `To:`.
+        for to in [
+            "ann@example.com\r\nBcc: someone@elsewhere.test",
+            "not an email<script>",
+        ] {
+            assert!(mime(&from, &outgoing(to, "Hi")).is_err(), "{to:?}");
+        }
+    }
+
+    #[test]
+    fn the_sender_keeps_its_display_name() {
+        let from = Mailbox::parse("Kairos News <kairos@example.com>").unwrap();
+        let raw = mime(&from, &outgoing("ann@example.com", "Hi")).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let sender = parsed.from().and_then(|a| a.first()).unwrap();
+        assert_eq!(sender.name(), Some("Kairos News"));
+        assert_eq!(sender.address(), Some("kairos@example.com"));
+        assert!(parsed
+            .header_raw("List-Unsubscribe")
+            .unwrap()
+            .contains("<https://k.example/unsubscribe/abc.def>"));
     }
 }

@@ -1,6 +1,7 @@
 //! Where things are: the table and the queues, from the environment (as the SAM template
 //! sets them), so no name is compiled in.
 
+use crate::address::Mailbox;
 use crate::ports::PortError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,8 +12,8 @@ pub struct Names {
     pub dispatch_queue_url: String,
     /// SES configuration set (event publishing for delivery feedback), optional.
     pub configuration_set: Option<String>,
-    /// The `From` address of emails.
-    pub from_address: String,
+    /// The `From` of emails, parsed when the configuration is read.
+    pub from_address: Mailbox,
 }
 
 impl Names {
@@ -33,7 +34,12 @@ impl Names {
             configuration_set: std::env::var("KAIROS_CONFIGURATION_SET")
                 .ok()
                 .filter(|s| !s.is_empty()),
-            from_address: var("KAIROS_FROM_ADDRESS")?,
+            from_address: Mailbox::parse(&var("KAIROS_FROM_ADDRESS")?).map_err(|detail| {
+                PortError::Failed {
+                    what: "KAIROS_FROM_ADDRESS".into(),
+                    detail,
+                }
+            })?,
         })
     }
 }

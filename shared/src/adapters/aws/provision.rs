@@ -2,6 +2,7 @@
 //! dead-letter queues — on an AWS-compatible endpoint (`kairos serve --aws-endpoint`, the
 //! integration tests). Existing resources are reused.
 
+use crate::address::Mailbox;
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -88,12 +89,13 @@ pub async fn provision(
     table.create_if_missing().await?;
     let ses = aws_sdk_sesv2::Client::new(config);
     // Emulators (and SES sandboxes) only send from verified identities.
-    let address = from_address
-        .rsplit_once('<')
-        .map_or(from_address, |(_, rest)| rest.trim_end_matches('>'));
+    let from_address = Mailbox::parse(from_address).map_err(|detail| PortError::Failed {
+        what: "from address".into(),
+        detail,
+    })?;
     let _ = ses
         .create_email_identity()
-        .email_identity(address)
+        .email_identity(from_address.address.as_str())
         .send()
         .await;
     Ok(Names {
@@ -102,7 +104,7 @@ pub async fn provision(
         delay_queue_url: urls[1].clone(),
         dispatch_queue_url: urls[2].clone(),
         configuration_set: None,
-        from_address: from_address.to_string(),
+        from_address,
     })
 }
 
