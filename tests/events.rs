@@ -19,13 +19,13 @@ fn event_file(path: &str) -> String {
     std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
-async fn intake(aws: &kairos_core::aws::app::Aws, file: &str) -> (StatusCode, Value) {
+async fn intake(aws: &kairos_aws::app::Aws, file: &str) -> (StatusCode, Value) {
     let request = lambda_http::request::from_str(&event_file(file)).expect("an API Gateway event");
-    let app = intake::router(Arc::new(intake::App {
-        backend: aws.clone(),
-        api_key: "test-key".into(),
-        links: None,
-    }));
+    let app = kairos_api::router(Arc::new(kairos_api::App::new(
+        aws.clone(),
+        "test-key".into(),
+        None,
+    )));
     let response = app
         .oneshot(request.map(|b| axum::body::Body::from(b.to_vec())))
         .await
@@ -73,7 +73,7 @@ async fn intake_events() {
 async fn sqs_events_report_the_poison_record_only() {
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
-    let evaluate = evaluate::Evaluate::new(aws.clone());
+    let evaluate = kairos_aws::handlers::evaluate::Evaluate::new(aws.clone());
     let event: SqsEvent =
         serde_json::from_str(&event_file("evaluate/batch-with-poison.json")).unwrap();
     let failures: Vec<String> = evaluate
@@ -89,7 +89,7 @@ async fn sqs_events_report_the_poison_record_only() {
         "the first names a processed item: acknowledged"
     );
 
-    let wakeup = wakeup::Wakeup { aws: aws.clone() };
+    let wakeup = kairos_aws::handlers::wakeup::Wakeup { aws: aws.clone() };
     let event: SqsEvent = serde_json::from_str(&event_file("wakeup/timer.json")).unwrap();
     let failures: Vec<String> = wakeup
         .handle(event, Utc::now())
@@ -100,7 +100,7 @@ async fn sqs_events_report_the_poison_record_only() {
         .collect();
     assert_eq!(failures, vec!["44444444-4444-4444-4444-444444444444"]);
 
-    let dispatch = dispatch::Dispatch::new(aws.clone()).unwrap();
+    let dispatch = kairos_aws::handlers::dispatch::Dispatch::new(aws.clone()).unwrap();
     let event: SqsEvent =
         serde_json::from_str(&event_file("dispatch/batch-with-poison.json")).unwrap();
     let failures: Vec<String> = dispatch
@@ -119,13 +119,13 @@ async fn schedule_and_feedback_events() {
     let (aws, _) = stack(&moto).await;
     let _: EventBridgeEvent =
         serde_json::from_str(&event_file("sweep/schedule.json")).expect("an EventBridge event");
-    let swept = sweep::Sweep { aws: aws.clone() }
+    let swept = kairos_aws::handlers::sweep::Sweep { aws: aws.clone() }
         .run(Utc::now())
         .await
         .unwrap();
-    assert_eq!(swept, sweep::Swept::default());
+    assert_eq!(swept, kairos_aws::handlers::sweep::Swept::default());
 
-    let feedback = feedback::Feedback { aws: aws.clone() };
+    let feedback = kairos_aws::handlers::feedback::Feedback { aws: aws.clone() };
     let bounce: Value = serde_json::from_str(&event_file("feedback/bounce.json")).unwrap();
     assert_eq!(feedback.handle(&bounce, Utc::now()).await.unwrap(), 1);
     let more: Value =

@@ -12,9 +12,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
-use kairos_core::aws::app::Aws;
-use kairos_core::aws::provision::dead_letter_queue_url;
-use kairos_core::ports::{ContactStore, PortError, TimerQueue};
+use kairos_aws::app::Aws;
+use kairos_aws::local::provision::dead_letter_queue_url;
+use kairos_core::ports::{CatalogStore, ContactStore, PortError, TimerQueue};
 use kairos_core::{Contact, ContactState, Timer, TimerKind};
 use kairos_tests::{receive, run_until_quiet, settle, stack, Moto};
 use serde_json::{json, Value};
@@ -44,11 +44,11 @@ async fn call(
     content_type: &str,
     body: &str,
 ) -> (StatusCode, Value) {
-    let app = intake::router(Arc::new(intake::App {
-        backend: aws.clone(),
-        api_key: KEY.into(),
-        links: None,
-    }));
+    let app = kairos_api::router(Arc::new(kairos_api::App::new(
+        aws.clone(),
+        KEY.into(),
+        None,
+    )));
     let request = Request::builder()
         .method(method)
         .uri(uri)
@@ -204,10 +204,11 @@ async fn conditional_writes_refuse_a_stale_version() {
         kairos_core::language::validate::References::default(),
     )
     .unwrap();
-    aws.table.save_workflow(&theirs).await.unwrap();
-    let lost = aws.table.save_workflow(&mine).await.unwrap_err();
+    aws.table.put_workflow(&theirs).await.unwrap();
+    let lost = aws.table.put_workflow(&mine).await.unwrap_err();
     assert_eq!(lost, PortError::Conflict { expected: 0 });
-    let answer = axum::response::IntoResponse::into_response(intake::error::ApiError::from(lost));
+    let answer =
+        axum::response::IntoResponse::into_response(kairos_api::error::ApiError::from(lost));
     assert_eq!(answer.status(), StatusCode::CONFLICT);
     let (catalog, _) = aws.table.load_catalog().await.unwrap();
     assert_eq!(
@@ -249,7 +250,7 @@ steps:
         "the delay queue holds the timer back"
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let wakeup = wakeup::Wakeup { aws: aws.clone() };
+    let wakeup = kairos_aws::handlers::wakeup::Wakeup { aws: aws.clone() };
     let batch = receive(&aws, &aws.names.delay_queue_url).await;
     let event = batch.event.clone();
     assert_eq!(event.records.len(), 1);
@@ -289,20 +290,26 @@ steps:
 async fn a_stale_or_early_timer_is_handled_and_the_sweep_moves_due_timers() {
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
-    let wakeup = wakeup::Wakeup { aws: aws.clone() };
+    let wakeup = kairos_aws::handlers::wakeup::Wakeup { aws: aws.clone() };
     let now = Utc::now();
     let gone = Timer {
         due: now,
         contact: "nobody".into(),
         kind: TimerKind::Run { run: 1, wait: 1 },
     };
-    assert_eq!(wakeup.one(gone, now).await.unwrap(), wakeup::Fate::Stale);
+    assert_eq!(
+        wakeup.one(gone, now).await.unwrap(),
+        kairos_aws::handlers::wakeup::Fate::Stale
+    );
     let early = Timer {
         due: now + chrono::Duration::seconds(30),
         contact: "c1".into(),
         kind: TimerKind::Run { run: 1, wait: 1 },
     };
-    assert_eq!(wakeup.one(early, now).await.unwrap(), wakeup::Fate::Early);
+    assert_eq!(
+        wakeup.one(early, now).await.unwrap(),
+        kairos_aws::handlers::wakeup::Fate::Early
+    );
     // A timer 20 minutes out goes to the index; the sweep moves it once within 15 minutes.
     let later = Timer {
         due: now + chrono::Duration::minutes(20),
@@ -310,7 +317,7 @@ async fn a_stale_or_early_timer_is_handled_and_the_sweep_moves_due_timers() {
         kind: TimerKind::Run { run: 1, wait: 1 },
     };
     aws.queues.schedule(later.clone()).await.unwrap();
-    let sweep = sweep::Sweep { aws: aws.clone() };
+    let sweep = kairos_aws::handlers::sweep::Sweep { aws: aws.clone() };
     assert_eq!(sweep.run(now).await.unwrap().timers, 0);
     assert_eq!(
         sweep
@@ -344,7 +351,7 @@ async fn a_message_delivered_twice_sends_once() {
         r#"{"contact": "bo", "event": "signed_up"}"#,
     )
     .await;
-    let evaluate = evaluate::Evaluate::new(aws.clone());
+    let evaluate = kairos_aws::handlers::evaluate::Evaluate::new(aws.clone());
     for _ in 0..3 {
         let batch = receive(&aws, &aws.names.work_queue_url).await;
         let event = batch.event.clone();
@@ -353,7 +360,7 @@ async fn a_message_delivered_twice_sends_once() {
     }
     let event = receive(&aws, &aws.names.dispatch_queue_url).await.event;
     assert_eq!(event.records.len(), 1);
-    let dispatch = dispatch::Dispatch::new(aws.clone()).unwrap();
+    let dispatch = kairos_aws::handlers::dispatch::Dispatch::new(aws.clone()).unwrap();
     // The same record twice (SQS at-least-once), as if the first delete never happened —
     // and the payload put back, as a crash between send and delete would leave it.
     let job = aws
@@ -400,7 +407,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
         .send()
         .await
         .unwrap();
-    let evaluate = evaluate::Evaluate::new(aws.clone());
+    let evaluate = kairos_aws::handlers::evaluate::Evaluate::new(aws.clone());
     let mut attempts = 0;
     for _ in 0..10 {
         let batch = receive(&aws, &aws.names.work_queue_url).await;
@@ -444,7 +451,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
 async fn bounces_and_complaints_come_back_as_events_once() {
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
-    let feedback = feedback::Feedback { aws: aws.clone() };
+    let feedback = kairos_aws::handlers::feedback::Feedback { aws: aws.clone() };
     let bounce = json!({
         "eventType": "Bounce",
         "mail": { "tags": { "contact": ["ann"], "workflow": ["welcome"], "step": ["hello"], "template": ["welcome"] } },
@@ -532,11 +539,11 @@ async fn bad_input_gets_the_documented_4xx_and_writes_nothing() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "validation_failed");
     let with_authorization = |value: String| {
-        intake::router(Arc::new(intake::App {
-            backend: aws.clone(),
-            api_key: KEY.into(),
-            links: None,
-        }))
+        kairos_api::router(Arc::new(kairos_api::App::new(
+            aws.clone(),
+            KEY.into(),
+            None,
+        )))
         .oneshot(
             Request::builder()
                 .uri("/v1/workflows/nothing")
@@ -618,11 +625,11 @@ fn with_links(aws: Aws) -> Aws {
 }
 
 async fn call_links(aws: &Aws, method: &str, uri: &str) -> (StatusCode, String) {
-    let app = intake::router(Arc::new(intake::App {
-        backend: aws.clone(),
-        api_key: KEY.into(),
-        links: aws.links.clone(),
-    }));
+    let app = kairos_api::router(Arc::new(kairos_api::App::new(
+        aws.clone(),
+        KEY.into(),
+        aws.links.clone(),
+    )));
     let response = app
         .oneshot(
             Request::builder()
@@ -725,7 +732,7 @@ async fn marketing_email_carries_one_click_unsubscribe_and_the_link_works() {
 async fn duplicate_out_of_order_and_multi_recipient_notifications_leave_the_right_state() {
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
-    let feedback = feedback::Feedback { aws: aws.clone() };
+    let feedback = kairos_aws::handlers::feedback::Feedback { aws: aws.clone() };
     let tags = |c: &str| json!({ "contact": [c], "workflow": ["welcome"], "step": ["hello"], "template": ["welcome"] });
     let notification =
         |id: &str, body: Value| json!({ "Sns": { "MessageId": id, "Message": body.to_string() } });
@@ -790,7 +797,7 @@ async fn contact_paging_finds_every_contact_and_fanout_enrolls_them() {
             .0,
         StatusCode::OK
     );
-    let swept = sweep::Sweep { aws: aws.clone() }
+    let swept = kairos_aws::handlers::sweep::Sweep { aws: aws.clone() }
         .run(Utc::now())
         .await
         .unwrap();
@@ -832,7 +839,7 @@ async fn ses_feedback_reaches_the_step_report_once_per_message() {
         .iter()
         .find(|e| e.kind == kairos_core::Kind::MessageSent)
         .expect("the welcome email was sent");
-    let encode = |v: &str| kairos_core::aws::ses_tags::encode(v).unwrap();
+    let encode = |v: &str| kairos_aws::ses_tags::encode(v).unwrap();
     let tags = json!({
         "contact": [encode(contact)],
         "workflow": [encode("welcome")],
@@ -848,7 +855,7 @@ async fn ses_feedback_reaches_the_step_report_once_per_message() {
         notification("o2", json!({ "eventType": "Open", "open": {} })),
         notification("k1", json!({ "eventType": "Click", "click": { "link": "https://shop.example.com/start" } })),
     ]});
-    let feedback = feedback::Feedback { aws: aws.clone() };
+    let feedback = kairos_aws::handlers::feedback::Feedback { aws: aws.clone() };
     assert_eq!(feedback.handle(&event, Utc::now()).await.unwrap(), 4);
     run_until_quiet(&aws).await;
 
@@ -907,12 +914,12 @@ async fn an_event_that_could_not_be_queued_is_not_swallowed_by_its_id() {
     let (status, _) = call(&aws, "POST", "/v1/events", "application/json", body).await;
     assert!(status.is_server_error(), "{status}");
     // The queue is back; the client retries the same event id.
-    let settings = kairos_core::aws::provision::QueueSettings {
+    let settings = kairos_aws::local::provision::QueueSettings {
         visibility_timeout: 1,
         max_receive_count: 2,
     };
     let names =
-        kairos_core::aws::provision::provision(&config, "kairos", "a@example.com", settings)
+        kairos_aws::local::provision::provision(&config, "kairos", "a@example.com", settings)
             .await
             .unwrap();
     assert_eq!(names.work_queue_url, aws.names.work_queue_url);

@@ -4,7 +4,7 @@
 //!
 //! Its own test binary, because it sets process-wide environment variables.
 
-use kairos_core::aws::app::Aws;
+use kairos_aws::app::Aws;
 use kairos_core::ports::ContactStore;
 use kairos_core::{Contact, ContactState};
 use kairos_tests::{stack, Moto};

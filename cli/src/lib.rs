@@ -7,10 +7,12 @@
 //! - `scenario`: simulation scenario files.
 //! - `simulate`: the pipeline on in-memory ports and a virtual clock.
 //! - `output`: journal rows, report tables, diagnostics for people.
+//! - `embedded`: the embedded backend of `serve` (file store, in-process pipeline).
 //! - `outbox`: the local outbox of `serve`, with tracked opens and clicks.
 //! - `serve`: the HTTP API and the pipeline in one process (embedded store or AWS endpoint).
 
 pub mod check;
+pub mod embedded;
 pub mod graph;
 pub mod outbox;
 pub mod output;

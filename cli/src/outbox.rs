@@ -11,20 +11,25 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
+use kairos_api::session::Sessions;
 use kairos_core::engine::Input;
+use kairos_core::ports::WorkQueue;
 use kairos_core::ports::{Outgoing, WorkItem};
-use kairos_core::Event;
 use serde::Deserialize;
 
-use crate::serve::{Embedded, Shared};
+use crate::embedded::Embedded;
 
-pub fn router(embedded: Arc<Embedded>) -> Router {
-    Router::new()
+/// The outbox pages behind a session (they show recipients, bodies and unsubscribe
+/// tokens), with `/login` and `/logout`.
+pub fn router(embedded: Arc<Embedded>, api_key: String) -> Router {
+    let sessions = Sessions::new(&api_key);
+    let pages = Router::new()
         .route("/outbox", get(list))
         .route("/outbox/{id}", get(show))
         .route("/outbox/{id}/open", get(open))
         .route("/outbox/{id}/click", get(click))
-        .with_state(embedded)
+        .with_state(embedded);
+    sessions.protect(pages).merge(sessions.routes())
 }
 
 fn escape(text: &str) -> String {
@@ -115,26 +120,17 @@ async fn show(State(e): State<Arc<Embedded>>, Path(id): Path<String>) -> Respons
 
 async fn record(e: &Arc<Embedded>, o: &Outgoing, name: &str, link: Option<&str>) {
     let m = &o.message;
-    let mut event = Event::new(name, Utc::now())
-        .with("workflow", m.workflow.as_str())
-        .with("run", m.run.as_str())
-        .with("step", m.step.as_str())
-        .with("template", m.template.as_str());
+    let mut event = m.feedback_event(name, Utc::now());
     if let Some(link) = link {
         event = event.with("link", link);
     }
     let at = event.at;
-    let backend = Shared(e.clone());
-    if let Err(error) = intake::Backend::submit(
-        &backend,
-        WorkItem {
-            contact: m.contact.clone(),
-            input: Input::Event(event),
-            at,
-        },
-    )
-    .await
-    {
+    let item = WorkItem {
+        contact: m.contact.clone(),
+        input: Input::Event(event),
+        at,
+    };
+    if let Err(error) = e.work.push(item).await {
         tracing::error!(%error, "could not record outbox tracking");
     }
 }

@@ -383,7 +383,48 @@ async fn the_local_outbox_shows_rendered_mail_and_records_opens_and_clicks() {
         .journal_until("ann", "message_sent", None, Duration::from_secs(10))
         .await;
 
-    let list = reqwest::get(format!("{}/outbox", server.url))
+    // The outbox shows recipients and bodies: a browser logs in with the API key first.
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let refused = anonymous
+        .get(format!("{}/outbox", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 303, "to the login page");
+    assert_eq!(refused.headers()["location"], "/login?next=/outbox");
+    let wrong = anonymous
+        .post(format!("{}/login", server.url))
+        .form(&[("key", "not-the-key"), ("next", "/outbox")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    let login = anonymous
+        .post(format!("{}/login", server.url))
+        .form(&[("key", KEY), ("next", "/outbox")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.headers()["location"], "/outbox");
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", cookie.split(';').next().unwrap().parse().unwrap());
+    let browser = reqwest::Client::builder()
+        .default_headers(headers.clone())
+        .build()
+        .unwrap();
+
+    let list = browser
+        .get(format!("{}/outbox", server.url))
+        .send()
         .await
         .unwrap()
         .text()
@@ -396,7 +437,9 @@ async fn the_local_outbox_shows_rendered_mail_and_records_opens_and_clicks() {
         .expect("a message in the outbox")
         .to_string();
     assert!(list.contains("Hi Ann"), "{list}");
-    let page = reqwest::get(format!("{}/outbox/{id}", server.url))
+    let page = browser
+        .get(format!("{}/outbox/{id}", server.url))
+        .send()
         .await
         .unwrap()
         .text()
@@ -416,10 +459,13 @@ async fn the_local_outbox_shows_rendered_mail_and_records_opens_and_clicks() {
         page.contains("/unsubscribe/"),
         "the unsubscribe link was rendered: {page}"
     );
-    reqwest::get(format!("{}/outbox/{id}/open", server.url))
+    browser
+        .get(format!("{}/outbox/{id}/open", server.url))
+        .send()
         .await
         .unwrap();
     let no_redirect = reqwest::Client::builder()
+        .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

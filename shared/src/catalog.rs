@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::language::definitions::Definitions;
+use crate::language::validate::{validate_workflow, References};
+use crate::language::workflow::WorkflowDoc;
 use crate::program::{DateRule, Trigger, Workflow};
 
 #[derive(Clone, Debug, Default)]
@@ -118,4 +120,58 @@ impl Catalog {
     pub(crate) fn entered_segments(&self) -> &BTreeSet<String> {
         &self.entered_segments
     }
+
+    /// The catalog from its stored documents (`(key, JSON)` as [`workflow_key`] and
+    /// [`DEFINITIONS_KEY`] name them, in any order). Stored documents were valid when
+    /// deployed; one that no longer loads is an error, not skipped, so no version silently
+    /// disappears. Every store replays through here.
+    pub fn replay(
+        documents: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Catalog, String> {
+        let mut definitions = Definitions::default();
+        let mut workflows = BTreeMap::new();
+        for (key, json) in documents {
+            if key == DEFINITIONS_KEY {
+                definitions =
+                    serde_json::from_str(&json).map_err(|e| format!("stored definitions: {e}"))?;
+            } else if let Some((id, version)) = parse_workflow_key(&key) {
+                workflows.insert((id, version), (key, json));
+            }
+        }
+        let mut catalog = Catalog::new(definitions);
+        for ((id, version), (key, json)) in workflows {
+            // Stored documents are JSON written by us: no YAML parser on this path.
+            let doc: WorkflowDoc =
+                serde_json::from_str(&json).map_err(|e| format!("stored {key}: {e}"))?;
+            let workflow = validate_workflow(doc, &key, References::default()).map_err(|d| {
+                let all: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+                format!("stored {key}: {}", all.join("; "))
+            })?;
+            match catalog.deploy(workflow)? {
+                Deployed::New(v) if v == version => {}
+                other => {
+                    return Err(format!(
+                        "stored {key}: replays as version {} of `{id}`, not {version}",
+                        other.version()
+                    ))
+                }
+            }
+        }
+        Ok(catalog)
+    }
+}
+
+/// The key a stored workflow version goes by: `WF#<id>#V#<version, 6 digits>`, so keys
+/// sort by version.
+pub fn workflow_key(id: &str, version: u32) -> String {
+    format!("WF#{id}#V#{version:06}")
+}
+
+/// The key of the stored definitions.
+pub const DEFINITIONS_KEY: &str = "DEFS";
+
+fn parse_workflow_key(key: &str) -> Option<(String, u32)> {
+    let rest = key.strip_prefix("WF#")?;
+    let (id, version) = rest.rsplit_once("#V#")?;
+    Some((id.to_string(), version.parse().ok()?))
 }

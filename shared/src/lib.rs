@@ -16,12 +16,14 @@
 //! - [`engine`]: `process(catalog, state, input, now) -> (journal, effects)`.
 //! - [`delivery`]: whether a message goes out now, later (quiet hours) or not (and why).
 //! - [`pipeline`]: the steps every driver runs around the engine, generic over the ports.
+//! - [`service`]: the use cases — deploy, accept an input once, preview a contact —
+//!   over a backend's [`service::Ports`].
 //! - [`keys`]: deterministic keys from content, for idempotent writes and dedupe.
 //! - [`report`]: per-step counts and goal conversion from a journal.
 //! - [`render`]: Liquid templates rendered for a contact.
 //! - [`unsubscribe`]: signed one-click unsubscribe tokens and links.
 //! - [`ports`]: the small traits for everything outside the engine (store, timers, work
-//!   queue, mailer, clock); [`adapters`] holds the in-memory implementations.
+//!   queue, catalog, mailer); [`adapters`] holds the in-memory and file implementations.
 
 pub mod adapters;
 pub mod address;
@@ -39,10 +41,9 @@ pub mod ports;
 pub mod program;
 pub mod render;
 pub mod report;
+pub mod service;
 pub mod unsubscribe;
 
-#[cfg(feature = "aws")]
-pub use adapters::aws;
 pub use catalog::{Catalog, Deployed};
 pub use diagnostic::{Diagnostic, Severity};
 pub use duration::{Duration, Offset};

@@ -8,10 +8,14 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::Catalog;
 use crate::engine::Input;
+use crate::language::definitions::Definitions;
 use crate::model::contact::ContactState;
 use crate::model::effect::{Message, Timer, WebhookCall};
+use crate::model::event::Event;
 use crate::model::journal::JournalEntry;
+use crate::program::Workflow;
 
 /// Errors from the world outside the engine. `retryable` tells a driver whether trying
 /// again may help (throttling, a conflict, a timeout) or not (bad data, access denied).
@@ -31,11 +35,6 @@ impl PortError {
     }
 }
 
-/// Where time comes from: the wall clock in production, a virtual clock in simulation.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
 /// A unit of work for one contact.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkItem {
@@ -51,9 +50,16 @@ impl WorkItem {
         format!("w-{}-{:016x}", self.at.timestamp(), self.fingerprint())
     }
 
-    /// A hash of the whole item, the same for the same item wherever it is computed.
+    /// The same for the same item wherever it is computed: a hash of the whole item, or,
+    /// for an event the client named (`id`), of the contact and that id alone — a client's
+    /// retry is received later (another `at`) and must still be the same input.
     pub fn fingerprint(&self) -> u64 {
-        crate::keys::fnv1a(serde_json::to_vec(self).unwrap_or_default())
+        match &self.input {
+            Input::Event(Event { id: Some(id), .. }) => {
+                crate::keys::fnv1a(format!("event\u{0}{}\u{0}{id}", self.contact).bytes())
+            }
+            _ => crate::keys::fnv1a(serde_json::to_vec(self).unwrap_or_default()),
+        }
     }
 }
 
@@ -98,11 +104,36 @@ pub trait ContactStore: Send + Sync {
         &self,
         contact: &str,
     ) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
+    /// Every journal entry that names `workflow`, in time order (its report).
+    fn workflow_journal(
+        &self,
+        workflow: &str,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
     /// Claims a side effect's key; `true` exactly once per key, however often it is asked.
     fn claim(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Whether a key is claimed, without claiming it.
+    fn claimed(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Gives a claim back after the side effect failed in a way worth retrying
     /// (throttling, a provider 5xx), so the retry can claim and send.
     fn release(&self, key: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The deployed workflow versions and the project definitions.
+pub trait CatalogStore: Send + Sync {
+    /// The catalog as deployed now (stores replay it with [`Catalog::replay`]; they may
+    /// cache it).
+    fn catalog(&self) -> impl Future<Output = Result<Catalog, PortError>> + Send;
+    /// Stores a version the catalog has just numbered. Versions are immutable: one that
+    /// is stored already (a concurrent deploy took the number) is [`PortError::Conflict`].
+    fn put_workflow(
+        &self,
+        workflow: &Workflow,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Replaces the definitions, atomically.
+    fn put_definitions(
+        &self,
+        definitions: &Definitions,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Wake-ups in the future.

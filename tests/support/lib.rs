@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use aws_config::{Region, SdkConfig};
 use aws_lambda_events::event::sqs::SqsBatchResponse;
-use kairos_core::aws::app::Aws;
-use kairos_core::aws::event_source::{self, Batch};
-use kairos_core::aws::provision::{provision, QueueSettings};
+use kairos_aws::app::Aws;
+use kairos_aws::local::event_source::{self, Batch};
+use kairos_aws::local::provision::{provision, QueueSettings};
 use serde_json::Value;
 
 /// moto's server on a free loopback port, stopped when dropped.
@@ -59,7 +59,7 @@ impl Moto {
     }
 
     pub async fn config(&self) -> SdkConfig {
-        kairos_core::aws::app::sdk_defaults()
+        kairos_aws::app::sdk_defaults()
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -145,8 +145,8 @@ pub async fn settle(
 
 /// Runs evaluate and dispatch from their queues until both are empty.
 pub async fn run_until_quiet(aws: &Aws) {
-    let evaluate = evaluate::Evaluate::new(aws.clone());
-    let dispatch = dispatch::Dispatch::new(aws.clone()).unwrap();
+    let evaluate = kairos_aws::handlers::evaluate::Evaluate::new(aws.clone());
+    let dispatch = kairos_aws::handlers::dispatch::Dispatch::new(aws.clone()).unwrap();
     let sqs = &aws.queues.sqs;
     for _ in 0..50 {
         let worked = event_source::poll(sqs, &aws.names.work_queue_url, 0, |event| async {

@@ -1,16 +1,12 @@
 //! The dispatch Lambda.
 
-use kairos_core::aws::app::Aws;
+use kairos_aws::app::Aws;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
-    let app = dispatch::Dispatch::new(Aws::from_env()?)?;
+    kairos_aws::init_tracing();
+    let app = kairos_aws::handlers::dispatch::Dispatch::new(Aws::from_env()?)?;
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
             let app = &app;

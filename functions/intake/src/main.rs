@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use intake::{router, App};
-use kairos_core::aws::app::Aws;
+use kairos_api::{router, App};
+use kairos_aws::app::{lambda_sdk_config, links_from_env, Aws};
+use kairos_aws::names::Names;
 
 /// The API key: `KAIROS_API_KEY` if set (local runs), else the SSM SecureString named by
 /// `KAIROS_API_KEY_PARAMETER` (on AWS), read once here at init.
@@ -24,22 +25,12 @@ async fn api_key(config: &aws_config::SdkConfig) -> Result<String, lambda_http::
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
-    let config = kairos_core::aws::app::lambda_sdk_config();
-    let aws = Aws::new(&config, kairos_core::aws::names::Names::from_env()?);
+    kairos_aws::init_tracing();
+    let config = lambda_sdk_config();
+    let aws = Aws::new(&config, Names::from_env()?);
     let api_key = api_key(&config).await?;
     if api_key.is_empty() {
         tracing::warn!("the API key is empty: every /v1 request will be refused");
     }
-    let links = kairos_core::aws::app::links_from_env();
-    lambda_http::run(router(Arc::new(App {
-        backend: aws,
-        api_key,
-        links,
-    })))
-    .await
+    lambda_http::run(router(Arc::new(App::new(aws, api_key, links_from_env())))).await
 }

@@ -1,17 +1,13 @@
 //! The sweep Lambda (EventBridge schedule, every minute).
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use kairos_core::aws::app::Aws;
+use kairos_aws::app::Aws;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
-    let app = sweep::Sweep {
+    kairos_aws::init_tracing();
+    let app = kairos_aws::handlers::sweep::Sweep {
         aws: Aws::from_env()?,
     };
     lambda_runtime::run(service_fn(|_: LambdaEvent<EventBridgeEvent>| {

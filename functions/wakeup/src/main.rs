@@ -1,16 +1,12 @@
 //! The wakeup Lambda.
 
-use kairos_core::aws::app::Aws;
+use kairos_aws::app::Aws;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
-    let app = wakeup::Wakeup {
+    kairos_aws::init_tracing();
+    let app = kairos_aws::handlers::wakeup::Wakeup {
         aws: Aws::from_env()?,
     };
     lambda_runtime::run(service_fn(

@@ -17,19 +17,22 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::catalog::{workflow_key, Catalog, DEFINITIONS_KEY};
+use crate::language::definitions::Definitions;
 use crate::model::contact::ContactState;
 use crate::model::effect::Timer;
 use crate::model::journal::JournalEntry;
 use crate::ports::{
-    ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError, TimerQueue, WorkItem,
-    WorkQueue,
+    CatalogStore, ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError,
+    TimerQueue, WorkItem, WorkQueue,
 };
+use crate::program::Workflow;
 
 #[derive(Clone)]
 pub struct FileStore {
@@ -38,6 +41,9 @@ pub struct FileStore {
 
 struct Inner {
     root: PathBuf,
+    /// The catalog as replayed at open and kept current by this store's own deploys (one
+    /// process owns the directory).
+    catalog: RwLock<Catalog>,
     seq: AtomicU64,
     /// One writer at a time for read-check-write sequences (versions, queues).
     lock: Mutex<()>,
@@ -94,13 +100,22 @@ impl FileStore {
             std::fs::create_dir_all(root.join(dir))
                 .map_err(|e| io(&format!("create {}", root.join(dir).display()), e))?;
         }
-        let store = FileStore {
+        let mut store = FileStore {
             inner: Arc::new(Inner {
                 root,
+                catalog: RwLock::new(Catalog::default()),
                 seq: AtomicU64::new(0),
                 lock: Mutex::new(()),
             }),
         };
+        let catalog =
+            Catalog::replay(store.catalog_documents()?).map_err(|detail| PortError::Failed {
+                what: format!("{}", store.path("catalog", "").display()),
+                detail,
+            })?;
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.catalog = RwLock::new(catalog);
+        }
         // Sequence numbers continue after the highest one on disk.
         let mut highest = 0;
         for dir in ["work", "dispatch", "outbox"] {
@@ -168,40 +183,32 @@ impl FileStore {
         }
     }
 
-    /// Writes a catalog document (`name` like `WF#welcome#V#000001.json` or `DEFS.json`).
-    pub fn put_catalog(&self, name: &str, text: &str) -> Result<(), PortError> {
-        let path = self.path("catalog", &name.replace('#', "_"));
-        std::fs::write(&path, text).map_err(|e| io(&path.display().to_string(), e))
-    }
-
-    /// Stores a catalog document that must not exist yet (a workflow version is immutable):
-    /// one stored first by someone else is a [`PortError::Conflict`].
-    pub fn put_catalog_new(&self, name: &str, text: &str) -> Result<(), PortError> {
-        let path = self.path("catalog", &name.replace('#', "_"));
-        let mut file = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(PortError::Conflict { expected: 0 })
-            }
-            Err(e) => return Err(io(&path.display().to_string(), e)),
-        };
-        file.write_all(text.as_bytes())
-            .map_err(|e| io(&path.display().to_string(), e))
-    }
-
-    /// Every catalog document, in name order.
-    pub fn catalog_documents(&self) -> Result<Vec<(String, String)>, PortError> {
+    /// Every stored catalog document as (key, JSON). Files are named after the key with
+    /// `#` as `_` (`WF_welcome_V_000001.json`, `DEFS.json`).
+    fn catalog_documents(&self) -> Result<Vec<(String, String)>, PortError> {
         let mut out = Vec::new();
         for name in self.names("catalog")? {
+            let Some(stem) = name.strip_suffix(".json") else {
+                continue; // a temporary file of a write that did not finish
+            };
+            let key = if stem == DEFINITIONS_KEY {
+                stem.to_string()
+            } else if let Some((id, version)) =
+                stem.strip_prefix("WF_").and_then(|r| r.rsplit_once("_V_"))
+            {
+                format!("WF#{id}#V#{version}")
+            } else {
+                continue;
+            };
             let text =
                 std::fs::read_to_string(self.path("catalog", &name)).map_err(|e| io(&name, e))?;
-            out.push((name, text));
+            out.push((key, text));
         }
         Ok(out)
+    }
+
+    fn catalog_path(&self, key: &str) -> PathBuf {
+        self.path("catalog", &format!("{}.json", key.replace('#', "_")))
     }
 
     /// Every journal entry of every contact, in time order (for reports).
@@ -339,6 +346,16 @@ impl ContactStore for FileStore {
 
     async fn journal(&self, contact: &str) -> Result<Vec<JournalEntry>, PortError> {
         self.read_journal(&self.path("journal", &format!("{}.jsonl", hashed(contact))))
+    }
+
+    async fn workflow_journal(&self, workflow: &str) -> Result<Vec<JournalEntry>, PortError> {
+        let mut entries = self.all_journal()?;
+        entries.retain(|e| e.workflow.as_deref() == Some(workflow));
+        Ok(entries)
+    }
+
+    async fn claimed(&self, key: &str) -> Result<bool, PortError> {
+        Ok(self.path("claims", &hashed(key)).exists())
     }
 
     async fn claim(&self, key: &str) -> Result<bool, PortError> {
@@ -481,5 +498,75 @@ impl Mailer for FileStore {
         let id = format!("local-{:020}", self.next_seq());
         self.write_json(&self.path("outbox", &format!("{id}.json")), outgoing)?;
         Ok(id)
+    }
+}
+
+/// Catalog documents are written to a temporary file, flushed and renamed into place: a
+/// crash leaves the old document or the new one, never a truncated one that would stop
+/// the next start. A workflow version is linked into place only if its name is free
+/// (`hard_link` fails on an existing name), so a concurrent deploy cannot overwrite it.
+impl CatalogStore for FileStore {
+    async fn catalog(&self) -> Result<Catalog, PortError> {
+        Ok(self
+            .inner
+            .catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
+    }
+
+    async fn put_workflow(&self, workflow: &Workflow) -> Result<(), PortError> {
+        let path = self.catalog_path(&workflow_key(&workflow.id, workflow.version));
+        let tmp = self.durable_tmp(&path, &workflow.doc)?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(PortError::Conflict { expected: 0 })
+            }
+            Err(e) => return Err(io(&path.display().to_string(), e)),
+        }
+        let mut catalog = self
+            .inner
+            .catalog
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        catalog
+            .deploy(workflow.clone())
+            .map(|_| ())
+            .map_err(|detail| PortError::Failed {
+                what: "deploy".into(),
+                detail,
+            })
+    }
+
+    async fn put_definitions(&self, definitions: &Definitions) -> Result<(), PortError> {
+        let path = self.catalog_path(DEFINITIONS_KEY);
+        let tmp = self.durable_tmp(&path, definitions)?;
+        std::fs::rename(&tmp, &path).map_err(|e| io(&path.display().to_string(), e))?;
+        self.inner
+            .catalog
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_definitions(definitions.clone());
+        Ok(())
+    }
+}
+
+impl FileStore {
+    /// `value` as JSON in a temporary file beside `path`, synced to disk.
+    fn durable_tmp<T: Serialize>(&self, path: &Path, value: &T) -> Result<PathBuf, PortError> {
+        let text = serde_json::to_vec(value).map_err(|e| PortError::Failed {
+            what: "encode".into(),
+            detail: e.to_string(),
+        })?;
+        let tmp = path.with_extension(format!("tmp{}", self.next_seq()));
+        let mut file =
+            std::fs::File::create(&tmp).map_err(|e| io(&tmp.display().to_string(), e))?;
+        file.write_all(&text)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io(&tmp.display().to_string(), e))?;
+        Ok(tmp)
     }
 }

@@ -1,17 +1,21 @@
-//! In-memory implementations of every port.
+//! In-memory implementations of every port, and [`MemoryPorts`], the use cases' backend
+//! in memory (router tests).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use crate::catalog::Catalog;
+use crate::language::definitions::Definitions;
 use crate::model::contact::ContactState;
 use crate::model::effect::{Timer, WebhookCall};
 use crate::model::journal::JournalEntry;
 use crate::ports::{
-    Clock, ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError, TimerQueue,
-    WebhookSender, WorkItem, WorkQueue,
+    CatalogStore, ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError,
+    TimerQueue, WebhookSender, WorkItem, WorkQueue,
 };
+use crate::program::Workflow;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere never leaves these maps half-written, so the data is still sound.
@@ -100,8 +104,23 @@ impl ContactStore for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn workflow_journal(&self, workflow: &str) -> Result<Vec<JournalEntry>, PortError> {
+        let mut entries: Vec<JournalEntry> = lock(&self.journal)
+            .values()
+            .flatten()
+            .filter(|e| e.workflow.as_deref() == Some(workflow))
+            .cloned()
+            .collect();
+        entries.sort_by_key(|e| e.at);
+        Ok(entries)
+    }
+
     async fn claim(&self, key: &str) -> Result<bool, PortError> {
         Ok(lock(&self.claims).insert(key.to_string()))
+    }
+
+    async fn claimed(&self, key: &str) -> Result<bool, PortError> {
+        Ok(lock(&self.claims).contains(key))
     }
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
@@ -230,34 +249,59 @@ impl WebhookSender for RecordingWebhooks {
     }
 }
 
-/// A clock that only moves when told to (simulation, tests).
-pub struct ManualClock {
-    now: Mutex<DateTime<Utc>>,
+/// The deployed catalog, in memory.
+#[derive(Default)]
+pub struct MemoryCatalog {
+    catalog: Mutex<Catalog>,
 }
 
-impl ManualClock {
-    pub fn new(start: DateTime<Utc>) -> ManualClock {
-        ManualClock {
-            now: Mutex::new(start),
+impl CatalogStore for MemoryCatalog {
+    async fn catalog(&self) -> Result<Catalog, PortError> {
+        Ok(lock(&self.catalog).clone())
+    }
+
+    async fn put_workflow(&self, workflow: &Workflow) -> Result<(), PortError> {
+        let mut catalog = lock(&self.catalog);
+        if catalog.get(&workflow.id, workflow.version).is_some() {
+            return Err(PortError::Conflict { expected: 0 });
         }
+        catalog
+            .deploy(workflow.clone())
+            .map(|_| ())
+            .map_err(|detail| PortError::Failed {
+                what: "deploy".into(),
+                detail,
+            })
     }
 
-    pub fn set(&self, t: DateTime<Utc>) {
-        *lock(&self.now) = t;
+    async fn put_definitions(&self, definitions: &Definitions) -> Result<(), PortError> {
+        lock(&self.catalog).set_definitions(definitions.clone());
+        Ok(())
     }
 }
 
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *lock(&self.now)
-    }
+/// A whole backend in memory, for the use cases and the router in tests.
+#[derive(Default)]
+pub struct MemoryPorts {
+    pub contacts: MemoryStore,
+    pub catalog: MemoryCatalog,
+    pub work: MemoryQueue,
 }
 
-/// The wall clock.
-pub struct SystemClock;
+impl crate::service::Ports for MemoryPorts {
+    type Contacts = MemoryStore;
+    type Catalog = MemoryCatalog;
+    type Work = MemoryQueue;
 
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+    fn contacts(&self) -> &MemoryStore {
+        &self.contacts
+    }
+
+    fn catalog(&self) -> &MemoryCatalog {
+        &self.catalog
+    }
+
+    fn work(&self) -> &MemoryQueue {
+        &self.work
     }
 }

@@ -1,7 +1,5 @@
-//! Adapters for the ports: in memory (the simulator, tests) and, with the `aws` feature,
-//! DynamoDB, SQS, SES and SNS (the Lambda functions and `kairos serve --aws-endpoint`).
+//! In-process adapters for the ports: in memory (the simulator, tests) and on files
+//! (`kairos serve`'s embedded default). The AWS adapters are the `kairos-aws` crate.
 
-#[cfg(feature = "aws")]
-pub mod aws;
 pub mod file;
 pub mod memory;

@@ -75,6 +75,47 @@ pub struct Message {
     pub due: DateTime<Utc>,
 }
 
+impl Message {
+    /// A journal entry about this message: the workflow, run, step, channel and template
+    /// it belongs to, so every entry about a message says the same.
+    pub fn journal_entry(
+        &self,
+        at: DateTime<Utc>,
+        kind: crate::model::journal::Kind,
+    ) -> crate::model::journal::JournalEntry {
+        let mut entry = crate::model::journal::JournalEntry::new(at, &self.contact, kind);
+        entry.workflow = Some(self.workflow.clone());
+        entry.step = Some(self.step.clone());
+        entry.run = Some(self.run.clone());
+        entry.channel = Some(self.channel.as_str().to_string());
+        entry.template = Some(self.template.clone());
+        entry
+    }
+
+    /// A provider's feedback about this message (`email_opened`, …) as an event carrying
+    /// the workflow, run, step and template it belongs to.
+    pub fn feedback_event(&self, name: &str, at: DateTime<Utc>) -> Event {
+        Event::new(name, at)
+            .with("workflow", self.workflow.as_str())
+            .with("run", self.run.as_str())
+            .with("step", self.step.as_str())
+            .with("template", self.template.as_str())
+    }
+
+    /// The built-in event a send becomes (`email_sent`, …): the message's workflow, run,
+    /// step, template, category and key as properties, which conditions such as "opened
+    /// the welcome email" and the feedback of opens and clicks refer to.
+    pub fn sent_event(&self, at: DateTime<Utc>) -> Event {
+        let category = match self.category {
+            Category::Marketing => "marketing",
+            Category::Transactional => "transactional",
+        };
+        self.feedback_event(crate::delivery::sent_event_name(self.channel), at)
+            .with("category", category)
+            .with("message", Value::String(self.key.clone()))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WebhookCall {
     pub key: String,

@@ -1,0 +1,244 @@
+//! `/v1/contacts/{id}`: create or update (answering with the contact as it will be), read,
+//! delete (GDPR), tags, lists and the journal.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use kairos_core::address::EmailAddress;
+use kairos_core::delivery::is_e164;
+use kairos_core::engine::{Input, Profile};
+use kairos_core::ports::{CatalogStore, ContactStore, WorkItem};
+use kairos_core::service::accept::{accept, Submission};
+use kairos_core::service::contacts::preview;
+use kairos_core::service::Ports;
+use kairos_core::{Catalog, ContactState};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::body::{self, contact_id, PathId};
+use crate::error::ApiError;
+use crate::{App, Now};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactBody {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    fields: BTreeMap<String, Value>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    lists: Vec<String>,
+}
+
+impl ContactBody {
+    /// The profile change, with every address checked: `fields.email` / `fields.phone`
+    /// are the addresses too (the engine's identify reads them so).
+    fn profile(&self) -> Result<Profile, ApiError> {
+        let timezone = match self.timezone.as_deref() {
+            Some(name) => Some(
+                kairos_core::calendar::parse_tz(name)
+                    .map_err(|e| ApiError::bad_request(e, "timezone"))?,
+            ),
+            None => None,
+        };
+        let field = |name: &str| self.fields.get(name).and_then(Value::as_str);
+        for (path, email) in [
+            ("email", self.email.as_deref()),
+            ("fields.email", field("email")),
+        ] {
+            if let Some(email) = email {
+                EmailAddress::parse(email).map_err(|e| ApiError::bad_request(e, path))?;
+            }
+        }
+        for (path, phone) in [
+            ("phone", self.phone.as_deref()),
+            ("fields.phone", field("phone")),
+        ] {
+            if let Some(phone) = phone.filter(|p| !is_e164(p)) {
+                return Err(ApiError::bad_request(
+                    format!(
+                        "`{}` is not an E.164 phone number (e.g. +4915100000001)",
+                        phone.escape_debug()
+                    ),
+                    path,
+                ));
+            }
+        }
+        Ok(Profile {
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            timezone,
+            fields: self.fields.clone(),
+        })
+    }
+}
+
+/// The contact as the API shows it; `catalog` names the step each run is at.
+fn view(state: &ContactState, catalog: &Catalog, now: DateTime<Utc>) -> Value {
+    let c = &state.contact;
+    let scores: BTreeMap<&String, i64> =
+        c.scores.iter().map(|(k, v)| (k, v.value_at(now))).collect();
+    let runs: Vec<Value> = state
+        .runs
+        .values()
+        .map(|r| {
+            let step = catalog
+                .get(&r.workflow, r.version)
+                .and_then(|w| w.nodes.get(r.at))
+                .map(|node| node.id.as_str());
+            json!({ "run": r.id(), "workflow": r.workflow, "version": r.version, "step": step, "started_at": r.started_at, "waiting_until": r.waiting.as_ref().and_then(|w| w.until) })
+        })
+        .collect();
+    json!({
+        "id": c.id, "email": c.email, "phone": c.phone, "timezone": c.timezone.name(), "fields": c.fields,
+        "tags": c.tags, "lists": c.lists, "scores": scores, "consent": c.consent, "created_at": c.created_at, "runs": runs,
+    })
+}
+
+/// Queues the profile, tag and list changes, and answers with the contact as the engine
+/// will leave it once they are applied (in order with everything else that happens to
+/// the contact).
+pub(crate) async fn put<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+    PathId(id): PathId,
+    Now(now): Now,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    contact_id(&id, "id")?;
+    let b: ContactBody = body::json(&headers, body).await?;
+    let mut inputs = vec![Input::Identify(b.profile()?)];
+    if !b.tags.is_empty() {
+        inputs.push(Input::Tags {
+            add: b.tags,
+            remove: vec![],
+        });
+    }
+    if !b.lists.is_empty() {
+        inputs.push(Input::Lists {
+            join: b.lists,
+            leave: vec![],
+        });
+    }
+    let catalog = app.ports.catalog().catalog().await?;
+    let stored = app.ports.contacts().load(&id).await?;
+    let will_be = preview(&catalog, stored, &id, &inputs, now);
+    let submissions = inputs.into_iter().map(|input| Submission {
+        item: WorkItem {
+            contact: id.clone(),
+            input,
+            at: now,
+        },
+        dedupe: None,
+    });
+    accept(&app.ports, submissions).await?;
+    Ok(Json(view(&will_be, &catalog, now)))
+}
+
+pub(crate) async fn get<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+    PathId(id): PathId,
+    Now(now): Now,
+) -> Result<Json<Value>, ApiError> {
+    let state = app
+        .ports
+        .contacts()
+        .load(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no contact `{id}`")))?;
+    let catalog = app.ports.catalog().catalog().await?;
+    Ok(Json(view(&state, &catalog, now)))
+}
+
+pub(crate) async fn delete<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+    PathId(id): PathId,
+    Now(now): Now,
+) -> Result<StatusCode, ApiError> {
+    app.ports.contacts().delete(&id, now).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagsBody {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListsBody {
+    #[serde(default)]
+    join: Vec<String>,
+    #[serde(default)]
+    leave: Vec<String>,
+}
+
+pub(crate) async fn tags<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+    PathId(id): PathId,
+    Now(now): Now,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    contact_id(&id, "id")?;
+    let b: TagsBody = body::json(&headers, body).await?;
+    let input = Input::Tags {
+        add: b.add,
+        remove: b.remove,
+    };
+    accept_one(&app, id, input, now).await
+}
+
+pub(crate) async fn lists<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+    PathId(id): PathId,
+    Now(now): Now,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    contact_id(&id, "id")?;
+    let b: ListsBody = body::json(&headers, body).await?;
+    let input = Input::Lists {
+        join: b.join,
+        leave: b.leave,
+    };
+    accept_one(&app, id, input, now).await
+}
+
+/// Queues one input for a contact, now: `202 {"accepted": 1}`.
+async fn accept_one<P: Ports>(
+    app: &App<P>,
+    contact: String,
+    input: Input,
+    at: DateTime<Utc>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let item = WorkItem { contact, input, at };
+    let accepted = accept(&app.ports, [Submission { item, dedupe: None }]).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))
+}
+
+pub(crate) async fn journal<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+    PathId(id): PathId,
+) -> Result<Json<Value>, ApiError> {
+    let journal = app.ports.contacts().journal(&id).await?;
+    if journal.is_empty() && app.ports.contacts().load(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no contact `{id}`")));
+    }
+    Ok(Json(json!({ "contact": id, "journal": journal })))
+}

@@ -1,0 +1,27 @@
+//! `PUT /v1/definitions`: segments, templates, scoring, delivery policy.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use kairos_core::service::deploy::deploy_definitions;
+use kairos_core::service::Ports;
+use serde_json::{json, Value};
+
+use crate::body;
+use crate::error::ApiError;
+use crate::App;
+
+pub(crate) async fn put<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let (text, name) = body::document(&headers, body).await?;
+    let defs = deploy_definitions(&app.ports, name, &text).await?;
+    Ok(Json(
+        json!({ "segments": defs.segments.len(), "templates": defs.templates.len(), "scoring": defs.scoring.len() }),
+    ))
+}

@@ -1,0 +1,116 @@
+//! API errors: `{"error": {"code", "message", "path"}}` with the status the contract names.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kairos_core::ports::PortError;
+use kairos_core::service::deploy::DeployError;
+use kairos_core::Diagnostic;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub path: Option<String>,
+    /// Every diagnostic, when a document was invalid.
+    pub details: Vec<Diagnostic>,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            path: None,
+            details: Vec::new(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>, path: &str) -> ApiError {
+        ApiError {
+            path: Some(path.to_string()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// Invalid documents: a parse error is 400, a validation error 422; both list everything found.
+    pub(crate) fn invalid(diagnostics: Vec<Diagnostic>, parse: bool) -> ApiError {
+        let first = diagnostics.first().cloned();
+        let (status, code) = if parse {
+            (StatusCode::BAD_REQUEST, "bad_request")
+        } else {
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        };
+        ApiError {
+            status,
+            code,
+            message: first
+                .as_ref()
+                .map_or_else(|| "invalid".into(), |d| d.message.clone()),
+            path: first.map(|d| d.path),
+            details: diagnostics,
+        }
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> ApiError {
+        match e {
+            DeployError::Parse(d) => ApiError::invalid(vec![d], true),
+            DeployError::Invalid(all) => ApiError::invalid(all, false),
+            DeployError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<PortError> for ApiError {
+    fn from(e: PortError) -> ApiError {
+        if let PortError::Conflict { .. } = e {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "someone else changed this at the same time; read it again and retry",
+            );
+        }
+        tracing::error!(error = %e, retryable = e.retryable(), "backend failure");
+        let status = if e.retryable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        ApiError::new(
+            status,
+            "internal",
+            "the service could not complete the request; try again",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(path) = self.path.filter(|p| !p.is_empty()) {
+            error["path"] = json!(path);
+        }
+        if !self.details.is_empty() {
+            let details: Vec<_> = self
+                .details
+                .iter()
+                .map(|d| json!({ "path": d.path, "line": d.line, "message": d.message, "severity": d.severity }))
+                .collect();
+            error["details"] = json!(details);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}

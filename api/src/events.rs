@@ -1,0 +1,103 @@
+//! `POST /v1/events`: one event or `{"events": [...]}` (at most [`MAX_EVENTS`]), checked
+//! whole before any is accepted; an event with an `id` is accepted once.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use kairos_core::engine::Input;
+use kairos_core::ports::WorkItem;
+use kairos_core::service::accept::{accept, Submission};
+use kairos_core::service::Ports;
+use kairos_core::Event;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::body::{self, contact_id, MAX_EVENTS};
+use crate::error::ApiError;
+use crate::{App, Now};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    #[serde(default)]
+    id: Option<String>,
+    contact: String,
+    event: String,
+    #[serde(default)]
+    props: Map<String, Value>,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EventsBody {
+    Many { events: Vec<Value> },
+    One(Value),
+}
+
+pub(crate) async fn post<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+    Now(now): Now,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let raw: EventsBody = body::json(&headers, body).await?;
+    let (values, prefix) = match raw {
+        EventsBody::Many { events } => (events, "events"),
+        EventsBody::One(v) => (vec![v], ""),
+    };
+    if values.len() > MAX_EVENTS {
+        return Err(ApiError {
+            path: Some("events".into()),
+            ..ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("at most {MAX_EVENTS} events at once, not {}", values.len()),
+            )
+        });
+    }
+    // Everything is checked before anything is accepted.
+    let mut submissions = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        let at_path = |field: &str| match (prefix.is_empty(), field.is_empty()) {
+            (true, _) => field.to_string(),
+            (false, true) => format!("{prefix}[{i}]"),
+            (false, false) => format!("{prefix}[{i}].{field}"),
+        };
+        let e: EventBody = kairos_core::language::parse::from_value(value)
+            .map_err(|m| ApiError::bad_request(m, &at_path("")))?;
+        contact_id(&e.contact, &at_path("contact"))?;
+        if e.event.trim().is_empty() {
+            return Err(ApiError::bad_request(
+                "the event name cannot be empty",
+                &at_path("event"),
+            ));
+        }
+        let at = match e.at.as_deref() {
+            Some(text) => kairos_core::calendar::parse_timestamp(text)
+                .map_err(|m| ApiError::bad_request(m, &at_path("at")))?,
+            None => now,
+        };
+        let dedupe = e.id.as_ref().map(|id| format!("event/{id}"));
+        let event = Event {
+            id: e.id,
+            name: e.event,
+            props: e.props,
+            at,
+        };
+        submissions.push(Submission {
+            item: WorkItem {
+                contact: e.contact,
+                input: Input::Event(event),
+                at,
+            },
+            dedupe,
+        });
+    }
+    let accepted = accept(&app.ports, submissions).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))
+}

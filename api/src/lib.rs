@@ -1,0 +1,113 @@
+//! Kairos's HTTP API as an axum router: the same router runs on Lambda (the intake
+//! function, behind API Gateway's HTTP API) and in `kairos serve`, on whatever
+//! [`Ports`] the backend has. Handlers translate HTTP to the use cases of
+//! `kairos_core::service` and back; the domain decides.
+//!
+//! - [`error`]: the error body (`{"error": {"code", "message", "path"}}`) and statuses.
+//! - `auth`: the API key (`Authorization: Bearer`).
+//! - `body`: reading bodies (size limit, media types) and path segments.
+//! - `workflows`, `definitions`, `contacts`, `events`: the `/v1` resources.
+//! - [`session`]: browser sessions (login with the API key, a strict cookie) for pages.
+//! - `unsubscribe`: the one-click unsubscribe routes and their pages (no key: the
+//!   signed token is the proof).
+
+mod auth;
+mod body;
+mod contacts;
+mod definitions;
+pub mod error;
+mod events;
+pub mod session;
+mod unsubscribe;
+mod workflows;
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post, put};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use kairos_core::service::Ports;
+use kairos_core::unsubscribe::Links;
+
+pub use body::{MAX_BODY_BYTES, MAX_EVENTS};
+use error::ApiError;
+
+/// What the router serves from.
+pub struct App<P> {
+    pub ports: P,
+    pub api_key: String,
+    /// Verifies unsubscribe tokens; without it the unsubscribe routes answer 404.
+    pub links: Option<Links>,
+    /// Where "now" comes from: the wall clock in production; read once per request.
+    pub clock: fn() -> DateTime<Utc>,
+}
+
+impl<P> App<P> {
+    /// An app on the wall clock.
+    pub fn new(ports: P, api_key: String, links: Option<Links>) -> App<P> {
+        App {
+            ports,
+            api_key,
+            links,
+            clock: Utc::now,
+        }
+    }
+}
+
+/// The moment a request is handled, read once from the app's clock and passed down.
+struct Now(DateTime<Utc>);
+
+impl<P: Ports> FromRequestParts<Arc<App<P>>> for Now {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        _: &mut Parts,
+        app: &Arc<App<P>>,
+    ) -> Result<Now, std::convert::Infallible> {
+        Ok(Now((app.clock)()))
+    }
+}
+
+/// The `/v1` API behind the key, the unsubscribe routes without it, and JSON errors for
+/// unknown routes and methods.
+pub fn router<P: Ports>(app: Arc<App<P>>) -> Router {
+    let v1 = Router::new()
+        .route(
+            "/v1/workflows/{id}",
+            put(workflows::put::<P>).get(workflows::get::<P>),
+        )
+        .route("/v1/workflows/{id}/report", get(workflows::report::<P>))
+        .route("/v1/definitions", put(definitions::put::<P>))
+        .route(
+            "/v1/contacts/{id}",
+            put(contacts::put::<P>)
+                .get(contacts::get::<P>)
+                .delete(contacts::delete::<P>),
+        )
+        .route("/v1/contacts/{id}/tags", post(contacts::tags::<P>))
+        .route("/v1/contacts/{id}/lists", post(contacts::lists::<P>))
+        .route("/v1/contacts/{id}/journal", get(contacts::journal::<P>))
+        .route("/v1/events", post(events::post::<P>))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            auth::require_api_key::<P>,
+        ));
+    let unsubscribe = Router::new().route(
+        "/unsubscribe/{token}",
+        get(unsubscribe::page::<P>).post(unsubscribe::unsubscribe::<P>),
+    );
+    v1.merge(unsubscribe)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .with_state(app)
+}

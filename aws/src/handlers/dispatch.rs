@@ -1,0 +1,89 @@
+//! dispatch: consumes the dispatch queue. Each job — a message or a webhook — runs the
+//! pipeline's dispatch step: the delivery policy decides, the key is claimed with a
+//! conditional write before SES / SNS / the webhook is called, so a redelivered job never
+//! sends twice. A job held for quiet hours comes back until its window ends.
+//!
+//! - `webhooks`: the HTTP(S) webhook sender (also used by `kairos serve`).
+
+use super::record;
+use crate::app::{Aws, CatalogCache};
+use crate::queues::PayloadRef;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use kairos_core::pipeline::{Dispatcher, Fate};
+use kairos_core::ports::{DispatchJob, PortError};
+
+use crate::webhooks::HttpWebhooks;
+
+pub struct Dispatch {
+    pub aws: Aws,
+    pub catalog: CatalogCache,
+    pub webhooks: HttpWebhooks,
+}
+
+impl Dispatch {
+    pub fn new(aws: Aws) -> Result<Dispatch, PortError> {
+        Ok(Dispatch {
+            aws,
+            catalog: CatalogCache::default(),
+            webhooks: HttpWebhooks::new()?,
+        })
+    }
+
+    pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        // The catalog is read once per batch (one GetItem for its stamp), not per record.
+        let catalog = self.catalog.current(&self.aws.table).await;
+        for record in &event.records {
+            let outcome = match record::body::<PayloadRef>(record) {
+                Ok(reference) => self
+                    .one(&catalog, &reference, now)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(poison) => Err(poison),
+            };
+            if let Err(reason) = outcome {
+                record::fail(&mut response, record, &reason);
+            }
+        }
+        response
+    }
+
+    async fn one(
+        &self,
+        catalog: &Result<kairos_core::Catalog, PortError>,
+        reference: &PayloadRef,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let Some(job) = self
+            .aws
+            .table
+            .payload::<DispatchJob>(&reference.contact, &reference.key)
+            .await?
+        else {
+            tracing::info!(contact = %reference.contact, "job already done");
+            return Ok(());
+        };
+        let dispatcher = Dispatcher {
+            catalog: catalog.as_ref().map_err(Clone::clone)?,
+            links: self.aws.links.as_ref(),
+            store: &self.aws.table,
+            work: &self.aws.queues,
+            dispatch: &self.aws.queues,
+            mailer: &self.aws.mailer,
+            webhooks: &self.webhooks,
+        };
+        let (journal, fate) = dispatcher.run_job(job, now).await?;
+        for entry in &journal {
+            tracing::info!(contact = %entry.contact, workflow = entry.workflow.as_deref().unwrap_or(""), step = entry.step.as_deref().unwrap_or(""), kind = ?entry.kind, reason = entry.reason.as_deref().unwrap_or(""), "dispatch");
+        }
+        // A job held for quiet hours was queued again under the same payload key: keep it.
+        if fate == Fate::Done {
+            self.aws
+                .table
+                .delete_payload(&reference.contact, &reference.key)
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! wakeup: consumes the delay queue. A timer is still live when its contact exists and
+//! (for a run's wait) the run still waits at that wait; a live timer becomes work for the
+//! contact (the FIFO work queue keeps it in order with everything else). A stale one is
+//! dropped. A timer that arrives early (rounding) goes back with its remaining delay.
+
+use super::record;
+use crate::app::Aws;
+use crate::queues::TimerMessage;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use kairos_core::engine::Input;
+use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
+use kairos_core::{Timer, TimerKind};
+
+pub struct Wakeup {
+    pub aws: Aws,
+}
+
+/// What became of a timer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fate {
+    Handed,
+    Stale,
+    Early,
+}
+
+impl Wakeup {
+    pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for record in &event.records {
+            let outcome = match record::body::<TimerMessage>(record) {
+                Ok(message) => self
+                    .one(message.timer, now)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(poison) => Err(poison),
+            };
+            match outcome {
+                Ok(fate) => tracing::info!(message_id = ?record.message_id, ?fate, "timer"),
+                Err(reason) => record::fail(&mut response, record, &reason),
+            }
+        }
+        response
+    }
+
+    pub async fn one(&self, timer: Timer, now: DateTime<Utc>) -> Result<Fate, PortError> {
+        if timer.due > now {
+            self.aws.queues.send_to_delay_queue(&timer, now).await?;
+            return Ok(Fate::Early);
+        }
+        if self.aws.table.deleted_at(&timer.contact).await?.is_some() {
+            return Ok(Fate::Stale);
+        }
+        let Some(state) = self.aws.table.load(&timer.contact).await? else {
+            return Ok(Fate::Stale);
+        };
+        let live = match &timer.kind {
+            TimerKind::Run { run, wait } => state
+                .runs
+                .get(run)
+                .and_then(|r| r.waiting.as_ref())
+                .is_some_and(|w| w.seq == *wait),
+            TimerKind::Date { .. } => state.date_timers.values().any(|t| *t == timer.due),
+        };
+        if !live {
+            return Ok(Fate::Stale);
+        }
+        let item = WorkItem {
+            contact: timer.contact.clone(),
+            at: timer.due,
+            input: Input::Timer(timer),
+        };
+        self.aws.queues.push(item).await?;
+        Ok(Fate::Handed)
+    }
+}

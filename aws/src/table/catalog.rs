@@ -1,0 +1,118 @@
+//! The catalog as stored: definitions and every workflow version, and a stamp that
+//! moves with every change (cached catalogs compare it).
+
+use super::{corrupt, key, n, s, to_json, Table};
+use crate::port_error;
+use kairos_core::catalog::{workflow_key, Catalog, DEFINITIONS_KEY};
+use kairos_core::language::definitions::Definitions;
+use kairos_core::ports::{CatalogStore, PortError};
+use kairos_core::program::Workflow;
+
+impl Table {
+    /// Stores a catalog item and bumps the stamp. `only_new`: versions are immutable, so a
+    /// version someone else stored first is a [`PortError::Conflict`], not an overwrite.
+    async fn put_catalog_item(
+        &self,
+        sort_key: &str,
+        text: &str,
+        only_new: bool,
+    ) -> Result<(), PortError> {
+        let mut item = key("CATALOG".into(), sort_key);
+        item.insert("body".into(), s(text));
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item));
+        if only_new {
+            put = put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk");
+        }
+        match put.send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                return Err(PortError::Conflict { expected: 0 });
+            }
+            Err(e) => return Err(port_error("store the catalog", e)),
+        }
+        self.client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key("CATALOG".into(), "STAMP")))
+            .update_expression("ADD #n :one")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(|e| port_error("bump the catalog stamp", e))?;
+        Ok(())
+    }
+
+    /// Every catalog item (sort key, text), in sort-key order; and the stamp.
+    pub async fn catalog_items(&self) -> Result<(Vec<(String, String)>, u64), PortError> {
+        let items = self.query("CATALOG".into(), "").await?;
+        let mut docs = Vec::new();
+        let mut stamp = 0;
+        for item in items {
+            let sk = item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            if sk == "STAMP" {
+                stamp = item
+                    .get("n")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+            } else if let Some(text) = item.get("body").and_then(|v| v.as_s().ok()) {
+                docs.push((sk, text.clone()));
+            }
+        }
+        Ok((docs, stamp))
+    }
+
+    /// The catalog stamp alone (one read), to tell whether a cached catalog is current.
+    pub async fn catalog_stamp(&self) -> Result<u64, PortError> {
+        let item = self.get("CATALOG".into(), "STAMP").await?;
+        Ok(item
+            .and_then(|i| {
+                i.get("n")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0))
+    }
+
+    /// Loads the catalog and its stamp.
+    pub async fn load_catalog(&self) -> Result<(Catalog, u64), PortError> {
+        let (items, stamp) = self.catalog_items().await?;
+        let catalog = Catalog::replay(items).map_err(|e| corrupt("catalog", &e))?;
+        Ok((catalog, stamp))
+    }
+}
+
+impl CatalogStore for Table {
+    async fn catalog(&self) -> Result<Catalog, PortError> {
+        Ok(self.load_catalog().await?.0)
+    }
+
+    async fn put_workflow(&self, workflow: &Workflow) -> Result<(), PortError> {
+        let text = to_json(&workflow.doc, "workflow")?;
+        self.put_catalog_item(&workflow_key(&workflow.id, workflow.version), &text, true)
+            .await
+    }
+
+    async fn put_definitions(&self, definitions: &Definitions) -> Result<(), PortError> {
+        self.put_catalog_item(
+            DEFINITIONS_KEY,
+            &to_json(definitions, "definitions")?,
+            false,
+        )
+        .await
+    }
+}

@@ -1,0 +1,45 @@
+//! Claims of side effects: a conditional put per key, `true` exactly once (TTL).
+
+use super::{key, ttl, Table, KEEP_DAYS};
+use crate::port_error;
+use kairos_core::ports::PortError;
+
+impl Table {
+    pub(super) async fn take_claim(&self, claim_key: &str) -> Result<bool, PortError> {
+        let mut item = key(format!("K#{claim_key}"), "CLAIM");
+        item.insert("ttl".into(), ttl(KEEP_DAYS));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(port_error("claim", e)),
+        }
+    }
+    pub(super) async fn give_back_claim(&self, claim_key: &str) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key(format!("K#{claim_key}"), "CLAIM")))
+            .send()
+            .await
+            .map_err(|e| port_error("release a claim", e))?;
+        Ok(())
+    }
+
+    pub(super) async fn is_claimed(&self, claim_key: &str) -> Result<bool, PortError> {
+        Ok(self.get(format!("K#{claim_key}"), "CLAIM").await?.is_some())
+    }
+}

@@ -1,0 +1,160 @@
+//! The contact partition (`STATE`, versioned) and the tombstone of a deleted contact:
+//! the `ContactStore` port, journal and claims delegated to their own files.
+
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+use chrono::{DateTime, Utc};
+
+use super::{body, contact_pk, corrupt, key, n, s, to_json, ttl, Table, KEEP_DAYS};
+use crate::port_error;
+use kairos_core::model::contact::ContactState;
+use kairos_core::model::journal::JournalEntry;
+use kairos_core::ports::{ContactStore, PortError};
+
+impl ContactStore for Table {
+    async fn load(&self, contact: &str) -> Result<Option<ContactState>, PortError> {
+        match self.get(contact_pk(contact), "STATE").await? {
+            None => Ok(None),
+            Some(item) => {
+                let mut state: ContactState = body(&item, "contact")?;
+                state.version = item
+                    .get("version")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                Ok(Some(state))
+            }
+        }
+    }
+
+    async fn save(&self, state: &mut ContactState) -> Result<(), PortError> {
+        let expected = state.version;
+        let mut item = key(contact_pk(&state.contact.id), "STATE");
+        item.insert("body".into(), s(to_json(state, "contact")?));
+        item.insert("version".into(), n(expected + 1));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item));
+        let put = if expected == 0 {
+            put.condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk")
+        } else {
+            put.condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", n(expected))
+        };
+        match put.send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                return Err(PortError::Conflict { expected });
+            }
+            Err(e) => return Err(port_error("save a contact", e)),
+        }
+        state.version = expected + 1;
+        if expected == 0 {
+            // A contact created again after a deletion is a new contact: lift the tombstone.
+            self.client
+                .delete_item()
+                .table_name(&self.name)
+                .set_key(Some(key(contact_pk(&state.contact.id), "TOMB")))
+                .send()
+                .await
+                .map_err(|e| port_error("lift a tombstone", e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        let items = self.query(contact_pk(contact), "").await?;
+        let mut requests = Vec::new();
+        for item in items {
+            let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else {
+                continue;
+            };
+            let delete = DeleteRequest::builder()
+                .key("pk", pk)
+                .key("sk", sk)
+                .build()
+                .map_err(|e| corrupt("key", &e.to_string()))?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        self.batch_write(requests).await?;
+        let mut tomb = key(contact_pk(contact), "TOMB");
+        tomb.insert("ttl".into(), ttl(KEEP_DAYS));
+        tomb.insert("at".into(), s(at.to_rfc3339()));
+        self.put(tomb, "leave a tombstone").await?;
+        Ok(())
+    }
+
+    async fn deleted_at(&self, contact: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let Some(tomb) = self.get(contact_pk(contact), "TOMB").await? else {
+            return Ok(None);
+        };
+        let at = tomb
+            .get("at")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|t| kairos_core::calendar::parse_timestamp(t).ok());
+        Ok(Some(at.unwrap_or(DateTime::UNIX_EPOCH)))
+    }
+
+    async fn contact_ids(&self) -> Result<Vec<String>, PortError> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (page, next) = self.contacts_after(&cursor, 1000).await?;
+            ids.extend(page);
+            match next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn append_journal(
+        &self,
+        entries: &[JournalEntry],
+    ) -> impl std::future::Future<Output = Result<(), PortError>> + Send {
+        self.append(entries)
+    }
+
+    fn journal(
+        &self,
+        contact: &str,
+    ) -> impl std::future::Future<Output = Result<Vec<JournalEntry>, PortError>> + Send {
+        self.contact_journal(contact)
+    }
+
+    fn claim(
+        &self,
+        key: &str,
+    ) -> impl std::future::Future<Output = Result<bool, PortError>> + Send {
+        self.take_claim(key)
+    }
+
+    fn claimed(
+        &self,
+        key: &str,
+    ) -> impl std::future::Future<Output = Result<bool, PortError>> + Send {
+        self.is_claimed(key)
+    }
+
+    fn workflow_journal(
+        &self,
+        workflow: &str,
+    ) -> impl std::future::Future<Output = Result<Vec<JournalEntry>, PortError>> + Send {
+        self.workflow_entries(workflow)
+    }
+
+    fn release(
+        &self,
+        key: &str,
+    ) -> impl std::future::Future<Output = Result<(), PortError>> + Send {
+        self.give_back_claim(key)
+    }
+}

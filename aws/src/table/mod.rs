@@ -1,0 +1,213 @@
+//! DynamoDB, single-table design. Keys (`pk`, `sk`):
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | contact partition (contact, history, runs; versioned) | `C#<contact>` | `STATE` |
+//! | tombstone of a deleted contact (TTL) | `C#<contact>` | `TOMB` |
+//! | journal entry | `C#<contact>` | `J#<time>#<batch hash>#<n>` |
+//! | stored work item / dispatch job (queues carry only its key; TTL) | `C#<contact>` | `P#<key>` |
+//! | claim of a side effect (TTL) | `K#<key>` | `CLAIM` |
+//! | timer due later than the delay queue reaches (sharded) | `T#<shard>` | `<due>#<key>` |
+//! | workflow version / definitions / catalog stamp | `CATALOG` | `WF#<id>#V#<n>`, `DEFS`, `STAMP` |
+//!
+//! One `GetItem` loads everything the engine needs for a contact; every save is
+//! conditional on the version read (optimistic locking).
+
+//!
+//! One file per item family: `contacts` (the partition and tombstones: the
+//! `ContactStore` port), `journal`, `claims`, `payloads`, `timers`, `catalog` (the
+//! `CatalogStore` port) and `fanout` (`enroll_existing` in pages).
+
+mod catalog;
+mod claims;
+mod contacts;
+mod fanout;
+mod journal;
+mod payloads;
+mod timers;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use chrono::Utc;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::port_error;
+use kairos_core::ports::PortError;
+
+/// Timer items spread over this many partitions (the index would be a hot key otherwise).
+pub const TIMER_SHARDS: u32 = 16;
+/// The `by-workflow` index spreads a workflow's journal over this many partitions, so a
+/// busy workflow's journal writes do not all land on one index partition.
+const WORKFLOW_SHARDS: u32 = 8;
+/// The sparse index over journal entries that name a workflow (`wpk`, `wsk`): a workflow's
+/// report reads its entries, not the table.
+pub const WORKFLOW_INDEX: &str = "by-workflow";
+/// Claims, tombstones and stored payloads expire after this long (DynamoDB TTL).
+const KEEP_DAYS: i64 = 30;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct Table {
+    pub client: Client,
+    pub name: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn contact_pk(contact: &str) -> String {
+    format!("C#{contact}")
+}
+
+fn ttl(days: i64) -> AttributeValue {
+    n((Utc::now() + chrono::Duration::days(days)).timestamp())
+}
+
+fn body<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T, PortError> {
+    let text = item
+        .get("body")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| corrupt(what, "no body"))?;
+    serde_json::from_str(text).map_err(|e| corrupt(what, &e.to_string()))
+}
+
+fn to_json<T: Serialize>(value: &T, what: &str) -> Result<String, PortError> {
+    serde_json::to_string(value).map_err(|e| PortError::Failed {
+        what: what.into(),
+        detail: e.to_string(),
+    })
+}
+
+/// The `by-workflow` index partition of a journal entry: the workflow and a shard chosen by
+/// the contact, so one contact's entries stay in one shard, in order.
+fn workflow_pk(workflow: &str, contact: &str) -> String {
+    let shard = kairos_core::keys::fnv1a(contact.bytes()) % u64::from(WORKFLOW_SHARDS);
+    format!("W#{workflow}#{shard}")
+}
+
+fn corrupt(what: &str, detail: &str) -> PortError {
+    PortError::Failed {
+        what: format!("stored {what}"),
+        detail: detail.into(),
+    }
+}
+
+impl Table {
+    pub fn new(client: Client, name: impl Into<String>) -> Table {
+        Table {
+            client,
+            name: name.into(),
+        }
+    }
+
+    /// An unconditional put.
+    async fn put(&self, item: Item, what: &str) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| port_error(what, e))?;
+        Ok(())
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("read an item", e))?;
+        Ok(out.item)
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix`, following pages.
+    async fn query(&self, pk: String, prefix: &str) -> Result<Vec<Item>, PortError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":pk", s(pk.clone()));
+            // An empty prefix means the whole partition (DynamoDB refuses empty key values).
+            let query = if prefix.is_empty() {
+                query.key_condition_expression("#pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", "sk")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let out = query
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| port_error("query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Writes requests in batches of 25 (the DynamoDB limit), retrying unprocessed ones.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), PortError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for _ in 0..8 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.name, pending.clone())
+                    .send()
+                    .await
+                    .map_err(|e| port_error("batch write", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.name))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            if !pending.is_empty() {
+                return Err(PortError::Unavailable {
+                    what: "batch write".into(),
+                    detail: format!("{} items unprocessed", pending.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn put_request(item: Item) -> Result<WriteRequest, PortError> {
+        let put = PutRequest::builder()
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| corrupt("item", &e.to_string()))?;
+        Ok(WriteRequest::builder().put_request(put).build())
+    }
+}

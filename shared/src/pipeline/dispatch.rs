@@ -1,0 +1,199 @@
+//! Dispatch: one job — a message or a webhook — decided, rendered and delivered.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::delivery::{decide, Decision};
+use crate::engine::Input;
+use crate::language::step::{Category, Channel};
+use crate::model::contact::ContactState;
+use crate::model::effect::{Message, WebhookCall};
+use crate::model::journal::{JournalEntry, Kind};
+use crate::ports::{
+    ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError, WebhookSender, WorkItem,
+    WorkQueue,
+};
+use crate::render::{context, render};
+use crate::unsubscribe::{Links, ALL_MARKETING};
+
+/// What became of a job: done (its queue entry and stored payload can go), or queued
+/// again to run later (held for quiet hours) under the same payload, which must stay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Done,
+    Held,
+}
+
+/// The dispatch role: the delivery policy, templates and providers.
+pub struct Dispatcher<'a, S, Q, D, M, W> {
+    pub catalog: &'a Catalog,
+    /// Unsubscribe links for marketing email; without them no `List-Unsubscribe` header.
+    pub links: Option<&'a Links>,
+    pub store: &'a S,
+    /// Where `email_sent` (etc.) goes back to, as an event for the engine.
+    pub work: &'a Q,
+    /// Where a job held for quiet hours is queued again.
+    pub dispatch: &'a D,
+    pub mailer: &'a M,
+    pub webhooks: &'a W,
+}
+
+impl<S, Q, D, M, W> Dispatcher<'_, S, Q, D, M, W>
+where
+    S: ContactStore,
+    Q: WorkQueue,
+    D: DispatchQueue,
+    M: Mailer,
+    W: WebhookSender,
+{
+    /// One dispatch job, and what became of it.
+    pub async fn run_job(
+        &self,
+        job: DispatchJob,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<JournalEntry>, Fate), PortError> {
+        match job {
+            DispatchJob::Message(message) => self.send(message, now).await,
+            DispatchJob::Webhook(call) => Ok((self.call_webhook(call, now).await?, Fate::Done)),
+        }
+    }
+
+    /// A message: the delivery policy decides; a message it lets through is rendered and
+    /// delivered. Every outcome but a repeat of a delivered message is journaled.
+    async fn send(
+        &self,
+        message: Message,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<JournalEntry>, Fate), PortError> {
+        let Some(state) = self.store.load(&message.contact).await? else {
+            return Ok((Vec::new(), Fate::Done));
+        };
+        let mut entry = message.journal_entry(now, Kind::MessageSent);
+        let mut fate = Fate::Done;
+        match decide(&message, &state, self.catalog.definitions(), now) {
+            Decision::Suppress(reason) => {
+                entry.kind = Kind::MessageSuppressed;
+                entry.reason = Some(reason.to_string());
+            }
+            Decision::Delay(until) => {
+                entry.kind = Kind::MessageDelayed;
+                entry.until = Some(until);
+                self.dispatch
+                    .push(DispatchJob::Message(message), Some(until))
+                    .await?;
+                fate = Fate::Held;
+            }
+            Decision::Send { to } => match self.render(&message, &state, to) {
+                // Never a blank or half-filled message: suppressed, visibly.
+                Err(error) => {
+                    entry.kind = Kind::MessageSuppressed;
+                    entry.reason = Some("render_error".into());
+                    entry.message = Some(error);
+                }
+                Ok(outgoing) => {
+                    if !self.deliver(&outgoing, now).await? {
+                        return Ok((Vec::new(), Fate::Done));
+                    }
+                }
+            },
+        }
+        self.store
+            .append_journal(std::slice::from_ref(&entry))
+            .await?;
+        Ok((vec![entry], fate))
+    }
+
+    /// The message as the provider gets it: its template rendered for the contact, with
+    /// an unsubscribe link on marketing email.
+    fn render(
+        &self,
+        message: &Message,
+        state: &ContactState,
+        to: String,
+    ) -> Result<Outgoing, String> {
+        let marketing_email =
+            message.category == Category::Marketing && message.channel == Channel::Email;
+        let unsubscribe_url = self
+            .links
+            .filter(|l| marketing_email && !l.public_url.is_empty())
+            .map(|l| l.unsubscribe_url(&message.contact, ALL_MARKETING));
+        let template = self
+            .catalog
+            .definitions()
+            .templates
+            .get(&message.template)
+            .ok_or_else(|| format!("no template `{}` in the definitions", message.template))?;
+        let rendered = render(
+            template,
+            &context(message, state, unsubscribe_url.as_deref()),
+        )?;
+        Ok(Outgoing {
+            message: message.clone(),
+            to,
+            subject: rendered.subject,
+            html: rendered.html,
+            text: rendered.text,
+            unsubscribe_url,
+        })
+    }
+
+    /// Claims the message's key, sends, and records the send as an event for the engine;
+    /// `false` when the key was claimed already (a repeat: nothing is sent). A crash
+    /// between claim and send loses that one message (visible: claimed, never
+    /// `message_sent`) rather than risking a duplicate; a failure worth retrying gives
+    /// the claim back.
+    async fn deliver(&self, outgoing: &Outgoing, now: DateTime<Utc>) -> Result<bool, PortError> {
+        let message = &outgoing.message;
+        if !self.store.claim(&message.key).await? {
+            return Ok(false);
+        }
+        if let Err(e) = self.mailer.send(outgoing).await {
+            if e.retryable() {
+                self.store.release(&message.key).await?;
+            }
+            return Err(e);
+        }
+        self.work
+            .push(WorkItem {
+                contact: message.contact.clone(),
+                input: Input::Event(message.sent_event(now)),
+                at: now,
+            })
+            .await?;
+        Ok(true)
+    }
+
+    async fn call_webhook(
+        &self,
+        call: WebhookCall,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<JournalEntry>, PortError> {
+        // A contact deleted since the call was queued is not sent anywhere any more.
+        if self.store.load(&call.contact).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        if !self.store.claim(&call.key).await? {
+            return Ok(Vec::new());
+        }
+        let status = match self.webhooks.call(&call).await {
+            Ok(status) => status,
+            Err(e) => {
+                if e.retryable() {
+                    self.store.release(&call.key).await?;
+                }
+                return Err(e);
+            }
+        };
+        let mut entry = JournalEntry::new(now, &call.contact, Kind::WebhookCalled);
+        entry.workflow = Some(call.workflow);
+        entry.step = Some(call.step);
+        entry.run = Some(call.run);
+        entry.url = Some(call.url);
+        entry.value = Some(Value::from(status));
+        self.store
+            .append_journal(std::slice::from_ref(&entry))
+            .await?;
+        Ok(vec![entry])
+    }
+}

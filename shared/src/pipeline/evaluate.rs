@@ -1,0 +1,110 @@
+//! Evaluation: one work item through the engine, saved before anything is handed on.
+
+use crate::catalog::Catalog;
+use crate::engine::{process, Input};
+use crate::model::contact::{Contact, ContactState, Outbox};
+use crate::model::effect::Effect;
+use crate::model::journal::JournalEntry;
+use crate::ports::{ContactStore, DispatchJob, DispatchQueue, PortError, TimerQueue, WorkItem};
+
+/// How often a save that lost an optimistic-locking race is retried from a fresh read.
+const SAVE_ATTEMPTS: usize = 5;
+
+/// The evaluate role: the engine between the contact store and the queues it feeds.
+pub struct Evaluator<'a, S, T, D> {
+    pub catalog: &'a Catalog,
+    pub store: &'a S,
+    pub timers: &'a T,
+    pub dispatch: &'a D,
+}
+
+impl<S: ContactStore, T: TimerQueue, D: DispatchQueue> Evaluator<'_, S, T, D> {
+    /// One work item: the engine on the contact's partition, then its journal and effects
+    /// handed on. The state is saved (conditional on the version read) together with the
+    /// item's fingerprint and an outbox of what is to be handed on; the outbox is cleared
+    /// once it has been. A retry after a failure anywhere in between finds the fingerprint
+    /// — the input is not applied twice — and any leftover outbox, which it hands on again:
+    /// appending the journal, scheduling timers and queueing jobs are all idempotent.
+    pub async fn handle(&self, item: WorkItem) -> Result<Vec<JournalEntry>, PortError> {
+        let is_timer = matches!(item.input, Input::Timer(_));
+        let fingerprint = item.fingerprint();
+        for attempt in 1..=SAVE_ATTEMPTS {
+            let retry_on_conflict = |e: PortError| match e {
+                PortError::Conflict { .. } if attempt < SAVE_ATTEMPTS => Ok(()),
+                e => Err(e),
+            };
+            let mut state = match self.store.load(&item.contact).await? {
+                Some(state) => state,
+                // A timer for a contact that is gone (deleted) finds nothing to do.
+                None if is_timer => return Ok(Vec::new()),
+                None => {
+                    // Work from before a deletion does not bring the contact back; what
+                    // happens after it starts a new contact.
+                    let deleted = self.store.deleted_at(&item.contact).await?;
+                    if deleted.is_some_and(|deleted| item.at <= deleted) {
+                        return Ok(Vec::new());
+                    }
+                    ContactState::new(Contact::new(item.contact.clone(), item.at))
+                }
+            };
+            if let Some(leftover) = state.outbox.take() {
+                self.hand_on(&leftover).await?;
+                if let Err(e) = self.store.save(&mut state).await {
+                    retry_on_conflict(e)?;
+                    continue;
+                }
+            }
+            if state.handled.contains(&fingerprint) {
+                return Ok(Vec::new());
+            }
+            let output = process(self.catalog, &mut state, item.input.clone(), item.at);
+            let outbox = Outbox {
+                journal: output.journal,
+                effects: output.effects,
+            };
+            state.remember_handled(fingerprint);
+            state.outbox = (!outbox.is_empty()).then_some(outbox);
+            if let Err(e) = self.store.save(&mut state).await {
+                retry_on_conflict(e)?;
+                continue;
+            }
+            let Some(outbox) = state.outbox.take() else {
+                return Ok(Vec::new());
+            };
+            self.hand_on(&outbox).await?;
+            // Clearing is bookkeeping: a writer that saved in between found the outbox and
+            // handed it on itself, so losing this race is harmless.
+            match self.store.clear_outbox(&mut state).await {
+                Ok(()) | Err(PortError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            return Ok(outbox.journal);
+        }
+        Err(PortError::Unavailable {
+            what: "contact store".into(),
+            detail: "too many conflicting writes".into(),
+        })
+    }
+
+    /// Appends an outbox's journal and passes its effects on: timers to the timer queue,
+    /// messages and webhooks to the dispatch queue.
+    async fn hand_on(&self, outbox: &Outbox) -> Result<(), PortError> {
+        if !outbox.journal.is_empty() {
+            self.store.append_journal(&outbox.journal).await?;
+        }
+        for effect in &outbox.effects {
+            match effect.clone() {
+                Effect::Timer(timer) => self.timers.schedule(timer).await?,
+                Effect::Send(message) => {
+                    self.dispatch
+                        .push(DispatchJob::Message(message), None)
+                        .await?
+                }
+                Effect::Webhook(call) => {
+                    self.dispatch.push(DispatchJob::Webhook(call), None).await?
+                }
+            }
+        }
+        Ok(())
+    }
+}
