@@ -21,6 +21,21 @@ for ours in declared:
         failures.append(f"Cargo.toml: rust-version = {ours!r}, but {needed[1]} needs "
                         f"{'.'.join(map(str, needed[0]))}")
 
+# The layers: the domain crate and the router build without the AWS SDK, and the CLI
+# without the Lambda runtime (`kairos validate` should not link a Lambda runtime).
+def dependencies(package):
+    tree = subprocess.check_output(
+        ["cargo", "tree", "--locked", "-p", package, "-e", "normal", "--prefix", "none"],
+        text=True)
+    return {line.split()[0] for line in tree.splitlines() if line.strip()}
+
+for package, banned in [("kairos-core", ("aws-", "lambda", "tokio", "axum")),
+                        ("kairos-api", ("aws-", "lambda")),
+                        ("kairos", ("lambda_runtime", "lambda_http"))]:
+    for dep in sorted(dependencies(package)):
+        if dep.startswith(banned) and dep != package:
+            failures.append(f"{package} depends on {dep}")
+
 files = subprocess.check_output(["git", "ls-files", "-z"], text=True).split("\0")
 for name in filter(None, files):
     try:
