@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode};
 use chrono::{TimeZone, Utc};
 use kairos_api::{router, App};
 use kairos_core::adapters::memory::MemoryPorts;
-use kairos_core::engine::{process, Input};
+use kairos_core::engine::process;
 use kairos_core::ports::{CatalogStore, ContactStore, WorkQueue};
 use kairos_core::unsubscribe::{Links, Signer};
 use kairos_core::{Contact, ContactState};

@@ -11,13 +11,14 @@ use crate::language::definitions::Definitions;
 use crate::language::step::{Category, Channel};
 use crate::model::contact::ContactState;
 use crate::model::effect::Message;
+use crate::model::reason::Suppression;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Send now, to this address (email, E.164 phone number or push token).
     Send { to: String },
     /// Do not send; the reason is journaled (`message_suppressed`).
-    Suppress(&'static str),
+    Suppress(Suppression),
     /// Quiet hours: try again at this instant (`message_delayed`).
     Delay(DateTime<Utc>),
 }
@@ -49,27 +50,27 @@ pub fn decide(
             .map(str::to_string),
     };
     let Some(to) = to else {
-        return Decision::Suppress("no_address");
+        return Decision::Suppress(Suppression::NoAddress);
     };
     if message.channel == Channel::Sms && !is_e164(&to) {
-        return Decision::Suppress("invalid_phone");
+        return Decision::Suppress(Suppression::InvalidPhone);
     }
     // Stored before addresses were checked at the boundary, or written by a field: never
     // handed to a mailer unless it is an address.
     if message.channel == Channel::Email && EmailAddress::parse(&to).is_err() {
-        return Decision::Suppress("invalid_email");
+        return Decision::Suppress(Suppression::InvalidEmail);
     }
     if message.channel == Channel::Email {
         // Hard bounces and complaints stop every email, transactional included.
         if contact.consent.bounced {
-            return Decision::Suppress("bounced");
+            return Decision::Suppress(Suppression::Bounced);
         }
         if contact.consent.complained {
-            return Decision::Suppress("complained");
+            return Decision::Suppress(Suppression::Complained);
         }
     }
     if marketing && contact.consent.unsubscribed {
-        return Decision::Suppress("unsubscribed");
+        return Decision::Suppress(Suppression::Unsubscribed);
     }
     if !defs.templates.is_empty()
         && !defs
@@ -77,7 +78,7 @@ pub fn decide(
             .get(&message.template)
             .is_some_and(|t| t.serves(message.channel))
     {
-        return Decision::Suppress("render_error");
+        return Decision::Suppress(Suppression::RenderError);
     }
     let Some(policy) = defs.delivery.as_ref().filter(|_| marketing) else {
         return Decision::Send { to };
@@ -95,7 +96,7 @@ pub fn decide(
                     .count()
             });
         if sent >= cap.max as usize {
-            return Decision::Suppress("frequency_cap");
+            return Decision::Suppress(Suppression::FrequencyCap);
         }
     }
     if let Some(quiet) = policy.quiet_hours.get(&message.channel) {

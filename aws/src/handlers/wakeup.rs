@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use kairos_core::engine::Input;
 use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
-use kairos_core::{Timer, TimerKind};
+use kairos_core::Timer;
 
 pub struct Wakeup {
     pub aws: Aws,
@@ -54,15 +54,7 @@ impl Wakeup {
         let Some(state) = self.aws.table.load(&timer.contact).await? else {
             return Ok(Fate::Stale);
         };
-        let live = match &timer.kind {
-            TimerKind::Run { run, wait } => state
-                .runs
-                .get(run)
-                .and_then(|r| r.waiting.as_ref())
-                .is_some_and(|w| w.seq == *wait),
-            TimerKind::Date { .. } => state.date_timers.values().any(|t| *t == timer.due),
-        };
-        if !live {
+        if !state.timer_is_live(&timer) {
             return Ok(Fate::Stale);
         }
         let item = WorkItem {

@@ -10,10 +10,11 @@ use crate::calendar::{anniversary, field_date, resolve_local};
 use crate::engine::eval::{loose_eq, where_matches, Scope};
 use crate::engine::{Change, Cx};
 use crate::language::workflow::Reentry;
-use crate::model::contact::Contact;
+use crate::model::contact::{date_slot, Contact};
 use crate::model::effect::{Effect, Timer, TimerKind};
 use crate::model::event::Event;
 use crate::model::journal::Kind;
+use crate::model::reason::ExitReason;
 use crate::model::run::Run;
 use crate::program::{DateRule, Trigger, Workflow};
 
@@ -149,7 +150,7 @@ impl Cx<'_> {
             .collect();
         for seq in seqs {
             if let Some(run) = self.state.runs.remove(&seq) {
-                self.exit(&run, "stopped");
+                self.exit(&run, ExitReason::Stopped);
             }
         }
     }
@@ -192,7 +193,7 @@ impl Cx<'_> {
     pub(crate) fn refresh_date_timers(&mut self) {
         let catalog = self.catalog;
         for (wf, index, rule) in catalog.date_rules() {
-            let slot = format!("{}#{index}", wf.id);
+            let slot = date_slot(&wf.id, *index);
             let after = match self.state.date_fired.get(&slot) {
                 Some(fired) => self.now.max(*fired + Duration::seconds(1)),
                 None => self.now,
@@ -224,7 +225,7 @@ impl Cx<'_> {
 
     /// A date trigger's timer fired: enroll if it is still the current one.
     pub(crate) fn on_date_timer(&mut self, workflow: &str, index: usize, due: DateTime<Utc>) {
-        let slot = format!("{workflow}#{index}");
+        let slot = date_slot(workflow, index);
         if self.state.date_timers.get(&slot) != Some(&due) || due > self.now {
             return;
         }

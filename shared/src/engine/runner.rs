@@ -14,6 +14,7 @@ use crate::language::condition::Condition;
 use crate::language::step::{GoalScope, Otherwise};
 use crate::model::effect::{Effect, Message, Timer, TimerKind, WebhookCall};
 use crate::model::journal::Kind;
+use crate::model::reason::{ExitReason, WakeReason};
 use crate::model::run::{Run, Waiting};
 use crate::program::{NodeId, NodeKind, TzChoice, Wait, Workflow};
 
@@ -43,7 +44,7 @@ impl Cx<'_> {
         entry
     }
 
-    pub(crate) fn exit(&mut self, run: &Run, reason: &str) {
+    pub(crate) fn exit(&mut self, run: &Run, reason: ExitReason) {
         let catalog = self.catalog;
         let step = catalog
             .get(&run.workflow, run.version)
@@ -53,7 +54,7 @@ impl Cx<'_> {
         entry.workflow = Some(run.workflow.clone());
         entry.run = Some(run.id());
         entry.step = step;
-        entry.reason = Some(reason.to_string());
+        entry.reason = Some(reason.as_str().to_string());
     }
 
     /// Walks `run` from `from` until it waits or ends; keeps it in the state if it waits.
@@ -71,18 +72,18 @@ impl Cx<'_> {
         let mut steps_this_walk = 0;
         loop {
             let Some(at) = node else {
-                self.exit(run, "completed");
+                self.exit(run, ExitReason::Completed);
                 return false;
             };
             if let Some(exit) = &wf.exit_when {
                 if self.holds(wf, Some(run), exit) {
-                    self.exit(run, "exit_when");
+                    self.exit(run, ExitReason::ExitWhen);
                     return false;
                 }
             }
             steps_this_walk += 1;
             if self.budget == 0 || steps_this_walk > wf.nodes.len() {
-                self.exit(run, "step_limit");
+                self.exit(run, ExitReason::StepLimit);
                 return false;
             }
             self.budget -= 1;
@@ -152,7 +153,7 @@ impl Cx<'_> {
                         match goal.otherwise {
                             Otherwise::Continue => {}
                             Otherwise::End => {
-                                self.exit(run, "goal_end");
+                                self.exit(run, ExitReason::GoalEnd);
                                 return false;
                             }
                             Otherwise::Wait => {
@@ -198,7 +199,7 @@ impl Cx<'_> {
                     continue;
                 }
                 NodeKind::End => {
-                    self.exit(run, "ended");
+                    self.exit(run, ExitReason::Ended);
                     return false;
                 }
                 NodeKind::If { .. } | NodeKind::Split { .. } => {}
@@ -339,7 +340,7 @@ impl Cx<'_> {
         };
         if let Some(exit) = &wf.exit_when {
             if self.holds(wf, Some(&run), exit) {
-                self.exit(&run, "exit_when");
+                self.exit(&run, ExitReason::ExitWhen);
                 return;
             }
         }
@@ -364,17 +365,18 @@ impl Cx<'_> {
         if let NodeKind::Wait(Wait::Condition { condition, .. }) = &here.kind {
             if self.holds(wf, Some(&run), condition) {
                 self.run_entry(Kind::Woke, wf, &run, Some(run.at)).reason =
-                    Some("condition".into());
+                    Some(WakeReason::Condition.as_str().into());
                 let next = here.next;
                 return self.drive(wf, run, next);
             }
         }
         if timer_fired {
             let reason = match &here.kind {
-                NodeKind::Wait(Wait::Condition { .. }) | NodeKind::Goal(_) => "timeout",
-                _ => "time",
+                NodeKind::Wait(Wait::Condition { .. }) | NodeKind::Goal(_) => WakeReason::Timeout,
+                _ => WakeReason::Time,
             };
-            self.run_entry(Kind::Woke, wf, &run, Some(run.at)).reason = Some(reason.into());
+            self.run_entry(Kind::Woke, wf, &run, Some(run.at)).reason =
+                Some(reason.as_str().into());
             let next = here.next;
             return self.drive(wf, run, next);
         }
@@ -402,24 +404,22 @@ impl Cx<'_> {
     }
 
     pub(crate) fn on_timer(&mut self, timer: Timer) {
+        if timer.due > self.now || !self.state.timer_is_live(&timer) {
+            return;
+        }
         match timer.kind {
             TimerKind::Date { workflow, trigger } => {
                 self.on_date_timer(&workflow, trigger, timer.due)
             }
-            TimerKind::Run { run, wait } => {
-                let live = self
+            TimerKind::Run { run, .. } => {
+                // The wait's own end, or a re-check of a time-dependent condition.
+                let ended = self
                     .state
                     .runs
                     .get(&run)
                     .and_then(|r| r.waiting.as_ref())
-                    .filter(|w| w.seq == wait)
-                    .map(|w| (w.until == Some(timer.due), w.recheck == Some(timer.due)));
-                match live {
-                    _ if timer.due > self.now => {}
-                    Some((true, _)) => self.check_run(run, true),
-                    Some((false, true)) => self.check_run(run, false),
-                    _ => {}
-                }
+                    .is_some_and(|w| w.until == Some(timer.due));
+                self.check_run(run, ended);
             }
         }
     }

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::effect::Effect;
+use crate::model::effect::{Effect, Timer, TimerKind};
 use crate::model::history::EventHistory;
 use crate::model::journal::JournalEntry;
 use crate::model::run::Run;
@@ -184,6 +184,25 @@ impl ContactState {
         }
     }
 
+    /// Whether a timer is still the one the partition waits for — the one rule the engine
+    /// and the wake-up function both apply. Timers are never cancelled: a run that moved
+    /// on, a wait that was re-armed, a date that changed all leave stale timers behind,
+    /// which find nothing to do.
+    pub fn timer_is_live(&self, timer: &Timer) -> bool {
+        match &timer.kind {
+            TimerKind::Run { run, wait } => self
+                .runs
+                .get(run)
+                .and_then(|r| r.waiting.as_ref())
+                .is_some_and(|w| {
+                    w.seq == *wait && (w.until == Some(timer.due) || w.recheck == Some(timer.due))
+                }),
+            TimerKind::Date { workflow, trigger } => {
+                self.date_timers.get(&date_slot(workflow, *trigger)) == Some(&timer.due)
+            }
+        }
+    }
+
     /// Remembers a processed work item; the oldest is forgotten past `HANDLED_KEPT`.
     pub fn remember_handled(&mut self, key: u64) {
         self.handled.push_back(key);
@@ -191,4 +210,9 @@ impl ContactState {
             self.handled.pop_front();
         }
     }
+}
+
+/// The key of a date trigger's pending timer in [`ContactState::date_timers`].
+pub fn date_slot(workflow: &str, trigger: usize) -> String {
+    format!("{workflow}#{trigger}")
 }

@@ -6,4 +6,5 @@ pub mod effect;
 pub mod event;
 pub mod history;
 pub mod journal;
+pub mod reason;
 pub mod run;

@@ -10,6 +10,7 @@ use crate::language::step::{Category, Channel};
 use crate::model::contact::ContactState;
 use crate::model::effect::{Message, WebhookCall};
 use crate::model::journal::{JournalEntry, Kind};
+use crate::model::reason::Suppression;
 use crate::ports::{
     ContactStore, DispatchJob, DispatchQueue, Mailer, Outgoing, PortError, WebhookSender, WorkItem,
     WorkQueue,
@@ -74,7 +75,7 @@ where
         match decide(&message, &state, self.catalog.definitions(), now) {
             Decision::Suppress(reason) => {
                 entry.kind = Kind::MessageSuppressed;
-                entry.reason = Some(reason.to_string());
+                entry.reason = Some(reason.as_str().to_string());
             }
             Decision::Delay(until) => {
                 entry.kind = Kind::MessageDelayed;
@@ -88,7 +89,7 @@ where
                 // Never a blank or half-filled message: suppressed, visibly.
                 Err(error) => {
                     entry.kind = Kind::MessageSuppressed;
-                    entry.reason = Some("render_error".into());
+                    entry.reason = Some(Suppression::RenderError.as_str().into());
                     entry.message = Some(error);
                 }
                 Ok(outgoing) => {

@@ -317,7 +317,12 @@ impl Checker<'_> {
         Some(Wait::UntilTime { at, days, tz })
     }
 
-    pub(super) fn template_ref(&mut self, path: &str, name: &str, channel: crate::language::step::Channel) {
+    pub(super) fn template_ref(
+        &mut self,
+        path: &str,
+        name: &str,
+        channel: crate::language::step::Channel,
+    ) {
         let Some(defs) = self.refs.definitions else {
             return;
         };
