@@ -1,30 +1,44 @@
-//! The embedded backend of `kairos serve`: every port on the file store in one data
-//! directory, the pipeline driven in-process, and the wake-up that runs it as soon as
-//! work is queued.
+//! The embedded backend of `kairos serve`: every port on the SQLite store in the data
+//! directory, and the pipeline loop that drives it in-process.
+//!
+//! The loop has its own handle on the store (its own connection) and works in three
+//! kinds of step, each safe against a crash at any instruction:
+//! - due timers become work items in one transaction (taken and queued, or neither);
+//! - work items are evaluated in batches, each batch one transaction: read the entries,
+//!   load, save with journal and effects, acknowledge — all of the batch or none of it;
+//! - dispatch jobs run one at a time outside a transaction, because a send must be
+//!   claimed (committed) before the provider is called: a crash after the send and before
+//!   the job is acknowledged leaves the job to run again, and its claim stops the repeat.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kairos_aws::webhooks::HttpWebhooks;
-use kairos_core::adapters::file::FileStore;
-use kairos_core::pipeline::Pipeline;
-use kairos_core::ports::{CatalogStore, PortError, WorkItem, WorkQueue};
+use kairos_core::pipeline::{Dispatcher, Evaluator};
+use kairos_core::ports::{CatalogStore, DispatchQueue, PortError, TimerQueue, WorkItem, WorkQueue};
 use kairos_core::service::Ports;
 use kairos_core::unsubscribe::{Links, Signer};
-use kairos_core::JournalEntry;
+use kairos_core::{Input, JournalEntry};
 use tokio::sync::Notify;
 
-/// The work queue of the file store, waking the pipeline loop on every push.
+use crate::store::{Durability, Store};
+
+/// Work items evaluated per transaction: large enough that a commit (an fsync with
+/// `FULL` durability) is shared by many, small enough that the HTTP API's writes, which
+/// wait for the write lock meanwhile, are not held up for long.
+const BATCH: usize = 256;
+
+/// The work queue of the store as the API uses it, waking the pipeline loop on every push.
 #[derive(Clone)]
 pub struct WakingQueue {
-    store: FileStore,
+    store: Store,
     wake: Arc<Notify>,
 }
 
 impl WorkQueue for WakingQueue {
     async fn push(&self, item: WorkItem) -> Result<(), PortError> {
-        self.store.push(item).await?;
+        WorkQueue::push(&self.store, item).await?;
         self.wake.notify_one();
         Ok(())
     }
@@ -35,24 +49,34 @@ impl WorkQueue for WakingQueue {
 }
 
 pub struct Embedded {
-    pub store: FileStore,
+    /// The API's handle.
+    pub store: Store,
+    /// The pipeline loop's handle (its own connection, so its transactions are its own).
+    runner: Store,
     pub links: Links,
     pub work: WakingQueue,
-    pub webhooks: HttpWebhooks,
+    webhooks: HttpWebhooks,
 }
 
 impl Embedded {
-    /// Opens the data directory (replaying the deployed catalog).
+    /// Opens (or creates) the store in the data directory.
     pub fn open(dir: PathBuf, public_url: String) -> Result<Embedded, String> {
-        let store = FileStore::open(&dir).map_err(|e| e.to_string())?;
-        let signer = Signer::new(unsubscribe_secret(&dir)?);
+        let secret = unsubscribe_secret(&dir)?;
+        let durability = Durability::from_env()?;
+        let store = Store::open(&dir, format!("store\u{0}{secret}").as_bytes(), durability)
+            .map_err(|e| e.to_string())?;
+        let runner = store.handle().map_err(|e| e.to_string())?;
         let work = WakingQueue {
             store: store.clone(),
             wake: Arc::new(Notify::new()),
         };
         Ok(Embedded {
             store,
-            links: Links { public_url, signer },
+            runner,
+            links: Links {
+                public_url,
+                signer: Signer::new(secret),
+            },
             work,
             webhooks: HttpWebhooks::new().map_err(|e| e.to_string())?,
         })
@@ -63,35 +87,137 @@ impl Embedded {
         self.work.wake.notified().await
     }
 
-    /// One round of the pipeline at `now`: due timers and held jobs, then all queued work.
+    /// Everything due at `now`: timers and held jobs in their order, each moment's work
+    /// and jobs before the next moment's, then everything queued.
     pub async fn round(&self, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
-        let s = &self.store;
-        let pipeline = Pipeline {
-            catalog: s.catalog().await?,
-            links: Some(self.links.clone()),
-            store: s.clone(),
-            timers: s.clone(),
-            work: s.clone(),
-            dispatch: s.clone(),
-            mailer: s.clone(),
-            webhooks: self.webhooks.clone(),
-        };
-        let mut journal = pipeline.advance_to(now).await?;
-        journal.extend(pipeline.drain(now).await?);
+        let mut journal = Vec::new();
+        loop {
+            let next = [
+                self.runner.next_due().await?,
+                self.runner.next_held().await?,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .filter(|t| *t <= now);
+            let Some(t) = next else { break };
+            self.timers_to_work(t).await?;
+            journal.extend(self.drain(t).await?);
+        }
+        journal.extend(self.drain(now).await?);
         Ok(journal)
+    }
+
+    /// Due timers become work items, in one transaction.
+    async fn timers_to_work(&self, t: DateTime<Utc>) -> Result<(), PortError> {
+        let store = &self.runner;
+        store
+            .atomically(async {
+                for timer in store.take_due(t).await? {
+                    let (contact, at) = (timer.contact.clone(), timer.due);
+                    let input = Input::Timer(timer);
+                    WorkQueue::push(store, WorkItem { contact, input, at }).await?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Evaluates queued work and runs due jobs until neither is left.
+    async fn drain(&self, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
+        let catalog = self.runner.catalog().await?;
+        let store = &self.runner;
+        let evaluator = Evaluator {
+            catalog: &catalog,
+            store,
+            timers: store,
+            dispatch: store,
+        };
+        let dispatcher = Dispatcher {
+            catalog: &catalog,
+            links: Some(&self.links),
+            store,
+            work: store,
+            dispatch: store,
+            mailer: store,
+            webhooks: &self.webhooks,
+        };
+        let mut journal = Vec::new();
+        let mut size = BATCH;
+        loop {
+            let batch = store
+                .atomically(async {
+                    let (mut done, mut entries) = (0, Vec::new());
+                    while done < size {
+                        let Some((seq, item)) = store.next_work()? else {
+                            break;
+                        };
+                        entries.extend(evaluator.handle(item).await?);
+                        store.ack_work(seq)?;
+                        done += 1;
+                    }
+                    Ok((done, entries))
+                })
+                .await;
+            let worked = match batch {
+                Ok((done, entries)) => {
+                    journal.extend(entries);
+                    size = BATCH;
+                    done > 0
+                }
+                // A batch failed and was rolled back: again one item at a time, to find
+                // the one that fails; that one, if retrying cannot help, is set aside.
+                Err(e) if size > 1 && !matches!(e, PortError::Unavailable { .. }) => {
+                    size = 1;
+                    true
+                }
+                Err(e) if e.retryable() => return Err(e),
+                Err(e) => {
+                    if let Some((seq, _)) = store.next_work()? {
+                        tracing::error!(error = %e, "a work item cannot be processed: moved to dead_letters");
+                        store.bury("work", seq, &e, now)?;
+                    }
+                    true
+                }
+            };
+            if let Some((seq, job)) = store.next_job(now)? {
+                match dispatcher.run_job(job, now).await {
+                    // Done, or held and queued again as a new entry: this one goes either way.
+                    Ok((entries, _fate)) => {
+                        store.ack_job(seq)?;
+                        journal.extend(entries);
+                    }
+                    Err(e) if e.retryable() => {
+                        tracing::warn!(error = %e, "a job failed; trying again in a minute");
+                        store.retry_job_at(seq, now + chrono::Duration::minutes(1))?;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "a job cannot be run: moved to dead_letters");
+                        store.bury("dispatch", seq, &e, now)?;
+                    }
+                }
+            } else if !worked {
+                return Ok(journal);
+            }
+        }
+    }
+
+    /// Bookkeeping for the idle loop: claims that can no longer matter.
+    pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, PortError> {
+        self.runner.prune_claims(now)
     }
 }
 
 impl Ports for Embedded {
-    type Contacts = FileStore;
-    type Catalog = FileStore;
+    type Contacts = Store;
+    type Catalog = Store;
     type Work = WakingQueue;
 
-    fn contacts(&self) -> &FileStore {
+    fn contacts(&self) -> &Store {
         &self.store
     }
 
-    fn catalog(&self) -> &FileStore {
+    fn catalog(&self) -> &Store {
         &self.store
     }
 
@@ -107,6 +233,7 @@ pub fn unsubscribe_secret(dir: &Path) -> Result<String, String> {
     if let Ok(secret) = std::env::var("KAIROS_UNSUBSCRIBE_SECRET") {
         return Ok(secret);
     }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join("unsubscribe-secret");
     if let Ok(secret) = std::fs::read_to_string(&path) {
         return Ok(secret.trim().to_string());

@@ -7,7 +7,8 @@
 //! - `scenario`: simulation scenario files.
 //! - `simulate`: the pipeline on in-memory ports and a virtual clock.
 //! - `output`: journal rows, report tables, diagnostics for people.
-//! - `embedded`: the embedded backend of `serve` (file store, in-process pipeline).
+//! - `embedded`: the embedded backend of `serve` (the store, the in-process pipeline loop).
+//! - `store`: the embedded store, SQLite in WAL mode, every port.
 //! - `outbox`: the local outbox of `serve`, with tracked opens and clicks.
 //! - `serve`: the HTTP API and the pipeline in one process (embedded store or AWS endpoint).
 
@@ -21,3 +22,4 @@ pub mod scenario;
 pub mod schema;
 pub mod serve;
 pub mod simulate;
+pub mod store;

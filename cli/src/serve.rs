@@ -79,9 +79,16 @@ async fn serve_embedded(options: Options, api_key: String) -> Result<(), String>
     let embedded = Arc::new(Embedded::open(options.data.clone(), public_url)?);
     let runner = embedded.clone();
     tokio::spawn(async move {
+        let mut pruned = Utc::now();
         loop {
             if let Err(e) = runner.round(Utc::now()).await {
                 tracing::error!(error = %e, "pipeline round failed; retrying");
+            }
+            if Utc::now() - pruned > chrono::Duration::minutes(10) {
+                pruned = Utc::now();
+                if let Err(e) = runner.prune(pruned) {
+                    tracing::warn!(error = %e, "pruning claims failed");
+                }
             }
             // Wake for new work at once, and at least every quarter second for timers.
             let _ = tokio::time::timeout(Duration::from_millis(250), runner.woken()).await;

@@ -10,6 +10,13 @@ use serde_json::{json, Value};
 
 const KEY: &str = "serve-test-key";
 
+/// The rendered messages in the local outbox, read as an operator would, with SQLite.
+fn outbox_rows(data: &Path) -> usize {
+    let db = rusqlite::Connection::open(data.join("kairos.db")).unwrap();
+    db.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+        .unwrap()
+}
+
 struct Server {
     child: Child,
     url: String,
@@ -178,7 +185,7 @@ async fn serve_runs_the_pipeline_and_survives_a_restart() {
         )
         .await;
     assert_eq!(workflow["versions"], json!([1]), "the catalog was reloaded");
-    let outbox = std::fs::read_dir(data.join("outbox")).unwrap().count();
+    let outbox = outbox_rows(&data);
     assert_eq!(outbox, 2, "both emails are in the local outbox");
     let (status, _) = server
         .call(
@@ -201,7 +208,7 @@ async fn serve_runs_the_pipeline_and_survives_a_restart() {
             .0,
         404
     );
-    let outbox = std::fs::read_dir(data.join("outbox")).unwrap().count();
+    let outbox = outbox_rows(&data);
     assert_eq!(outbox, 0, "the rendered messages went with the contact");
 }
 

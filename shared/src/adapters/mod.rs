@@ -1,5 +1,4 @@
-//! In-process adapters for the ports: in memory (the simulator, tests) and on files
-//! (`kairos serve`'s embedded default). The AWS adapters are the `kairos-aws` crate.
+//! In-memory adapters for the ports (the simulator, tests). `kairos serve`'s embedded
+//! store (SQLite) lives in the CLI; the AWS adapters are the `kairos-aws` crate.
 
-pub mod file;
 pub mod memory;

@@ -1,0 +1,206 @@
+//! Contact partitions (versioned), tombstones, the journal and claims.
+
+use chrono::{DateTime, Utc};
+use kairos_core::model::journal::batch_fingerprint;
+use kairos_core::ports::{ContactStore, PortError};
+use kairos_core::{ContactState, JournalEntry};
+use rusqlite::{params, OptionalExtension};
+
+use super::{db, from_json, to_json, Store};
+
+/// Claims older than this can no longer matter (redeliveries and client retries come
+/// within minutes; SQS keeps a message at most 14 days) and are pruned.
+const CLAIM_DAYS: i64 = 30;
+
+impl Store {
+    /// Removes claims older than [`CLAIM_DAYS`]; how many.
+    pub fn prune_claims(&self, now: DateTime<Utc>) -> Result<usize, PortError> {
+        let before = (now - chrono::Duration::days(CLAIM_DAYS)).timestamp();
+        self.conn()
+            .execute("DELETE FROM claims WHERE at < ?1", [before])
+            .map_err(|e| db("prune claims", e))
+    }
+}
+
+/// The microseconds since the epoch rows are ordered by.
+pub(super) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+impl ContactStore for Store {
+    async fn load(&self, contact: &str) -> Result<Option<ContactState>, PortError> {
+        let row: Option<(i64, String)> = self
+            .conn()
+            .prepare_cached("SELECT version, state FROM contacts WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([contact], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(|e| db("load a contact", e))?;
+        let Some((version, text)) = row else {
+            return Ok(None);
+        };
+        let mut state: ContactState = from_json("contact", &text)?;
+        state.version = version as u64;
+        Ok(Some(state))
+    }
+
+    async fn save(&self, state: &mut ContactState) -> Result<(), PortError> {
+        let expected = state.version;
+        let text = to_json(state)?;
+        let conn = self.conn();
+        let written = if expected == 0 {
+            conn.prepare_cached(
+                "INSERT INTO contacts (id, version, state) VALUES (?1, 1, ?2) ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![state.contact.id, text]))
+        } else {
+            conn.prepare_cached(
+                "UPDATE contacts SET version = version + 1, state = ?2 WHERE id = ?1 AND version = ?3",
+            )
+            .and_then(|mut s| s.execute(params![state.contact.id, text, expected as i64]))
+        }
+        .map_err(|e| db("save a contact", e))?;
+        if written == 0 {
+            return Err(PortError::Conflict { expected });
+        }
+        if expected == 0 {
+            // A contact created again after a deletion is a new contact: lift the tombstone.
+            conn.execute(
+                "DELETE FROM tombstones WHERE id_mac = ?1",
+                [self.keyed(&state.contact.id)],
+            )
+            .map_err(|e| db("lift a tombstone", e))?;
+        }
+        state.version = expected + 1;
+        Ok(())
+    }
+
+    /// Everything of the contact goes in one transaction — partition, journal, queued work
+    /// and jobs, rendered messages — and a tombstone says when.
+    async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| db("delete a contact", e))?;
+        for table in [
+            "contacts WHERE id",
+            "journal WHERE contact",
+            "dispatch WHERE contact",
+            "outbox WHERE contact",
+            "work WHERE contact",
+            "timers WHERE contact",
+        ] {
+            tx.execute(&format!("DELETE FROM {table} = ?1"), [contact])
+                .map_err(|e| db("delete a contact", e))?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO tombstones (id_mac, at) VALUES (?1, ?2)",
+            params![self.keyed(contact), at.to_rfc3339()],
+        )
+        .map_err(|e| db("leave a tombstone", e))?;
+        tx.commit().map_err(|e| db("delete a contact", e))
+    }
+
+    async fn deleted_at(&self, contact: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let at: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT at FROM tombstones WHERE id_mac = ?1")
+            .and_then(|mut s| s.query_row([self.keyed(contact)], |r| r.get(0)).optional())
+            .map_err(|e| db("read a tombstone", e))?;
+        Ok(at.map(|t| kairos_core::calendar::parse_timestamp(&t).unwrap_or(DateTime::UNIX_EPOCH)))
+    }
+
+    async fn contact_ids(&self) -> Result<Vec<String>, PortError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached("SELECT id FROM contacts ORDER BY id")
+            .map_err(|e| db("list contacts", e))?;
+        let ids = statement
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| db("list contacts", e))?;
+        Ok(ids)
+    }
+
+    async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
+        let conn = self.conn();
+        let fingerprint = batch_fingerprint(entries) as i64;
+        let new = conn
+            .prepare_cached("INSERT OR IGNORE INTO journal_batches (fingerprint) VALUES (?1)")
+            .and_then(|mut s| s.execute([fingerprint]))
+            .map_err(|e| db("append to the journal", e))?;
+        if new == 0 {
+            return Ok(());
+        }
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO journal (contact, workflow, at, entry) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(|e| db("append to the journal", e))?;
+        for entry in entries {
+            insert
+                .execute(params![
+                    entry.contact,
+                    entry.workflow,
+                    micros(entry.at),
+                    to_json(entry)?
+                ])
+                .map_err(|e| db("append to the journal", e))?;
+        }
+        Ok(())
+    }
+
+    async fn journal(&self, contact: &str) -> Result<Vec<JournalEntry>, PortError> {
+        self.entries(
+            "SELECT entry FROM journal WHERE contact = ?1 ORDER BY seq",
+            contact,
+        )
+    }
+
+    async fn workflow_journal(&self, workflow: &str) -> Result<Vec<JournalEntry>, PortError> {
+        self.entries(
+            "SELECT entry FROM journal WHERE workflow = ?1 ORDER BY at, seq",
+            workflow,
+        )
+    }
+
+    async fn claim(&self, key: &str) -> Result<bool, PortError> {
+        let now = Utc::now().timestamp();
+        let new = self
+            .conn()
+            .prepare_cached("INSERT OR IGNORE INTO claims (key_mac, at) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![self.keyed(key), now]))
+            .map_err(|e| db("claim", e))?;
+        Ok(new == 1)
+    }
+
+    async fn claimed(&self, key: &str) -> Result<bool, PortError> {
+        self.conn()
+            .prepare_cached("SELECT 1 FROM claims WHERE key_mac = ?1")
+            .and_then(|mut s| s.exists([self.keyed(key)]))
+            .map_err(|e| db("read a claim", e))
+    }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        self.conn()
+            .execute("DELETE FROM claims WHERE key_mac = ?1", [self.keyed(key)])
+            .map_err(|e| db("release a claim", e))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    fn entries(&self, sql: &str, key: &str) -> Result<Vec<JournalEntry>, PortError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached(sql)
+            .map_err(|e| db("read the journal", e))?;
+        let texts: Vec<String> = statement
+            .query_map([key], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| db("read the journal", e))?;
+        texts
+            .iter()
+            .map(|t| from_json("journal entry", t))
+            .collect()
+    }
+}

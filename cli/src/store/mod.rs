@@ -1,0 +1,164 @@
+//! The embedded store of `kairos serve`: every port on one SQLite database in WAL mode
+//! (`DATA/kairos.db`), so a restart loses nothing, waits resume at their time, and the
+//! data can be read with `sqlite3` and backed up by copying the file (or `.backup`).
+//!
+//! - `schema`: the tables, and the pragmas that set durability.
+//! - `contacts`: contact partitions, tombstones, the journal, claims (the `ContactStore`
+//!   port).
+//! - `queues`: the work queue, the dispatch queue and the timers, each read without
+//!   being removed and acknowledged once its effect is stored.
+//! - `catalog`: deployed workflow versions and the definitions (the `CatalogStore` port).
+//! - `outbox`: every message "sent" (the `Mailer` port) and the outbox pages' reads.
+//! - `migrate`: carries a data directory of the earlier file store over, once.
+//!
+//! Each [`Store`] handle has its own connection. The pipeline loop wraps a batch of work
+//! items in one transaction ([`Store::atomically`]) — take the entries, load, save with
+//! journal and effects, acknowledge — so a crash anywhere leaves the whole batch or none
+//! of it; the HTTP API writes through another handle, whose statements commit one by one.
+//! Contact ids never appear in clear in tombstones or claims: both are keyed by an HMAC
+//! of the id under a key of the data directory's own.
+
+mod catalog;
+mod contacts;
+mod migrate;
+mod outbox;
+mod queues;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use hmac::{Hmac, Mac};
+use kairos_core::ports::PortError;
+use kairos_core::Catalog;
+use rusqlite::Connection;
+use sha2::Sha256;
+
+pub use schema::Durability;
+
+/// A handle on the database: one connection, and the catalog shared by every handle of
+/// the process (deploys go through one handle, the pipeline reads through another).
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: PathBuf,
+    durability: Durability,
+    /// Keys tombstones and claims (see the module doc).
+    pepper: Vec<u8>,
+    catalog: RwLock<Catalog>,
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> PortError {
+    PortError::Failed {
+        what: what.into(),
+        detail: e.to_string(),
+    }
+}
+
+/// SQLite errors: a busy database is worth a retry, anything else is not.
+fn db(what: &str, e: rusqlite::Error) -> PortError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            PortError::Unavailable {
+                what: what.into(),
+                detail: e.to_string(),
+            }
+        }
+        _ => failed(what, e),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, PortError> {
+    serde_json::to_string(value).map_err(|e| failed("encode", e))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, PortError> {
+    serde_json::from_str(text).map_err(|e| failed(&format!("stored {what}"), e))
+}
+
+impl Store {
+    /// Opens (creating if need be) `DIR/kairos.db`; a directory of the earlier file store
+    /// is carried over on the first open. `pepper` keys tombstones and claims.
+    pub fn open(dir: &Path, pepper: &[u8], durability: Durability) -> Result<Store, PortError> {
+        std::fs::create_dir_all(dir).map_err(|e| failed(&dir.display().to_string(), e))?;
+        let path = dir.join("kairos.db");
+        let conn = schema::connect(&path, durability)?;
+        schema::create(&conn)?;
+        let store = Store {
+            conn: Arc::new(Mutex::new(conn)),
+            shared: Arc::new(Shared {
+                path,
+                durability,
+                pepper: pepper.to_vec(),
+                catalog: RwLock::new(Catalog::default()),
+            }),
+        };
+        migrate::from_file_store(&store, dir)?;
+        let catalog =
+            Catalog::replay(store.catalog_documents()?).map_err(|e| failed("stored catalog", e))?;
+        *store
+            .shared
+            .catalog
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = catalog;
+        Ok(store)
+    }
+
+    /// Another handle on the same database, with a connection of its own.
+    pub fn handle(&self) -> Result<Store, PortError> {
+        Ok(Store {
+            conn: Arc::new(Mutex::new(schema::connect(
+                &self.shared.path,
+                self.shared.durability,
+            )?)),
+            shared: self.shared.clone(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (a statement is atomic).
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The id as tombstones and claims store it: HMAC-SHA256 under the pepper.
+    fn keyed(&self, text: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.shared.pepper)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(text.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Runs `work` in one write transaction on this handle: committed if it succeeds,
+    /// rolled back if it fails or the process dies before the commit.
+    pub async fn atomically<T, F>(&self, work: F) -> Result<T, PortError>
+    where
+        F: std::future::Future<Output = Result<T, PortError>>,
+    {
+        self.conn()
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| db("begin", e))?;
+        let outcome = work.await;
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let ended = self.conn().execute_batch(end).map_err(|e| db(end, e));
+        match (outcome, ended) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                // A failed COMMIT leaves the transaction open: end it.
+                let _ = self.conn().execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
