@@ -6,9 +6,11 @@
 //! - due timers become work items in one transaction (taken and queued, or neither);
 //! - work items are evaluated in batches, each batch one transaction: read the entries,
 //!   load, save with journal and effects, acknowledge — all of the batch or none of it;
-//! - dispatch jobs run one at a time outside a transaction, because a send must be
-//!   claimed (committed) before the provider is called: a crash after the send and before
-//!   the job is acknowledged leaves the job to run again, and its claim stops the repeat.
+//! - a message job (to the local outbox, a table of the same database) runs in one
+//!   transaction — claim, send, record, acknowledge — so it is sent exactly once;
+//! - a webhook job runs outside a transaction, because its claim must be committed before
+//!   the call goes out: a crash after the call and before the job is acknowledged leaves
+//!   the job to run again, and its claim stops the repeat (at most once).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +18,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kairos_aws::webhooks::HttpWebhooks;
 use kairos_core::pipeline::{Dispatcher, Evaluator};
-use kairos_core::ports::{CatalogStore, DispatchQueue, PortError, TimerQueue, WorkItem, WorkQueue};
+use kairos_core::ports::{
+    CatalogStore, DispatchJob, DispatchQueue, PortError, TimerQueue, WorkItem, WorkQueue,
+};
 use kairos_core::service::Ports;
 use kairos_core::unsubscribe::{Links, Signer};
 use kairos_core::{Input, JournalEntry};
@@ -153,6 +157,7 @@ impl Embedded {
                             break;
                         };
                         entries.extend(evaluator.handle(item).await?);
+                        kairos_core::failpoint::hit("queue.before_ack")?;
                         store.ack_work(seq)?;
                         done += 1;
                     }
@@ -181,12 +186,25 @@ impl Embedded {
                 }
             };
             if let Some((seq, job)) = store.next_job(now)? {
-                match dispatcher.run_job(job, now).await {
+                // A message goes to the local outbox, a table of this database: claim,
+                // "send", record and acknowledge commit together, so even the window
+                // between claim and send that a real provider leaves is closed. A webhook
+                // calls out: its claim must commit before the call.
+                let local = matches!(job, DispatchJob::Message(_));
+                let run = async {
+                    let (entries, _fate) = dispatcher.run_job(job, now).await?;
                     // Done, or held and queued again as a new entry: this one goes either way.
-                    Ok((entries, _fate)) => {
-                        store.ack_job(seq)?;
-                        journal.extend(entries);
-                    }
+                    kairos_core::failpoint::hit("queue.before_ack")?;
+                    store.ack_job(seq)?;
+                    Ok(entries)
+                };
+                let outcome = if local {
+                    store.atomically(run).await
+                } else {
+                    run.await
+                };
+                match outcome {
+                    Ok(entries) => journal.extend(entries),
                     Err(e) if e.retryable() => {
                         tracing::warn!(error = %e, "a job failed; trying again in a minute");
                         store.retry_job_at(seq, now + chrono::Duration::minutes(1))?;

@@ -18,6 +18,7 @@
 //! - [`pipeline`]: the steps every driver runs around the engine, generic over the ports.
 //! - [`service`]: the use cases — deploy, accept an input once, preview a contact —
 //!   over a backend's [`service::Ports`].
+//! - [`failpoint`]: named failpoints at the pipeline's boundaries, for crash tests.
 //! - [`keys`]: deterministic keys from content, for idempotent writes and dedupe.
 //! - [`report`]: per-step counts and goal conversion from a journal.
 //! - [`render`]: Liquid templates rendered for a contact.
@@ -33,6 +34,7 @@ pub mod delivery;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
+pub mod failpoint;
 pub mod keys;
 pub mod language;
 pub mod model;

@@ -79,6 +79,7 @@ impl Dispatch {
         }
         // A job held for quiet hours was queued again under the same payload key: keep it.
         if fate == Fate::Done {
+            kairos_core::failpoint::hit("queue.before_ack")?;
             self.aws
                 .table
                 .delete_payload(&reference.contact, &reference.key)

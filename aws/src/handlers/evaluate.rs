@@ -73,6 +73,7 @@ impl Evaluate {
         for entry in &journal {
             tracing::info!(contact = %entry.contact, workflow = entry.workflow.as_deref().unwrap_or(""), run = entry.run.as_deref().unwrap_or(""), step = entry.step.as_deref().unwrap_or(""), kind = ?entry.kind, "journal");
         }
+        kairos_core::failpoint::hit("queue.before_ack")?;
         self.aws
             .table
             .delete_payload(&reference.contact, &reference.key)

@@ -10,7 +10,8 @@ use crate::app::Aws;
 use crate::ses_tags;
 use chrono::{DateTime, Utc};
 use kairos_core::engine::Input;
-use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
+use kairos_core::ports::{PortError, WorkItem};
+use kairos_core::service::accept::{accept, Submission};
 use kairos_core::Event;
 use serde_json::Value;
 
@@ -107,18 +108,22 @@ impl Feedback {
         let mut handed = 0;
         for (id, notice) in notices(sns_event, now) {
             let key = format!("feedback/{id}/{}/{}", notice.contact, notice.event.name);
-            if !self.aws.table.claim(&key).await? {
-                continue;
-            }
-            let at = notice.event.at;
+            // Named by the notification, so a redelivered one is the same input (claimed
+            // after it is queued: see `kairos_core::service::accept`).
+            let mut event = notice.event;
+            event.id = Some(key.clone());
+            let at = event.at;
             let item = WorkItem {
                 contact: notice.contact.clone(),
-                input: Input::Event(notice.event),
+                input: Input::Event(event),
                 at,
             };
-            if let Err(e) = self.aws.queues.push(item).await {
-                self.aws.table.release(&key).await?;
-                return Err(e);
+            let submission = Submission {
+                item,
+                dedupe: Some(key),
+            };
+            if accept(&self.aws, [submission]).await? == 0 {
+                continue;
             }
             tracing::info!(contact = %notice.contact, "feedback event");
             handed += 1;

@@ -149,12 +149,14 @@ where
         if !self.store.claim(&message.key).await? {
             return Ok(false);
         }
+        crate::failpoint::hit("dispatch.after_claim")?;
         if let Err(e) = self.mailer.send(outgoing).await {
             if e.retryable() {
                 self.store.release(&message.key).await?;
             }
             return Err(e);
         }
+        crate::failpoint::hit("dispatch.after_send")?;
         self.work
             .push(WorkItem {
                 contact: message.contact.clone(),

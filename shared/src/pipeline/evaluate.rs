@@ -71,7 +71,9 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue> Evaluator<'_, S, T, D> {
             let Some(outbox) = state.outbox.take() else {
                 return Ok(Vec::new());
             };
+            crate::failpoint::hit("evaluate.after_save")?;
             self.hand_on(&outbox).await?;
+            crate::failpoint::hit("evaluate.after_hand_on")?;
             // Clearing is bookkeeping: a writer that saved in between found the outbox and
             // handed it on itself, so losing this race is harmless.
             match self.store.clear_outbox(&mut state).await {

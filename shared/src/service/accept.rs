@@ -34,6 +34,7 @@ pub async fn accept<P: Ports>(
             }
         }
         ports.work().push(item).await?;
+        crate::failpoint::hit("accept.after_queue")?;
         match &dedupe {
             // A concurrent request with the same name may have claimed it in between; it
             // was queued twice then, and the engine applies it once.
