@@ -13,6 +13,8 @@ use kairos_aws::local::event_source::{self, Batch};
 use kairos_aws::local::provision::{provision, QueueSettings};
 use serde_json::Value;
 
+pub mod faults;
+
 /// moto's server on a free loopback port, stopped when dropped.
 pub struct Moto {
     child: Child,
@@ -120,6 +122,87 @@ pub async fn stack(moto: &Moto) -> (Aws, SdkConfig) {
         .await
         .expect("provision");
     (Aws::new(&config, names), config)
+}
+
+/// The stack on moto, its SDK traffic going through `faults`.
+pub async fn stack_with_faults(moto: &Moto, faults: &faults::Faults) -> Aws {
+    let plain = aws_smithy_http_client::Builder::new().build_http();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(faults.client(plain))
+        .endpoint_url(&moto.endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await;
+    let settings = QueueSettings {
+        visibility_timeout: 1,
+        max_receive_count: 20,
+    };
+    let names = provision(&config, "kairos", "Shop <hello@example.com>", settings)
+        .await
+        .expect("provision");
+    Aws::new(&config, names)
+}
+
+/// Runs evaluate and dispatch from their queues, failures and all (a failed record comes
+/// back after the visibility timeout), until both queues are empty, in flight included.
+pub async fn drain_with_retries(aws: &Aws) {
+    let evaluate = kairos_aws::handlers::evaluate::Evaluate::new(aws.clone());
+    let dispatch = kairos_aws::handlers::dispatch::Dispatch::new(aws.clone()).unwrap();
+    let sqs = &aws.queues.sqs;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut worked = 0;
+        for _ in 0..2 {
+            worked += event_source::poll(sqs, &aws.names.work_queue_url, 0, |e| evaluate.handle(e))
+                .await
+                .unwrap_or(0);
+            worked += event_source::poll(sqs, &aws.names.dispatch_queue_url, 0, |e| {
+                dispatch.handle(e, chrono::Utc::now())
+            })
+            .await
+            .unwrap_or(0);
+        }
+        if worked == 0 {
+            let mut left = 0;
+            for url in [&aws.names.work_queue_url, &aws.names.dispatch_queue_url] {
+                left += queue_depth(aws, url).await;
+            }
+            if left == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the queues never drained ({left} left)"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// Messages in a queue, visible or in flight.
+pub async fn queue_depth(aws: &Aws, url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = aws
+        .queues
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes");
+    let attributes = out.attributes.unwrap_or_default();
+    [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .filter_map(|a| attributes.get(a)?.parse::<usize>().ok())
+    .sum()
 }
 
 /// Receives up to 10 messages as a Lambda SQS event (nothing deleted yet).
