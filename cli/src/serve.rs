@@ -141,35 +141,27 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
         Arc::new(Dispatch::new(aws.clone()).map_err(|e| e.to_string())?),
     );
     let sweeper = Sweep { aws: aws.clone() };
-    let pollers = aws.clone();
+    // One poller per queue, as Lambda runs one event source mapping per queue: polled one
+    // after the other, each empty queue's long poll held up the others (1–3 items/s).
+    spawn_poller(aws.clone(), aws.names.work_queue_url.clone(), move |e| {
+        let evaluate = evaluate.clone();
+        async move { evaluate.handle(e).await }
+    });
+    spawn_poller(aws.clone(), aws.names.delay_queue_url.clone(), move |e| {
+        let wakeup = wakeup.clone();
+        async move { wakeup.handle(e, Utc::now()).await }
+    });
+    spawn_poller(aws.clone(), aws.names.dispatch_queue_url.clone(), move |e| {
+        let dispatch = dispatch.clone();
+        async move { dispatch.handle(e, Utc::now()).await }
+    });
     tokio::spawn(async move {
-        let mut last_sweep = Utc::now() - chrono::Duration::minutes(1);
+        // Every 10 s here (every minute on AWS): local waits are short.
         loop {
-            let a = &pollers;
-            let results = [
-                event_source::poll(&a.queues.sqs, &a.names.work_queue_url, 1, |e| async {
-                    evaluate.handle(e).await
-                })
-                .await,
-                event_source::poll(&a.queues.sqs, &a.names.delay_queue_url, 1, |e| async {
-                    wakeup.handle(e, Utc::now()).await
-                })
-                .await,
-                event_source::poll(&a.queues.sqs, &a.names.dispatch_queue_url, 1, |e| async {
-                    dispatch.handle(e, Utc::now()).await
-                })
-                .await,
-            ];
-            for r in results.iter().filter_map(|r| r.as_ref().err()) {
-                tracing::error!(error = %r, "polling failed; retrying");
+            if let Err(e) = sweeper.run(Utc::now()).await {
+                tracing::error!(error = %e, "sweep failed");
             }
-            // The sweep runs every 10 s here (every minute on AWS): local waits are short.
-            if Utc::now() - last_sweep > chrono::Duration::seconds(10) {
-                last_sweep = Utc::now();
-                if let Err(e) = sweeper.run(Utc::now()).await {
-                    tracing::error!(error = %e, "sweep failed");
-                }
-            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
         }
     });
     tracing::info!(endpoint, "AWS adapters");
@@ -180,4 +172,21 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
         kairos_api::router(Arc::new(App::new(aws, api_key, links))),
     )
     .await
+}
+
+/// Polls `queue_url` for ever, handing each batch to `handle` and settling it as Lambda's
+/// SQS event source mapping does (long polls of up to 1 s).
+fn spawn_poller<F, Fut>(aws: Aws, queue_url: String, handle: F)
+where
+    F: Fn(aws_lambda_events::event::sqs::SqsEvent) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = event_source::poll(&aws.queues.sqs, &queue_url, 1, &handle).await {
+                tracing::error!(error = %e, queue = %queue_url, "polling failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    });
 }
