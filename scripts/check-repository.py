@@ -45,8 +45,8 @@ for name in filter(None, files):
         continue  # deleted in the work tree, not yet committed
     if len(data) > 1_000_000:
         failures.append(f"{name}: {len(data)} bytes in git (over 1 MB)")
-    if re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----|unsubscribe-secret$", data) or \
-            re.search(r"(^|/)(\.kairos|\.aws-sam)/|unsubscribe-secret$", name):
+    if re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", data) or \
+            re.search(r"(^|/)(\.kairos|\.aws-sam)/|(unsubscribe-secret|store-key|kairos\.db)$", name):
         failures.append(f"{name}: looks like a secret or local data")
 
 for failure in failures:

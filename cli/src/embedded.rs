@@ -67,8 +67,11 @@ impl Embedded {
     pub fn open(dir: PathBuf, public_url: String) -> Result<Embedded, String> {
         let secret = unsubscribe_secret(&dir)?;
         let durability = Durability::from_env()?;
-        let store = Store::open(&dir, format!("store\u{0}{secret}").as_bytes(), durability)
-            .map_err(|e| e.to_string())?;
+        // Its own key, not the unsubscribe secret: rotating that must not orphan claims
+        // and tombstones (a claim that no longer matches would let a message go twice).
+        let store_key = kept_secret(&dir.join("store-key"))?;
+        let store =
+            Store::open(&dir, store_key.as_bytes(), durability).map_err(|e| e.to_string())?;
         let runner = store.handle().map_err(|e| e.to_string())?;
         let work = WakingQueue {
             store: store.clone(),
@@ -147,7 +150,7 @@ impl Embedded {
             webhooks: &self.webhooks,
         };
         let mut journal = Vec::new();
-        let mut size = BATCH;
+        let (mut size, mut jobs) = (BATCH, BATCH);
         loop {
             let batch = store
                 .atomically(async {
@@ -185,11 +188,33 @@ impl Embedded {
                     true
                 }
             };
-            if let Some((seq, job)) = store.next_job(now)? {
-                // A message goes to the local outbox, a table of this database: claim,
-                // "send", record and acknowledge commit together, so even the window
-                // between claim and send that a real provider leaves is closed. A webhook
-                // calls out: its claim must commit before the call.
+            let Some((seq, job)) = store.next_job(now)? else {
+                if !worked {
+                    return Ok(journal);
+                }
+                continue;
+            };
+            // Messages go to the local outbox, a table of this database: claim, "send",
+            // record and acknowledge commit together — a batch of them in one transaction
+            // — so even the window between claim and send that a real provider leaves is
+            // closed. A webhook calls out: its claim must commit before the call, alone.
+            let outcome = if matches!(job, DispatchJob::Message(_)) && jobs > 1 {
+                store
+                    .atomically(async {
+                        let mut entries = Vec::new();
+                        for _ in 0..jobs {
+                            let Some((seq, job @ DispatchJob::Message(_))) = store.next_job(now)?
+                            else {
+                                break;
+                            };
+                            entries.extend(dispatcher.run_job(job, now).await?.0);
+                            kairos_core::failpoint::hit("queue.before_ack")?;
+                            store.ack_job(seq)?;
+                        }
+                        Ok(entries)
+                    })
+                    .await
+            } else {
                 let local = matches!(job, DispatchJob::Message(_));
                 let run = async {
                     let (entries, _fate) = dispatcher.run_job(job, now).await?;
@@ -198,24 +223,27 @@ impl Embedded {
                     store.ack_job(seq)?;
                     Ok(entries)
                 };
-                let outcome = if local {
+                if local {
                     store.atomically(run).await
                 } else {
                     run.await
-                };
-                match outcome {
-                    Ok(entries) => journal.extend(entries),
-                    Err(e) if e.retryable() => {
-                        tracing::warn!(error = %e, "a job failed; trying again in a minute");
-                        store.retry_job_at(seq, now + chrono::Duration::minutes(1))?;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "a job cannot be run: moved to dead_letters");
-                        store.bury("dispatch", seq, &e, now)?;
-                    }
                 }
-            } else if !worked {
-                return Ok(journal);
+            };
+            match outcome {
+                Ok(entries) => {
+                    journal.extend(entries);
+                    jobs = BATCH;
+                }
+                // A batch was rolled back: again one job at a time, to find the one that fails.
+                Err(_) if jobs > 1 => jobs = 1,
+                Err(e) if e.retryable() => {
+                    tracing::warn!(error = %e, "a job failed; trying again in a minute");
+                    store.retry_job_at(seq, now + chrono::Duration::minutes(1))?;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a job cannot be run: moved to dead_letters");
+                    store.bury("dispatch", seq, &e, now)?;
+                }
             }
         }
     }
@@ -252,14 +280,18 @@ pub fn unsubscribe_secret(dir: &Path) -> Result<String, String> {
         return Ok(secret);
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join("unsubscribe-secret");
-    if let Ok(secret) = std::fs::read_to_string(&path) {
+    kept_secret(&dir.join("unsubscribe-secret"))
+}
+
+/// 32 random bytes (hex) kept in `path`, made on first use from the OS's random source.
+fn kept_secret(path: &Path) -> Result<String, String> {
+    if let Ok(secret) = std::fs::read_to_string(path) {
         return Ok(secret.trim().to_string());
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| format!("no random source: {e}"))?;
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(&path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_private(path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(secret)
 }
 

@@ -1,6 +1,9 @@
 //! Scenario files (`simulation.md`): a start, an end, workflows, definitions, contacts and
 //! a timeline. Loading checks everything before the clock starts, so a broken scenario
 //! fails with its file, path and line and never prints a partial journal.
+//!
+//! One file for one format: the document types and the checks that turn them into a
+//! runnable scenario share every path and line they report.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

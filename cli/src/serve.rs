@@ -151,10 +151,14 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
         let wakeup = wakeup.clone();
         async move { wakeup.handle(e, Utc::now()).await }
     });
-    spawn_poller(aws.clone(), aws.names.dispatch_queue_url.clone(), move |e| {
-        let dispatch = dispatch.clone();
-        async move { dispatch.handle(e, Utc::now()).await }
-    });
+    spawn_poller(
+        aws.clone(),
+        aws.names.dispatch_queue_url.clone(),
+        move |e| {
+            let dispatch = dispatch.clone();
+            async move { dispatch.handle(e, Utc::now()).await }
+        },
+    );
     tokio::spawn(async move {
         // Every 10 s here (every minute on AWS): local waits are short.
         loop {

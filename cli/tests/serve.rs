@@ -543,3 +543,104 @@ async fn the_local_outbox_shows_rendered_mail_and_records_opens_and_clicks() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// GDPR: a deletion racing queued events leaves nothing of the contact — no partition, no
+/// journal, no rendered message, no queued work — whichever of the two wins the race.
+#[tokio::test]
+async fn a_deletion_racing_queued_events_leaves_nothing() {
+    let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-gdpr");
+    let _ = std::fs::remove_dir_all(&data);
+    let server = Server::start(&data);
+    let defs = "templates:\n  hi:\n    subject: Hi\n    text: Hello\n";
+    server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/definitions",
+            "application/yaml",
+            defs,
+        )
+        .await;
+    let wf = "id: hi\nentry: { triggers: [ { event: go } ], reentry: concurrent }\nsteps:\n  - { id: hi, send: { channel: email, template: hi } }\n";
+    server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/workflows/hi",
+            "application/yaml",
+            wf,
+        )
+        .await;
+    for round in 0..5 {
+        let contact = format!("gone-{round}@example.com");
+        let body = json!({ "email": contact }).to_string();
+        server
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/contacts/{contact}"),
+                "application/json",
+                &body,
+            )
+            .await;
+        let events: Vec<Value> = (0..20)
+            .map(|_| json!({ "contact": contact, "event": "go" }))
+            .collect();
+        server
+            .call(
+                reqwest::Method::POST,
+                "/v1/events",
+                "application/json",
+                &json!({ "events": events }).to_string(),
+            )
+            .await;
+        // The deletion lands while some of those are still queued (or being evaluated).
+        tokio::time::sleep(Duration::from_millis(5 * round)).await;
+        let (status, _) = server
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/v1/contacts/{contact}"),
+                "application/json",
+                "",
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+    // Let the pipeline finish whatever it had.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let db = rusqlite::Connection::open(data.join("kairos.db")).unwrap();
+    for table in [
+        "contacts WHERE id",
+        "journal WHERE contact",
+        "outbox WHERE contact",
+        "work WHERE contact",
+        "dispatch WHERE contact",
+        "timers WHERE contact",
+    ] {
+        let left: i64 = db
+            .query_row(
+                &format!("SELECT count(*) FROM {table} LIKE 'gone-%'"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "{table}: something of a deleted contact is left");
+    }
+    for round in 0..5 {
+        let (status, _) = server
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/contacts/gone-{round}@example.com/journal"),
+                "application/json",
+                "",
+            )
+            .await;
+        assert_eq!(status, 404);
+    }
+    // And no id in clear in the tombstones.
+    let clear: i64 = db
+        .query_row(
+            "SELECT count(*) FROM tombstones WHERE CAST(id_mac AS TEXT) LIKE '%gone-%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(clear, 0);
+}

@@ -63,27 +63,3 @@ impl fmt::Display for Diagnostic {
         write!(f, ": {}", self.message)
     }
 }
-
-/// Every error found in one go, so a user fixes a file in one pass, not one error per run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnostics(pub Vec<Diagnostic>);
-
-impl fmt::Display for Diagnostics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Diagnostics {}
-
-impl From<Diagnostic> for Diagnostics {
-    fn from(d: Diagnostic) -> Self {
-        Diagnostics(vec![d])
-    }
-}

@@ -1,5 +1,9 @@
 //! Walking a run through its steps: actions, branches, splits, waits, goals (walked onto
 //! or jumped to), `exit_when`, timers, and migration of runs to a newer version.
+//!
+//! Longer than most files on purpose: these are the moves of one state machine (a run at a
+//! step), and each reads the others' invariants (a goal jump cancels a wait; a wait's
+//! timer is live only while the run is at it); split, they would have to be read together.
 
 use std::sync::Arc;
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Load for `kairos serve` on the embedded store: POSTs events in batches from a few
+threads, reports the accept rate and batch latency, then how fast the pipeline drains
+them (from the store's own work table).
+
+    scripts/load-serve.py --kairos target/release/kairos --events 20000 --contacts 10000
+
+Only the Python standard library; a fresh data directory under /tmp each run."""
+import argparse, json, os, shutil, sqlite3, subprocess, threading, time, urllib.request
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--kairos", default="target/release/kairos")
+parser.add_argument("--events", type=int, default=20000)
+parser.add_argument("--contacts", type=int, default=10000)
+parser.add_argument("--batch", type=int, default=100)
+parser.add_argument("--threads", type=int, default=4)
+parser.add_argument("--synchronous", default="full")
+args = parser.parse_args()
+
+data = "/tmp/kairos-load"
+shutil.rmtree(data, ignore_errors=True)
+env = dict(os.environ, KAIROS_API_KEY="load", RUST_LOG="error", KAIROS_SQLITE_SYNCHRONOUS=args.synchronous)
+server = subprocess.Popen([args.kairos, "serve", "--listen", "127.0.0.1:0", "--data", data],
+                          stdout=subprocess.PIPE, env=env)
+url = json.loads(server.stdout.readline())["listening"]
+
+def call(method, path, body, kind="application/json"):
+    request = urllib.request.Request(url + path, data=body.encode(), method=method,
+                                     headers={"authorization": "Bearer load", "content-type": kind})
+    with urllib.request.urlopen(request) as response:
+        return response.status
+
+call("PUT", "/v1/definitions", "templates:\n  hi:\n    subject: Hi\n    text: Hi\n", "application/yaml")
+call("PUT", "/v1/workflows/load", "id: load\nentry: { triggers: [ { event: order } ], reentry: concurrent }\nsteps:\n  - { id: hi, send: { channel: email, template: hi, category: transactional } }\n  - { id: later, wait: { for: 3d } }\n", "application/yaml")
+
+latencies, lock = [], threading.Lock()
+def worker(start):
+    for first in range(start, args.events, args.batch * args.threads):
+        events = [{"contact": f"c{i % args.contacts}", "event": "order", "props": {"n": i}}
+                  for i in range(first, min(first + args.batch, args.events))]
+        began = time.perf_counter()
+        call("POST", "/v1/events", json.dumps({"events": events}))
+        with lock:
+            latencies.append(time.perf_counter() - began)
+
+began = time.perf_counter()
+threads = [threading.Thread(target=worker, args=(t * args.batch,)) for t in range(args.threads)]
+for t in threads: t.start()
+for t in threads: t.join()
+accepted = time.perf_counter() - began
+db = sqlite3.connect(os.path.join(data, "kairos.db"))
+while db.execute("SELECT (SELECT count(*) FROM work) + (SELECT count(*) FROM dispatch)").fetchone()[0]:
+    time.sleep(0.05)
+drained = time.perf_counter() - began
+latencies.sort()
+size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
+print(json.dumps({
+    "events": args.events, "contacts": args.contacts, "synchronous": args.synchronous,
+    "accepted_per_s": round(args.events / accepted), "processed_per_s": round(args.events / drained),
+    "batch_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+    "batch_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
+    "disk_mb": round(size / 1e6, 1),
+}))
+server.kill()
