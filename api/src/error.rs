@@ -9,10 +9,15 @@ use kairos_core::Diagnostic;
 use serde_json::json;
 
 #[derive(Debug)]
+/// An API error as the contract shapes it, with the status it is answered with.
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// A stable machine-readable code (`bad_request`, `validation_failed`, `conflict`, …).
     pub code: &'static str,
+    /// What went wrong, for people.
     pub message: String,
+    /// The field or document path the error is about, when there is one.
     pub path: Option<String>,
     /// Every diagnostic, when a document was invalid.
     pub details: Vec<Diagnostic>,

@@ -11,6 +11,8 @@
 //! - `unsubscribe`: the one-click unsubscribe routes and their pages (no key: the
 //!   signed token is the proof).
 
+#![warn(unreachable_pub, missing_docs)]
+
 mod auth;
 mod body;
 mod contacts;
@@ -38,7 +40,9 @@ use error::ApiError;
 
 /// What the router serves from.
 pub struct App<P> {
+    /// The backend the use cases run on.
     pub ports: P,
+    /// The key every `/v1` request must carry (`Authorization: Bearer`); empty refuses all.
     pub api_key: String,
     /// Verifies unsubscribe tokens; without it the unsubscribe routes answer 404.
     pub links: Option<Links>,

@@ -48,6 +48,7 @@ struct LoginQuery {
 }
 
 impl Sessions {
+    /// Sessions for `api_key`: its login form accepts that key alone.
     pub fn new(api_key: &str) -> Sessions {
         Sessions {
             inner: Arc::new(Inner {

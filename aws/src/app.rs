@@ -11,10 +11,15 @@ use super::table::Table;
 use kairos_core::ports::PortError;
 
 #[derive(Clone)]
+/// The AWS side of a deployment: clients built once, and the ports on them.
 pub struct Aws {
+    /// The DynamoDB table: contacts, journal, claims, timers, catalog.
     pub table: Table,
+    /// The SQS queues (and the timer port on the delay queue and the index).
     pub queues: Queues,
+    /// SES for email, SNS for SMS and push.
     pub mailer: AwsMailer,
+    /// Where everything is.
     pub names: Names,
     /// Unsubscribe links (dispatch signs them, intake verifies them).
     pub links: Option<kairos_core::unsubscribe::Links>,
@@ -121,6 +126,7 @@ impl Default for CatalogCache {
 }
 
 impl CatalogCache {
+    /// The deployed catalog, reloaded only when its stamp has moved.
     pub async fn current(
         &self,
         table: &super::table::Table,

@@ -23,6 +23,8 @@
 //! Queue bodies carry ids only: the payload (event properties, message) is stored in the
 //! contact's partition and looked up by the consumer, so no personal data sits on a queue.
 
+#![warn(unreachable_pub, missing_docs)]
+
 pub mod app;
 pub mod handlers;
 pub mod local;

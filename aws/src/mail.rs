@@ -13,10 +13,15 @@ use kairos_core::language::step::Channel;
 use kairos_core::ports::{Mailer, Outgoing, PortError};
 
 #[derive(Clone)]
+/// The mailer on SES (email) and SNS (SMS, push).
 pub struct AwsMailer {
+    /// SES v2.
     pub ses: aws_sdk_sesv2::Client,
+    /// SNS.
     pub sns: aws_sdk_sns::Client,
+    /// The sender of every email.
     pub from: Mailbox,
+    /// The SES configuration set that publishes delivery events, if any.
     pub configuration_set: Option<String>,
 }
 

@@ -5,10 +5,15 @@ use kairos_core::address::Mailbox;
 use kairos_core::ports::PortError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// The names and URLs of the deployment's resources.
 pub struct Names {
+    /// The DynamoDB table.
     pub table: String,
+    /// The FIFO work queue (one message group per contact).
     pub work_queue_url: String,
+    /// The delay queue of timers due within 15 minutes.
     pub delay_queue_url: String,
+    /// The dispatch queue of messages and webhooks.
     pub dispatch_queue_url: String,
     /// SES configuration set (event publishing for delivery feedback), optional.
     pub configuration_set: Option<String>,

@@ -19,20 +19,27 @@ pub const MAX_DELAY_SECONDS: i64 = 900;
 /// A work-queue or dispatch-queue message body: whose, and which stored payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayloadRef {
+    /// Whose payload.
     pub contact: String,
+    /// The payload's key in the contact's partition.
     pub key: String,
 }
 
 /// A delay-queue message body: the timer itself (ids and a time, nothing personal).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimerMessage {
+    /// The timer to wake.
     pub timer: Timer,
 }
 
 #[derive(Clone)]
+/// The three queues, and the table their payloads and far timers live in.
 pub struct Queues {
+    /// SQS.
     pub sqs: Client,
+    /// Where payloads and the timer index are.
     pub table: Table,
+    /// Where the queues are.
     pub names: Names,
 }
 

@@ -20,6 +20,7 @@ use kairos_core::ports::{PortError, WebhookSender};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
+/// Calls webhooks over HTTP(S) (one client, shared).
 pub struct HttpWebhooks {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }

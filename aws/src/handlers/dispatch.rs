@@ -15,13 +15,18 @@ use kairos_core::ports::{DispatchJob, PortError};
 
 use crate::webhooks::HttpWebhooks;
 
+/// The dispatch function: its clients, cached catalog and webhook sender.
 pub struct Dispatch {
+    /// The AWS ports.
     pub aws: Aws,
+    /// The catalog, cached across invocations.
     pub catalog: CatalogCache,
+    /// Where `webhook` steps call out.
     pub webhooks: HttpWebhooks,
 }
 
 impl Dispatch {
+    /// The handler, with a webhook client built once.
     pub fn new(aws: Aws) -> Result<Dispatch, PortError> {
         Ok(Dispatch {
             aws,
@@ -30,6 +35,7 @@ impl Dispatch {
         })
     }
 
+    /// One batch of dispatch-queue records; the failed ones are reported for redelivery.
     pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         // The catalog is read once per batch (one GetItem for its stamp), not per record.

@@ -13,12 +13,16 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use kairos_core::pipeline::Evaluator;
 use kairos_core::ports::{PortError, WorkItem};
 
+/// The evaluate function: its clients and cached catalog.
 pub struct Evaluate {
+    /// The AWS ports.
     pub aws: Aws,
+    /// The catalog, cached across invocations.
     pub catalog: CatalogCache,
 }
 
 impl Evaluate {
+    /// The handler, with an empty catalog cache.
     pub fn new(aws: Aws) -> Evaluate {
         Evaluate {
             aws,
@@ -26,6 +30,7 @@ impl Evaluate {
         }
     }
 
+    /// One batch of work-queue records; the failed ones (and their contacts' later ones) are reported for redelivery.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         // The catalog is read once per batch (one GetItem for its stamp), not per record.

@@ -15,14 +15,18 @@ use kairos_core::service::accept::{accept, Submission};
 use kairos_core::Event;
 use serde_json::Value;
 
+/// The feedback function.
 pub struct Feedback {
+    /// The AWS ports.
     pub aws: Aws,
 }
 
 /// One SES notification turned into an event for one contact.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notice {
+    /// The contact the message was sent to (from its tags).
     pub contact: String,
+    /// The engine event the notification becomes.
     pub event: Event,
 }
 

@@ -12,17 +12,23 @@ use serde::Serialize;
 /// Contacts enrolled per fan-out per sweep: bounded so one run stays well inside its timeout.
 pub const FANOUT_PAGE: i32 = 500;
 
+/// The sweep function.
 pub struct Sweep {
+    /// The AWS ports.
     pub aws: Aws,
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
+/// What one sweep did (its answer, and its log line).
 pub struct Swept {
+    /// Timers moved onto the delay queue.
     pub timers: usize,
+    /// Contacts offered to `enroll_existing` workflows.
     pub enrolled: usize,
 }
 
 impl Sweep {
+    /// One sweep at `now`.
     pub async fn run(&self, now: DateTime<Utc>) -> Result<Swept, PortError> {
         let mut swept = Swept::default();
         for timer in self

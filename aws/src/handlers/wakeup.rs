@@ -12,19 +12,25 @@ use kairos_core::engine::Input;
 use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
 use kairos_core::Timer;
 
+/// The wakeup function.
 pub struct Wakeup {
+    /// The AWS ports.
     pub aws: Aws,
 }
 
 /// What became of a timer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fate {
+    /// Live: handed to the contact's work queue.
     Handed,
+    /// Nothing waits for it any more (or the contact is gone): dropped.
     Stale,
+    /// Arrived before its time: back on the delay queue with the rest of its delay.
     Early,
 }
 
 impl Wakeup {
+    /// One batch of delay-queue records.
     pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         for record in &event.records {
@@ -43,6 +49,7 @@ impl Wakeup {
         response
     }
 
+    /// One timer, and what became of it.
     pub async fn one(&self, timer: Timer, now: DateTime<Utc>) -> Result<Fate, PortError> {
         if timer.due > now {
             self.aws.queues.send_to_delay_queue(&timer, now).await?;

@@ -14,6 +14,7 @@ use kairos_core::ports::PortError;
 
 /// One received batch: the event a handler takes and the receipt handles to settle it.
 pub struct Batch {
+    /// The batch as Lambda would hand it to a handler.
     pub event: SqsEvent,
     receipts: Vec<(Option<String>, String)>,
 }
@@ -59,6 +60,7 @@ pub async fn receive(
 }
 
 impl Batch {
+    /// Whether nothing was received.
     pub fn is_empty(&self) -> bool {
         self.event.records.is_empty()
     }

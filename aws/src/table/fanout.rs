@@ -6,6 +6,7 @@ use crate::port_error;
 use kairos_core::ports::PortError;
 
 impl Table {
+    /// Starts offering every contact to `workflow` (its `enroll_existing`).
     pub async fn start_fanout(&self, workflow: &str) -> Result<(), PortError> {
         let mut item = key("CATALOG".into(), format!("FANOUT#{workflow}"));
         item.insert("cursor".into(), s(""));
@@ -84,6 +85,7 @@ impl Table {
         Ok((ids, next))
     }
 
+    /// Records how far a fan-out got (`next`), or ends it (`None`).
     pub async fn advance_fanout(
         &self,
         workflow: &str,

@@ -51,8 +51,11 @@ const KEEP_DAYS: i64 = 30;
 type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone)]
+/// The DynamoDB table (see the module doc for its items).
 pub struct Table {
+    /// DynamoDB.
     pub client: Client,
+    /// The table's name.
     pub name: String,
 }
 
@@ -106,6 +109,7 @@ fn corrupt(what: &str, detail: &str) -> PortError {
 }
 
 impl Table {
+    /// The table `name` through `client`.
     pub fn new(client: Client, name: impl Into<String>) -> Table {
         Table {
             client,

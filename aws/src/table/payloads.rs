@@ -37,6 +37,7 @@ impl Table {
         }
     }
 
+    /// Removes a payload whose queue message is done.
     pub async fn delete_payload(&self, contact: &str, payload_key: &str) -> Result<(), PortError> {
         self.client
             .delete_item()
