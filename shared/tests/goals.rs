@@ -91,13 +91,25 @@ fn walking_onto_a_met_goal_passes_through() {
     }
 }
 
+/// The contract (2026-12): goals are checked on entry. A contact who already meets the
+/// goal jumps to it before any step runs — no intro is sent (this test asserted the
+/// earlier behaviour, where the intro went out first and the jump came at the first check).
 #[test]
-fn a_goal_met_before_entry_is_jumped_to_at_the_first_check() {
+fn a_goal_met_before_entry_is_jumped_to_before_any_step() {
     let mut w = World::new(&[&course("below", "continue", "")]);
     w.tag("enrolled");
     w.event("go", json!({}));
-    w.days(3); // the first timer is a check: the goal below holds, so the run jumps
-    assert_eq!(w.sends(), vec!["intro intro", "thanks thanks"]);
+    w.days(3);
+    assert_eq!(w.sends(), vec!["thanks thanks"]);
+    let flow = flow(&w);
+    let goal = flow
+        .iter()
+        .position(|l| l == "goal_achieved enrolled")
+        .expect("the goal");
+    assert!(
+        !flow[..goal].iter().any(|l| l.starts_with("step intro")),
+        "no step ran before the jump: {flow:?}"
+    );
 }
 
 #[test]

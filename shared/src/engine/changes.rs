@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::engine::eval::where_matches;
 use crate::engine::{Change, Cx, Profile};
+use crate::model::effect::{Effect, Timer, TimerKind};
 use crate::model::event::Event;
 use crate::model::journal::Kind;
 use crate::program::ScoreChange;
@@ -138,6 +139,14 @@ impl Cx<'_> {
                         continue;
                     }
                     score.expiring.push((until, rule.points));
+                    // The expiry is an event of its own: journaled at its instant.
+                    let contact = self.state.contact.id.clone();
+                    let kind = TimerKind::Score { name: name.clone() };
+                    self.out.effects.push(Effect::Timer(Timer {
+                        contact,
+                        due: until,
+                        kind,
+                    }));
                 }
             }
             changed.insert(name, ());
@@ -239,6 +248,17 @@ impl Cx<'_> {
             fields.insert("phone".into(), Value::String(phone));
         }
         self.set_fields(&fields, None);
+    }
+
+    /// Points of `name` expired at `due` (its timer): the new value, journaled, and a
+    /// change that triggers, goals and segments see.
+    pub(crate) fn expire_score(&mut self, name: &str) {
+        let value = self.state.contact.score(name, self.now);
+        let entry = self.journal(Kind::ScoreChanged);
+        entry.name = Some(name.to_string());
+        entry.score = Some(value);
+        entry.reason = Some("expired".into());
+        self.changes.push(Change::Score);
     }
 
     pub(crate) fn change_score(&mut self, name: &str, change: ScoreChange, origin: Origin<'_>) {

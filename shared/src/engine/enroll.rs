@@ -136,7 +136,7 @@ impl Cx<'_> {
         if let Some(reason) = run.trigger.as_ref().map(|e| e.name.clone()) {
             entry.reason = Some(reason);
         }
-        self.drive(wf, run, Some(0));
+        self.start_run(wf, run);
     }
 
     /// Ends every active run of `workflow` (a `stop` step).
@@ -156,6 +156,37 @@ impl Cx<'_> {
     }
 
     /// Starts workflows whose `segment_entered` segment the contact now matches.
+    /// Records the membership of segments this contact is not tracked for yet, as it is
+    /// before the input: what was true already does not fire `segment_entered`. A contact
+    /// that is new with this input (never stored) was a member of nothing: whatever it
+    /// matches after the input, it enters.
+    pub(crate) fn track_new_segments(&mut self) {
+        let catalog = self.catalog;
+        if self.state.version == 0 {
+            self.state.tracked_segments = catalog.entered_segments().clone();
+            return;
+        }
+        for name in catalog.entered_segments() {
+            if self.state.tracked_segments.contains(name) {
+                continue;
+            }
+            let Some(condition) = catalog.definitions().segments.get(name) else {
+                continue;
+            };
+            let scope = Scope {
+                state: self.state,
+                definitions: catalog.definitions(),
+                now: self.now,
+                run: None,
+            };
+            let member = scope.holds(condition);
+            self.state.tracked_segments.insert(name.clone());
+            if member {
+                self.state.segments.insert(name.clone());
+            }
+        }
+    }
+
     pub(crate) fn check_segments(&mut self) {
         let catalog = self.catalog;
         for name in catalog.entered_segments() {

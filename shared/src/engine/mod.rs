@@ -126,6 +126,7 @@ pub fn process(
         budget: STEP_BUDGET,
     };
     cx.migrate_runs();
+    cx.track_new_segments();
     match input {
         Input::Event(event) => cx.record_event(event),
         Input::Tags { add, remove } => cx.change_tags(&add, &remove, None),
@@ -169,7 +170,16 @@ impl Cx<'_> {
         let mut rounds = 0;
         loop {
             self.run_commands();
-            if self.changes.is_empty() || rounds >= MAX_ROUNDS {
+            if self.changes.is_empty() {
+                break;
+            }
+            if rounds >= MAX_ROUNDS {
+                // Workflows that keep changing each other (a tag starts a workflow that sets
+                // a tag that …): stopped, and said so — never dropped silently.
+                let left = self.changes.len();
+                self.journal(Kind::Warning).message = Some(format!(
+                    "changes cascaded for {MAX_ROUNDS} rounds; the last {left} were not passed to triggers, segments and goals"
+                ));
                 break;
             }
             rounds += 1;

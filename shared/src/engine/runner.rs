@@ -61,6 +61,20 @@ impl Cx<'_> {
         entry.reason = Some(reason.as_str().to_string());
     }
 
+    /// Starts a run that has just entered: a goal in reach that already holds is jumped to
+    /// before any step runs (no step before it executes, no message before it is sent);
+    /// otherwise the run walks from its first step.
+    pub(crate) fn start_run(&mut self, wf: &Arc<Workflow>, mut run: Run) {
+        if let Some(goal) = self.goal_to_jump_to(wf, &run) {
+            self.run_entry(Kind::Step, wf, &run, Some(goal));
+            self.achieve(wf, &mut run, goal);
+            let next = wf.nodes[goal].next;
+            run.at = goal;
+            return self.drive(wf, run, next);
+        }
+        self.drive(wf, run, Some(0))
+    }
+
     /// Walks `run` from `from` until it waits or ends; keeps it in the state if it waits.
     pub(crate) fn drive(&mut self, wf: &Arc<Workflow>, mut run: Run, from: Option<NodeId>) {
         if self.advance(wf, &mut run, from) {
@@ -415,6 +429,7 @@ impl Cx<'_> {
             TimerKind::Date { workflow, trigger } => {
                 self.on_date_timer(&workflow, trigger, timer.due)
             }
+            TimerKind::Score { name } => self.expire_score(&name),
             TimerKind::Run { run, .. } => {
                 // The wait's own end, or a re-check of a time-dependent condition.
                 let ended = self

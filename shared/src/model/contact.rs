@@ -144,6 +144,12 @@ pub struct ContactState {
     /// Named segments the contact matched when last checked (for `segment_entered`).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub segments: BTreeSet<String>,
+    /// Named segments whose membership is tracked for this contact. A segment a newly
+    /// deployed `segment_entered` workflow names is recorded as it stood before the next
+    /// input, so a contact who was already a member does not count as entering it (that is
+    /// `enroll_existing`'s job); membership that starts from then on does.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub tracked_segments: BTreeSet<String>,
     /// Next firing of each date trigger, by `workflow#trigger-index`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub date_timers: BTreeMap<String, DateTime<Utc>>,
@@ -174,6 +180,7 @@ impl ContactState {
             runs: BTreeMap::new(),
             enrollments: BTreeMap::new(),
             segments: BTreeSet::new(),
+            tracked_segments: BTreeSet::new(),
             date_timers: BTreeMap::new(),
             date_fired: BTreeMap::new(),
             last_email: None,
@@ -200,6 +207,11 @@ impl ContactState {
             TimerKind::Date { workflow, trigger } => {
                 self.date_timers.get(&date_slot(workflow, *trigger)) == Some(&timer.due)
             }
+            TimerKind::Score { name } => self
+                .contact
+                .scores
+                .get(name)
+                .is_some_and(|s| s.expiring.iter().any(|(until, _)| *until == timer.due)),
         }
     }
 

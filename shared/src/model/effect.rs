@@ -35,6 +35,8 @@ pub enum TimerKind {
     Run { run: u64, wait: u32 },
     /// A date trigger (`trigger` indexes the workflow's triggers).
     Date { workflow: String, trigger: usize },
+    /// Points of the score `name` expire at `due` (journaled as `score_changed`).
+    Score { name: String },
 }
 
 impl Timer {
@@ -50,6 +52,9 @@ impl Timer {
                     self.contact,
                     self.due.timestamp()
                 )
+            }
+            TimerKind::Score { name } => {
+                format!("{}/score/{name}/{}", self.contact, self.due.timestamp())
             }
         }
     }

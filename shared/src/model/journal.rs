@@ -30,6 +30,9 @@ pub enum Kind {
     WebhookCalled,
     Migrated,
     Exited,
+    /// The engine stopped something for safety (a cascade of changes too long for one
+    /// input) and says so, rather than dropping work silently; `message` says what.
+    Warning,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
