@@ -140,6 +140,7 @@ mod tests {
                 category: Category::Marketing,
                 event: None,
                 due: chrono::Utc::now(),
+                held_at_goals: None,
             },
             to: to.into(),
             subject: Some(subject.into()),

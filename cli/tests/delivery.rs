@@ -254,3 +254,52 @@ timeline: [ { at: 0s, contact: a, event: go } ]
         vec!["2026-01-05T12:00:00+00:00 a message_suppressed invalid_phone"]
     );
 }
+
+/// A held message belongs to its run (2026-12): released only into a run still under way
+/// — not after `exit_when` ended it, nor after a goal it was heading for was achieved.
+#[test]
+fn a_held_message_is_not_released_after_its_run_ended_or_reached_its_goal() {
+    let yaml = r#"
+start: "2026-01-05T20:00:00Z"
+until: 2d
+workflows:
+  - id: cart
+    entry: { triggers: [ { event: cart } ], reentry: concurrent }
+    exit_when: { event: { name: purchase, since: run_start } }
+    steps:
+      - { id: nudge, send: { channel: sms, template: s } }
+      - { id: linger, wait: { for: 3d } }
+  - id: course
+    entry: { triggers: [ { event: interested } ] }
+    steps:
+      - { id: promo, send: { channel: sms, template: s } }
+      - { id: think, wait: { for: 3d } }
+      - { id: enrolled, goal: { when: { tag: enrolled }, scope: below, otherwise: end } }
+      - { id: welcome, send: { channel: sms, template: s, category: transactional } }
+definitions:
+  templates: { s: { sms: "Hello" } }
+  delivery: { quiet_hours: { sms: { from: "21:00", to: "08:00" } } }
+contacts:
+  - { id: buyer, phone: "+4915100000001", timezone: UTC }
+  - { id: student, phone: "+4915100000002", timezone: UTC }
+  - { id: patient, phone: "+4915100000003", timezone: UTC }
+timeline:
+  - { at: 2h, contact: buyer, event: cart }
+  - { at: 4h, contact: buyer, event: purchase }
+  - { at: 2h, contact: student, event: interested }
+  - { at: 3h, contact: student, tag_added: enrolled }
+  - { at: 2h, contact: patient, event: cart }
+"#;
+    assert_eq!(
+        outcomes(&simulate("held", yaml)),
+        vec![
+            "2026-01-05T22:00:00+00:00 buyer message_delayed 2026-01-06T08:00:00+00:00",
+            "2026-01-05T22:00:00+00:00 student message_delayed 2026-01-06T08:00:00+00:00",
+            "2026-01-05T22:00:00+00:00 patient message_delayed 2026-01-06T08:00:00+00:00",
+            "2026-01-05T23:00:00+00:00 student message_sent",
+            "2026-01-06T08:00:00+00:00 buyer message_suppressed run_ended",
+            "2026-01-06T08:00:00+00:00 student message_suppressed goal_achieved",
+            "2026-01-06T08:00:00+00:00 patient message_sent",
+        ]
+    );
+}

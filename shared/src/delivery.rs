@@ -40,6 +40,23 @@ pub fn decide(
 ) -> Decision {
     let contact = &state.contact;
     let marketing = message.category == Category::Marketing;
+    // A held message belongs to its run: released only into a run still under way.
+    if let Some(held_at) = message.held_at_goals {
+        let active = state.runs.values().find(|r| r.id() == message.run);
+        let ended = state.ended_runs.iter().rev().find(|e| e.run == message.run);
+        let (early, goals) = match (active, ended) {
+            (Some(run), _) => (false, run.achieved.len() as u32),
+            (None, Some(e)) => (e.early, e.goals),
+            // Long gone (forgotten): nothing says it should not go.
+            (None, None) => (false, held_at),
+        };
+        if early {
+            return Decision::Suppress(Suppression::RunEnded);
+        }
+        if goals > held_at {
+            return Decision::Suppress(Suppression::GoalAchieved);
+        }
+    }
     let to = match message.channel {
         Channel::Email => contact.email.clone(),
         Channel::Sms => contact.phone.clone(),

@@ -59,6 +59,15 @@ impl Cx<'_> {
         entry.run = Some(run.id());
         entry.step = step;
         entry.reason = Some(reason.as_str().to_string());
+        let ended = &mut self.state.ended_runs;
+        ended.push_back(crate::model::contact::EndedRun {
+            run: run.id(),
+            early: reason != ExitReason::Completed,
+            goals: run.achieved.len() as u32,
+        });
+        while ended.len() > crate::model::contact::ENDED_KEPT {
+            ended.pop_front();
+        }
     }
 
     /// Starts a run that has just entered: a goal in reach that already holds is jumped to
@@ -155,6 +164,7 @@ impl Cx<'_> {
                         category: send.category,
                         event: run.trigger.clone(),
                         due: self.now,
+                        held_at_goals: None,
                     };
                     self.out.effects.push(Effect::Send(message));
                 }

@@ -110,6 +110,8 @@ pub struct SentRef {
 /// How many recently processed work items a partition remembers: enough to recognise a
 /// redelivery or retry, which come minutes later, not hundreds of inputs later.
 const HANDLED_KEPT: usize = 32;
+/// Ended runs remembered for held messages: more than a contact has messages held at once.
+pub const ENDED_KEPT: usize = 16;
 
 /// What processing an input left to hand on — journal entries and effects — committed with
 /// the state, so that a crash between the save and the hand-on loses nothing: whoever loads
@@ -138,6 +140,10 @@ pub struct ContactState {
     /// Active runs by sequence number (finished runs leave; their count stays in `enrollments`).
     #[serde(default)]
     pub runs: BTreeMap<u64, Run>,
+    /// How the latest runs left (the last [`ENDED_KEPT`], newest last): a message held for
+    /// quiet hours is judged by its run's fate at release.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub ended_runs: VecDeque<EndedRun>,
     /// How many runs each workflow has started for this contact.
     #[serde(default)]
     pub enrollments: BTreeMap<String, u32>,
@@ -181,6 +187,7 @@ impl ContactState {
             enrollments: BTreeMap::new(),
             segments: BTreeSet::new(),
             tracked_segments: BTreeSet::new(),
+            ended_runs: VecDeque::new(),
             date_timers: BTreeMap::new(),
             date_fired: BTreeMap::new(),
             last_email: None,
@@ -227,4 +234,16 @@ impl ContactState {
 /// The key of a date trigger's pending timer in [`ContactState::date_timers`].
 pub fn date_slot(workflow: &str, trigger: usize) -> String {
     format!("{workflow}#{trigger}")
+}
+
+/// A run that has left, as far as a held message of it needs to know.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedRun {
+    /// The run's id (`Run::id`).
+    pub run: String,
+    /// Ended before it finished its steps (`exit_when`, a stop, `otherwise: end`, an `end`
+    /// step, the step limit), rather than walking off its last step.
+    pub early: bool,
+    /// Goals it had achieved when it left.
+    pub goals: u32,
 }

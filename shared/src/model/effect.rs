@@ -78,6 +78,10 @@ pub struct Message {
     pub event: Option<Event>,
     /// When it was due (dispatch may delay it for quiet hours).
     pub due: DateTime<Utc>,
+    /// Set when dispatch held it (quiet hours): how many goals its run had achieved then.
+    /// At release it goes out only if the run is still there and achieved none since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_at_goals: Option<u32>,
 }
 
 impl Message {

@@ -65,6 +65,10 @@ pub enum Suppression {
     InvalidEmail,
     /// The template is missing, does not serve the channel, or did not render.
     RenderError,
+    /// Held (quiet hours) and released after its run was ended.
+    RunEnded,
+    /// Held and released after its run achieved a goal.
+    GoalAchieved,
 }
 
 impl Suppression {
@@ -78,6 +82,8 @@ impl Suppression {
             Suppression::InvalidPhone => "invalid_phone",
             Suppression::InvalidEmail => "invalid_email",
             Suppression::RenderError => "render_error",
+            Suppression::RunEnded => "run_ended",
+            Suppression::GoalAchieved => "goal_achieved",
         }
     }
 }

@@ -80,8 +80,13 @@ where
             Decision::Delay(until) => {
                 entry.kind = Kind::MessageDelayed;
                 entry.until = Some(until);
+                let mut held = message;
+                if held.held_at_goals.is_none() {
+                    let run = state.runs.values().find(|r| r.id() == held.run);
+                    held.held_at_goals = Some(run.map_or(0, |r| r.achieved.len() as u32));
+                }
                 self.dispatch
-                    .push(DispatchJob::Message(message), Some(until))
+                    .push(DispatchJob::Message(held), Some(until))
                     .await?;
                 fate = Fate::Held;
             }
