@@ -14,7 +14,7 @@ pub struct Catalog {
     workflows: BTreeMap<String, Vec<Arc<Workflow>>>,
     definitions: Arc<Definitions>,
     date_rules: Vec<(Arc<Workflow>, usize, DateRule)>,
-    entered_segments: BTreeSet<String>,
+    watched_segments: BTreeSet<String>,
 }
 
 /// The outcome of a deploy.
@@ -75,13 +75,13 @@ impl Catalog {
 
     fn reindex(&mut self) {
         self.date_rules.clear();
-        self.entered_segments.clear();
+        self.watched_segments.clear();
         for wf in self.workflows.values().filter_map(|v| v.last()) {
             for (i, trigger) in wf.triggers.iter().enumerate() {
                 match trigger {
                     Trigger::Date(rule) => self.date_rules.push((wf.clone(), i, rule.clone())),
-                    Trigger::SegmentEntered(name) => {
-                        self.entered_segments.insert(name.clone());
+                    Trigger::SegmentEntered(name) | Trigger::SegmentLeft(name) => {
+                        self.watched_segments.insert(name.clone());
                     }
                     _ => {}
                 }
@@ -117,8 +117,8 @@ impl Catalog {
         &self.date_rules
     }
 
-    pub(crate) fn entered_segments(&self) -> &BTreeSet<String> {
-        &self.entered_segments
+    pub(crate) fn watched_segments(&self) -> &BTreeSet<String> {
+        &self.watched_segments
     }
 
     /// The catalog from its stored documents (`(key, JSON)` as [`workflow_key`] and

@@ -111,6 +111,7 @@ pub enum Trigger {
     FieldChanged { field: String, to: Option<Value> },
     Date(DateRule),
     SegmentEntered(String),
+    SegmentLeft(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -158,15 +158,16 @@ impl Cx<'_> {
     /// Starts workflows whose `segment_entered` segment the contact now matches.
     /// Records the membership of segments this contact is not tracked for yet, as it is
     /// before the input: what was true already does not fire `segment_entered`. A contact
-    /// that is new with this input (never stored) was a member of nothing: whatever it
+    /// that is new with this input (never stored, or stored but never through the
+    /// pipeline: a simulated contact's introduction) was a member of nothing: whatever it
     /// matches after the input, it enters.
     pub(crate) fn track_new_segments(&mut self) {
         let catalog = self.catalog;
-        if self.state.version == 0 {
-            self.state.tracked_segments = catalog.entered_segments().clone();
+        if self.state.version == 0 || self.state.handled.is_empty() {
+            self.state.tracked_segments = catalog.watched_segments().clone();
             return;
         }
-        for name in catalog.entered_segments() {
+        for name in catalog.watched_segments() {
             if self.state.tracked_segments.contains(name) {
                 continue;
             }
@@ -189,7 +190,7 @@ impl Cx<'_> {
 
     pub(crate) fn check_segments(&mut self) {
         let catalog = self.catalog;
-        for name in catalog.entered_segments() {
+        for name in catalog.watched_segments() {
             let Some(condition) = catalog.definitions().segments.get(name) else {
                 continue;
             };
@@ -201,20 +202,59 @@ impl Cx<'_> {
             };
             let matches = scope.holds(condition);
             let was = self.state.segments.contains(name);
-            if matches && !was {
+            if matches == was {
+                continue;
+            }
+            let kind = if matches {
                 self.state.segments.insert(name.clone());
-                let event = Event::new("segment_entered", self.now).with("segment", name.as_str());
-                for wf in catalog.latest_all() {
-                    if wf
-                        .triggers
-                        .iter()
-                        .any(|t| matches!(t, Trigger::SegmentEntered(s) if s == name))
-                    {
-                        self.enroll(wf, Some(event.clone()), false);
-                    }
-                }
-            } else if !matches && was {
+                "segment_entered"
+            } else {
                 self.state.segments.remove(name);
+                "segment_left"
+            };
+            let event = Event::new(kind, self.now).with("segment", name.as_str());
+            for wf in catalog.latest_all() {
+                let fires = wf.triggers.iter().any(|t| match t {
+                    Trigger::SegmentEntered(s) => matches && s == name,
+                    Trigger::SegmentLeft(s) => !matches && s == name,
+                    _ => false,
+                });
+                if fires {
+                    self.enroll(wf, Some(event.clone()), false);
+                }
+            }
+        }
+    }
+
+    /// Keeps one pending timer per watched segment, at the next instant its answer can
+    /// change by time alone (an inactivity threshold, an event leaving a window, points
+    /// expiring) — the same mechanism as waits — so `segment_entered` and `segment_left`
+    /// fire at that moment with no input.
+    pub(crate) fn refresh_segment_timers(&mut self) {
+        let catalog = self.catalog;
+        for name in catalog.watched_segments() {
+            let Some(condition) = catalog.definitions().segments.get(name) else {
+                continue;
+            };
+            let scope = Scope {
+                state: self.state,
+                definitions: catalog.definitions(),
+                now: self.now,
+                run: None,
+            };
+            match scope.next_change(condition) {
+                Some(due) if self.state.segment_timers.get(name) != Some(&due) => {
+                    self.state.segment_timers.insert(name.clone(), due);
+                    let contact = self.state.contact.id.clone();
+                    let kind = TimerKind::Segment { name: name.clone() };
+                    self.out
+                        .effects
+                        .push(Effect::Timer(Timer { contact, due, kind }));
+                }
+                Some(_) => {}
+                None => {
+                    self.state.segment_timers.remove(name);
+                }
             }
         }
     }

@@ -192,6 +192,7 @@ impl Cx<'_> {
             self.check_runs();
         }
         self.refresh_date_timers();
+        self.refresh_segment_timers();
         for score in self.state.contact.scores.values_mut() {
             score.prune(self.now);
         }

@@ -440,6 +440,10 @@ impl Cx<'_> {
                 self.on_date_timer(&workflow, trigger, timer.due)
             }
             TimerKind::Score { name } => self.expire_score(&name),
+            // Nothing to do here: settling checks every watched segment, as after any input.
+            TimerKind::Segment { name } => {
+                self.state.segment_timers.remove(&name);
+            }
             TimerKind::Run { run, .. } => {
                 // The wait's own end, or a re-check of a time-dependent condition.
                 let ended = self

@@ -92,6 +92,9 @@ pub struct TriggerDoc {
     pub date: Option<DateTrigger>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_entered: Option<String>,
+    /// The contact stops matching a named segment (by new data or by time alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_left: Option<String>,
 }
 
 impl TriggerDoc {
@@ -105,6 +108,7 @@ impl TriggerDoc {
             ("field_changed", self.field_changed.is_some()),
             ("date", self.date.is_some()),
             ("segment_entered", self.segment_entered.is_some()),
+            ("segment_left", self.segment_left.is_some()),
         ];
         present
             .iter()

@@ -156,6 +156,10 @@ pub struct ContactState {
     /// `enroll_existing`'s job); membership that starts from then on does.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub tracked_segments: BTreeSet<String>,
+    /// The pending re-check of each watched segment whose membership time alone will
+    /// change, by segment name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub segment_timers: BTreeMap<String, DateTime<Utc>>,
     /// Next firing of each date trigger, by `workflow#trigger-index`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub date_timers: BTreeMap<String, DateTime<Utc>>,
@@ -187,6 +191,7 @@ impl ContactState {
             enrollments: BTreeMap::new(),
             segments: BTreeSet::new(),
             tracked_segments: BTreeSet::new(),
+            segment_timers: BTreeMap::new(),
             ended_runs: VecDeque::new(),
             date_timers: BTreeMap::new(),
             date_fired: BTreeMap::new(),
@@ -214,6 +219,7 @@ impl ContactState {
             TimerKind::Date { workflow, trigger } => {
                 self.date_timers.get(&date_slot(workflow, *trigger)) == Some(&timer.due)
             }
+            TimerKind::Segment { name } => self.segment_timers.get(name) == Some(&timer.due),
             TimerKind::Score { name } => self
                 .contact
                 .scores

@@ -37,6 +37,8 @@ pub enum TimerKind {
     Date { workflow: String, trigger: usize },
     /// Points of the score `name` expire at `due` (journaled as `score_changed`).
     Score { name: String },
+    /// The named segment's membership may change by time alone at `due`.
+    Segment { name: String },
 }
 
 impl Timer {
@@ -55,6 +57,9 @@ impl Timer {
             }
             TimerKind::Score { name } => {
                 format!("{}/score/{name}/{}", self.contact, self.due.timestamp())
+            }
+            TimerKind::Segment { name } => {
+                format!("{}/segment/{name}/{}", self.contact, self.due.timestamp())
             }
         }
     }

@@ -50,6 +50,10 @@ impl Checker<'_> {
             self.segment_ref(&format!("{path}.segment_entered"), segment);
             return Some(Trigger::SegmentEntered(segment.clone()));
         }
+        if let Some(segment) = &t.segment_left {
+            self.segment_ref(&format!("{path}.segment_left"), segment);
+            return Some(Trigger::SegmentLeft(segment.clone()));
+        }
         if let Some(date) = &t.date {
             let at = match date.at.as_deref().map(parse_local_time) {
                 Some(Err(e)) => {
