@@ -37,7 +37,9 @@ fn cfn_lint_finds_no_errors() {
 #[test]
 fn sqs_consumers_report_batch_failures_and_queues_outlast_functions() {
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    let sqs_events = text.matches("Type: SQS").count();
+    // Event sources, one per line (`Type: SQS`); a function's `DeadLetterQueue: { Type:
+    // SQS, … }` is not one.
+    let sqs_events = text.lines().filter(|l| l.trim() == "Type: SQS").count();
     assert_eq!(sqs_events, 3, "evaluate, wakeup, dispatch");
     assert_eq!(
         text.matches("FunctionResponseTypes: [ReportBatchItemFailures]")

@@ -109,6 +109,12 @@ pub trait ContactStore: Send + Sync {
         &self,
         workflow: &str,
     ) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
+    /// The contacts whose address is `email` (compared case-insensitively): what a
+    /// provider's record names when it carries none of our tags. An index, not a scan.
+    fn contacts_by_email(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
     /// Claims a side effect's key; `true` exactly once per key, however often it is asked.
     fn claim(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Whether a key is claimed, without claiming it.

@@ -12,7 +12,7 @@ use kairos_core::address::Mailbox;
 
 use crate::names::Names;
 use crate::port_error;
-use crate::table::{Table, WORKFLOW_INDEX};
+use crate::table::{Table, EMAIL_INDEX, WORKFLOW_INDEX};
 use kairos_core::ports::PortError;
 
 /// How the queues behave; the SAM template sets the same attributes on AWS.
@@ -177,6 +177,19 @@ impl Table {
                     .projection(
                         Projection::builder()
                             .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .attribute_definitions(attr("email").map_err(build_err)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(EMAIL_INDEX)
+                    .key_schema(schema("email", KeyType::Hash).map_err(build_err)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
                             .build(),
                     )
                     .build()

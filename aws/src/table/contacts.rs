@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
-use super::{body, contact_pk, corrupt, key, n, s, to_json, ttl, Table, KEEP_DAYS};
+use super::{body, contact_pk, corrupt, key, n, s, to_json, ttl, Table, EMAIL_INDEX, KEEP_DAYS};
 use crate::port_error;
 use kairos_core::model::contact::ContactState;
 use kairos_core::model::journal::JournalEntry;
@@ -31,6 +31,11 @@ impl ContactStore for Table {
         let mut item = key(contact_pk(&state.contact.id), "STATE");
         item.insert("body".into(), s(to_json(state, "contact")?));
         item.insert("version".into(), n(expected + 1));
+        // Indexed (`by-email`, keys only): a provider's record that names only the address
+        // finds its contact. The index is written only when the address changes.
+        if let Some(email) = &state.contact.email {
+            item.insert("email".into(), s(email.to_lowercase()));
+        }
         let put = self
             .client
             .put_item()
@@ -135,6 +140,32 @@ impl ContactStore for Table {
         key: &str,
     ) -> impl std::future::Future<Output = Result<bool, PortError>> + Send {
         self.take_claim(key)
+    }
+
+    async fn contacts_by_email(&self, email: &str) -> Result<Vec<String>, PortError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .index_name(EMAIL_INDEX)
+            .key_condition_expression("#e = :e")
+            .expression_attribute_names("#e", "email")
+            .expression_attribute_values(":e", s(email.to_lowercase()))
+            .send()
+            .await
+            .map_err(|e| port_error("find contacts by address", e))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| {
+                i.get("pk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("C#")
+                    .map(str::to_string)
+            })
+            .collect())
     }
 
     fn claimed(

@@ -45,6 +45,8 @@ const WORKFLOW_SHARDS: u32 = 8;
 /// The sparse index over journal entries that name a workflow (`wpk`, `wsk`): a workflow's
 /// report reads its entries, not the table.
 pub const WORKFLOW_INDEX: &str = "by-workflow";
+/// The sparse index over contact partitions by address (`email`, keys only).
+pub const EMAIL_INDEX: &str = "by-email";
 /// Claims, tombstones and stored payloads expire after this long (DynamoDB TTL).
 const KEEP_DAYS: i64 = 30;
 

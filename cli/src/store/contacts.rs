@@ -48,17 +48,18 @@ impl ContactStore for Store {
     async fn save(&self, state: &mut ContactState) -> Result<(), PortError> {
         let expected = state.version;
         let text = to_json(state)?;
+        let email = state.contact.email.as_deref().map(str::to_lowercase);
         let conn = self.conn();
         let written = if expected == 0 {
             conn.prepare_cached(
-                "INSERT INTO contacts (id, version, state) VALUES (?1, 1, ?2) ON CONFLICT DO NOTHING",
+                "INSERT INTO contacts (id, version, state, email) VALUES (?1, 1, ?2, ?3) ON CONFLICT DO NOTHING",
             )
-            .and_then(|mut s| s.execute(params![state.contact.id, text]))
+            .and_then(|mut s| s.execute(params![state.contact.id, text, email]))
         } else {
             conn.prepare_cached(
-                "UPDATE contacts SET version = version + 1, state = ?2 WHERE id = ?1 AND version = ?3",
+                "UPDATE contacts SET version = version + 1, state = ?2, email = ?4 WHERE id = ?1 AND version = ?3",
             )
-            .and_then(|mut s| s.execute(params![state.contact.id, text, expected as i64]))
+            .and_then(|mut s| s.execute(params![state.contact.id, text, expected as i64, email]))
         }
         .map_err(|e| db("save a contact", e))?;
         if written == 0 {
@@ -171,6 +172,18 @@ impl ContactStore for Store {
             .and_then(|mut s| s.execute(params![self.keyed(key), now]))
             .map_err(|e| db("claim", e))?;
         Ok(new == 1)
+    }
+
+    async fn contacts_by_email(&self, email: &str) -> Result<Vec<String>, PortError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached("SELECT id FROM contacts WHERE email = ?1 ORDER BY id")
+            .map_err(|e| db("find contacts by address", e))?;
+        let ids = statement
+            .query_map([email.to_lowercase()], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| db("find contacts by address", e))?;
+        Ok(ids)
     }
 
     async fn claimed(&self, key: &str) -> Result<bool, PortError> {

@@ -74,11 +74,12 @@ async fn copy(store: &Store, dir: &Path) -> Result<(), PortError> {
         store
             .conn()
             .execute(
-                "INSERT OR REPLACE INTO contacts (id, version, state) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO contacts (id, version, state, email) VALUES (?1, ?2, ?3, ?4)",
                 params![
                     state.contact.id,
                     state.version.max(1) as i64,
-                    to_json(&state)?
+                    to_json(&state)?,
+                    state.contact.email.as_deref().map(str::to_lowercase)
                 ],
             )
             .map_err(|e| db("migrate a contact", e))?;

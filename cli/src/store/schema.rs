@@ -57,9 +57,11 @@ pub(super) fn connect(path: &Path, durability: Durability) -> Result<Connection,
 pub(super) fn create(conn: &Connection) -> Result<(), PortError> {
     conn.execute_batch(
         "
+        -- `email`: the address, lowercased, for provider records that name only it.
         CREATE TABLE IF NOT EXISTS contacts (
-            id TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL
+            id TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, email TEXT
         ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS contacts_by_email ON contacts (email) WHERE email IS NOT NULL;
         -- Keyed by an HMAC of the contact id: no id in clear outlives its contact.
         CREATE TABLE IF NOT EXISTS tombstones (
             id_mac BLOB PRIMARY KEY, at TEXT NOT NULL

@@ -119,6 +119,19 @@ impl ContactStore for MemoryStore {
         Ok(lock(&self.claims).insert(key.to_string()))
     }
 
+    async fn contacts_by_email(&self, email: &str) -> Result<Vec<String>, PortError> {
+        Ok(lock(&self.contacts)
+            .values()
+            .filter(|s| {
+                s.contact
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .map(|s| s.contact.id.clone())
+            .collect())
+    }
+
     async fn claimed(&self, key: &str) -> Result<bool, PortError> {
         Ok(lock(&self.claims).contains(key))
     }

@@ -68,6 +68,10 @@ impl Cx<'_> {
             "email_delivered" => Kind::MessageDelivered,
             "email_opened" => Kind::MessageOpened,
             "email_clicked" => Kind::MessageClicked,
+            "email_accepted" => Kind::MessageAccepted,
+            "email_rejected" => Kind::MessageRejected,
+            "email_rendering_failed" => Kind::MessageRenderFailed,
+            "email_delivery_delayed" => Kind::MessageDelayedByProvider,
             _ => return,
         };
         let prop = |k: &str| {
@@ -87,6 +91,7 @@ impl Cx<'_> {
         entry.channel = Some("email".into());
         entry.template = prop("template");
         entry.url = prop("link");
+        entry.message = prop("detail");
     }
 
     fn apply_consent(&mut self, event: &Event) {

@@ -18,6 +18,12 @@ pub enum Kind {
     MessageDelivered,
     MessageOpened,
     MessageClicked,
+    /// Provider records about a sent message besides delivery and engagement: SES took it
+    /// (`Send`), refused it (`Reject`), could not render it, or is retrying its delivery.
+    MessageAccepted,
+    MessageRejected,
+    MessageRenderFailed,
+    MessageDelayedByProvider,
     Waiting,
     Woke,
     GoalAchieved,
