@@ -303,3 +303,47 @@ timeline:
         ]
     );
 }
+
+/// The same for a run stopped by another workflow and one ended by a goal's
+/// `otherwise: end`: the held message is `run_ended`.
+#[test]
+fn a_held_message_of_a_stopped_run_or_a_goal_end_is_not_released() {
+    let yaml = r#"
+start: "2026-01-05T20:00:00Z"
+until: 2d
+workflows:
+  - id: nurture
+    entry: { triggers: [ { event: signup } ] }
+    steps:
+      - { id: tip, send: { channel: sms, template: s } }
+      - { id: linger, wait: { for: 3d } }
+  - id: unsubscribe-all
+    entry: { triggers: [ { event: opt_out } ] }
+    steps:
+      - { id: halt, stop: nurture }
+  - id: trial
+    entry: { triggers: [ { event: trial } ] }
+    steps:
+      - { id: offer, send: { channel: sms, template: s } }
+      - { id: converted, goal: { when: { tag: paid }, scope: below, otherwise: end } }
+definitions:
+  templates: { s: { sms: "Hello" } }
+  delivery: { quiet_hours: { sms: { from: "21:00", to: "08:00" } } }
+contacts:
+  - { id: stopped, phone: "+4915100000001", timezone: UTC }
+  - { id: lapsed, phone: "+4915100000002", timezone: UTC }
+timeline:
+  - { at: 2h, contact: stopped, event: signup }
+  - { at: 3h, contact: stopped, event: opt_out }
+  - { at: 2h, contact: lapsed, event: trial }
+"#;
+    assert_eq!(
+        outcomes(&simulate("held-stop", yaml)),
+        vec![
+            "2026-01-05T22:00:00+00:00 stopped message_delayed 2026-01-06T08:00:00+00:00",
+            "2026-01-05T22:00:00+00:00 lapsed message_delayed 2026-01-06T08:00:00+00:00",
+            "2026-01-06T08:00:00+00:00 stopped message_suppressed run_ended",
+            "2026-01-06T08:00:00+00:00 lapsed message_suppressed run_ended",
+        ]
+    );
+}

@@ -49,6 +49,14 @@ pub struct StepReport {
     pub opened: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clicked: Option<u64>,
+    /// Provider rejections and render failures (SES Reject, Rendering Failure), per run;
+    /// shown only when there were some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<u64>,
+    /// Deliveries the provider is still retrying (SES DeliveryDelay), per run; shown only
+    /// when there were some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delayed_by_provider: Option<u64>,
 }
 
 #[derive(Default)]
@@ -62,6 +70,8 @@ struct Counts {
     delivered: u64,
     opened: u64,
     clicked: u64,
+    rejected: u64,
+    delayed_by_provider: u64,
 }
 
 /// Builds the report of every workflow in `catalog` from `journal`.
@@ -107,7 +117,12 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                     .or_default()
                     .suppressed += 1
             }
-            Kind::MessageDelivered | Kind::MessageOpened | Kind::MessageClicked => {
+            Kind::MessageDelivered
+            | Kind::MessageOpened
+            | Kind::MessageClicked
+            | Kind::MessageRejected
+            | Kind::MessageRenderFailed
+            | Kind::MessageDelayedByProvider => {
                 let step = step.unwrap_or_default();
                 if !feedback_seen.insert((e.kind, contact, wf, run, step)) {
                     continue;
@@ -116,7 +131,9 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                 match e.kind {
                     Kind::MessageDelivered => c.delivered += 1,
                     Kind::MessageOpened => c.opened += 1,
-                    _ => c.clicked += 1,
+                    Kind::MessageClicked => c.clicked += 1,
+                    Kind::MessageDelayedByProvider => c.delayed_by_provider += 1,
+                    _ => c.rejected += 1,
                 }
             }
             Kind::Exited => {
@@ -171,6 +188,8 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                 delivered: is_send.then_some(c.delivered),
                 opened: is_send.then_some(c.opened),
                 clicked: is_send.then_some(c.clicked),
+                rejected: (c.rejected > 0).then_some(c.rejected),
+                delayed_by_provider: (c.delayed_by_provider > 0).then_some(c.delayed_by_provider),
             });
         }
         report.workflows.push(wr);

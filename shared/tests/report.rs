@@ -101,3 +101,41 @@ fn runs_of_different_contacts_are_told_apart() {
     let pause = &welcome.steps[1];
     assert_eq!((pause.entered, pause.now_at, pause.passed), (2, 1, 1));
 }
+
+#[test]
+fn provider_rejections_and_delays_are_journaled_and_counted_once_per_run() {
+    let mut world = World::new(&[WELCOME]);
+    world.event("signed_up", json!({}));
+    let run = world.runs()[0].clone();
+    for name in [
+        "email_rejected",
+        "email_rejected",
+        "email_rendering_failed",
+        "email_delivery_delayed",
+        "email_accepted",
+    ] {
+        feedback(&mut world, name, &run);
+    }
+    let kinds: Vec<Kind> = world
+        .journal
+        .iter()
+        .filter(|e| e.step.as_deref() == Some("hello"))
+        .map(|e| e.kind)
+        .collect();
+    for kind in [
+        Kind::MessageRejected,
+        Kind::MessageRenderFailed,
+        Kind::MessageDelayedByProvider,
+        Kind::MessageAccepted,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?}: {kinds:?}");
+    }
+    let report = report::build(&world.journal, &world.catalog);
+    let hello = &report.workflows[0].steps[0];
+    assert_eq!(
+        hello.rejected,
+        Some(2),
+        "a rejection and a render failure, once each"
+    );
+    assert_eq!(hello.delayed_by_provider, Some(1));
+}
