@@ -195,3 +195,70 @@ async fn throttling_errors_and_timeouts_from_aws_are_retried_to_exactly_once() {
         faults.injected()
     );
 }
+
+#[tokio::test]
+async fn the_sweep_loses_no_timer_when_sqs_fails_part_way() {
+    use kairos_core::{Timer, TimerKind};
+    let moto = Moto::start();
+    let faults = Faults::default();
+    let aws = stack_with_faults(&moto, &faults).await;
+    let now = chrono::Utc::now();
+    let count = 300;
+    for i in 0..count {
+        let timer = Timer {
+            due: now,
+            contact: format!("c{i}"),
+            kind: TimerKind::Run { run: 1, wait: 1 },
+        };
+        aws.table.put_timer(&timer).await.unwrap();
+    }
+    // Part-way through, SQS throttles longer than the SDK retries.
+    faults.inject_after("AmazonSQS.SendMessage", count / 3, Fault::Throttle, 4);
+    let sweep = kairos_aws::handlers::sweep::Sweep { aws: aws.clone() };
+    assert!(
+        sweep.run(now).await.is_err(),
+        "the throttling reached the sweep"
+    );
+    let second = sweep.run(now).await.unwrap();
+    assert!(second.timers > 0 && second.timers < count, "{second:?}");
+    // Every timer reached the delay queue, and the index is empty.
+    let mut woken = std::collections::BTreeSet::new();
+    let mut received = 0;
+    loop {
+        let out = aws
+            .queues
+            .sqs
+            .receive_message()
+            .queue_url(&aws.names.delay_queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            woken.insert(body["timer"]["contact"].as_str().unwrap().to_string());
+            received += 1;
+            aws.queues
+                .sqs
+                .delete_message()
+                .queue_url(&aws.names.delay_queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(woken.len(), count, "every timer woke ({received} messages)");
+    for shard in 0..kairos_aws::table::TIMER_SHARDS {
+        let (left, _) = aws.table.due_timers(shard, now, None).await.unwrap();
+        assert!(
+            left.is_empty(),
+            "shard {shard} still holds {} timers",
+            left.len()
+        );
+    }
+}

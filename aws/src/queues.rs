@@ -57,7 +57,10 @@ impl Queues {
         timer: &Timer,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        let delay = (timer.due - now).num_seconds().clamp(0, MAX_DELAY_SECONDS) as i32;
+        // Rounded up to the next whole second (SQS delays are whole seconds): a wake-up may
+        // be up to a second late, never early.
+        let millis = (timer.due - now).num_milliseconds().max(0);
+        let delay = ((millis + 999) / 1000).min(MAX_DELAY_SECONDS) as i32;
         let body = serde_json::to_string(&TimerMessage {
             timer: timer.clone(),
         })

@@ -30,6 +30,8 @@ struct Planned {
     /// `AmazonSQS.SendMessage`) or, for REST services, the path (`/v2/email/outbound-emails`).
     operation: String,
     fault: Fault,
+    /// Requests of the operation to let through before the faults begin.
+    skip: usize,
     times: usize,
 }
 
@@ -43,9 +45,15 @@ pub struct Faults {
 impl Faults {
     /// The next `times` requests of `operation` fail with `fault`.
     pub fn inject(&self, operation: &str, fault: Fault, times: usize) {
+        self.inject_after(operation, 0, fault, times);
+    }
+
+    /// After `skip` requests of `operation` go through, the next `times` fail with `fault`.
+    pub fn inject_after(&self, operation: &str, skip: usize, fault: Fault, times: usize) {
         self.plan.lock().unwrap().push(Planned {
             operation: operation.into(),
             fault,
+            skip,
             times,
         });
     }
@@ -65,6 +73,10 @@ impl Faults {
         let planned = plan
             .iter_mut()
             .find(|p| p.times > 0 && target.contains(&p.operation))?;
+        if planned.skip > 0 {
+            planned.skip -= 1;
+            return None;
+        }
         planned.times -= 1;
         *self.injected.lock().unwrap() += 1;
         Some(planned.fault)

@@ -4,6 +4,7 @@
 
 use crate::app::Aws;
 use crate::queues::MAX_DELAY_SECONDS;
+use crate::table::TIMER_SHARDS;
 use chrono::{DateTime, Duration, Utc};
 use kairos_core::engine::Input;
 use kairos_core::ports::{PortError, WorkItem, WorkQueue};
@@ -11,6 +12,9 @@ use serde::Serialize;
 
 /// Contacts enrolled per fan-out per sweep: bounded so one run stays well inside its timeout.
 pub const FANOUT_PAGE: i32 = 500;
+/// How long a sweep moves timers before it stops paging (the function's timeout is 50 s;
+/// the fan-outs come after).
+const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(35);
 
 /// The sweep function.
 pub struct Sweep {
@@ -31,14 +35,27 @@ impl Sweep {
     /// One sweep at `now`.
     pub async fn run(&self, now: DateTime<Utc>) -> Result<Swept, PortError> {
         let mut swept = Swept::default();
-        for timer in self
-            .aws
-            .table
-            .take_timers(now + Duration::seconds(MAX_DELAY_SECONDS))
-            .await?
-        {
-            self.aws.queues.send_to_delay_queue(&timer, now).await?;
-            swept.timers += 1;
+        // Every due timer, page by page, within the time budget: each is put on the delay
+        // queue first and removed from the index after, so neither a failure part-way nor
+        // the timeout loses one (a crash in between sends it twice; the engine takes a
+        // timer once, and a stale one does nothing). What the budget leaves waits for the
+        // next minute.
+        let until = now + Duration::seconds(MAX_DELAY_SECONDS);
+        let deadline = std::time::Instant::now() + SWEEP_BUDGET;
+        for shard in 0..TIMER_SHARDS {
+            let mut start = None;
+            loop {
+                let (page, next) = self.aws.table.due_timers(shard, until, start).await?;
+                for (timer, key) in page {
+                    self.aws.queues.send_to_delay_queue(&timer, now).await?;
+                    self.aws.table.remove_timer(key).await?;
+                    swept.timers += 1;
+                }
+                match next {
+                    Some(next) if std::time::Instant::now() < deadline => start = Some(next),
+                    _ => break,
+                }
+            }
         }
         for (workflow, cursor) in self.aws.table.fanouts().await? {
             let (contacts, next) = self.aws.table.contacts_after(&cursor, FANOUT_PAGE).await?;

@@ -50,7 +50,8 @@ pub const EMAIL_INDEX: &str = "by-email";
 /// Claims, tombstones and stored payloads expire after this long (DynamoDB TTL).
 const KEEP_DAYS: i64 = 30;
 
-type Item = HashMap<String, AttributeValue>;
+/// A DynamoDB item (or key).
+pub type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone)]
 /// The DynamoDB table (see the module doc for its items).

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{body, key, s, to_json, Table, TIMER_SHARDS};
+use super::{body, key, s, to_json, Item, Table, TIMER_SHARDS};
 use crate::port_error;
 use kairos_core::keys::short_hash;
 use kairos_core::model::effect::Timer;
@@ -91,5 +91,56 @@ impl Table {
             }
         }
         Ok(earliest)
+    }
+
+    /// One page of the indexed timers of `shard` due at or before `until`, and where the
+    /// next page starts (`None`: that was the last). Nothing is removed: the sweep sends a
+    /// timer on first and removes it after ([`Table::remove_timer`]), so a failure part-way
+    /// leaves the rest — and the one in flight — for the next sweep.
+    pub async fn due_timers(
+        &self,
+        shard: u32,
+        until: DateTime<Utc>,
+        start: Option<Item>,
+    ) -> Result<(Vec<(Timer, Item)>, Option<Item>), PortError> {
+        let upper = format!("{:012}#\u{10FFFF}", until.timestamp());
+        let out = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .key_condition_expression("#pk = :pk AND #sk <= :upper")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(format!("T#{shard}")))
+            .expression_attribute_values(":upper", s(upper))
+            .set_exclusive_start_key(start)
+            .limit(200)
+            .send()
+            .await
+            .map_err(|e| port_error("query timers", e))?;
+        let mut page = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let timer: Timer = body(&item, "timer")?;
+            if let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) {
+                let key = Item::from([
+                    ("pk".to_string(), pk.clone()),
+                    ("sk".to_string(), sk.clone()),
+                ]);
+                page.push((timer, key));
+            }
+        }
+        Ok((page, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// Removes an indexed timer (by the key `due_timers` gave) once it is on the delay queue.
+    pub async fn remove_timer(&self, key: Item) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .send()
+            .await
+            .map_err(|e| port_error("remove a timer", e))?;
+        Ok(())
     }
 }
