@@ -47,6 +47,12 @@ impl WorkQueue for WakingQueue {
         Ok(())
     }
 
+    async fn push_all(&self, items: Vec<WorkItem>) -> Result<(), PortError> {
+        self.store.push_all(items).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
     async fn pop(&self) -> Result<Option<WorkItem>, PortError> {
         self.store.pop().await
     }

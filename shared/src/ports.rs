@@ -157,6 +157,16 @@ pub trait TimerQueue: Send + Sync {
 /// Per-contact work, processed one item at a time per contact, in order.
 pub trait WorkQueue: Send + Sync {
     fn push(&self, item: WorkItem) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Queues several items, in order; a store that can, does it in one write (one
+    /// transaction, one fsync) — an accepted request of 100 events is one commit.
+    fn push_all(&self, items: Vec<WorkItem>) -> impl Future<Output = Result<(), PortError>> + Send {
+        async move {
+            for item in items {
+                self.push(item).await?;
+            }
+            Ok(())
+        }
+    }
     fn pop(&self) -> impl Future<Output = Result<Option<WorkItem>, PortError>> + Send;
 }
 

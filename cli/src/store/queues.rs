@@ -120,6 +120,26 @@ impl WorkQueue for Store {
         Ok(())
     }
 
+    async fn push_all(&self, items: Vec<WorkItem>) -> Result<(), PortError> {
+        let texts = items
+            .iter()
+            .map(|item| Ok((item.contact.as_str(), to_json(item)?)))
+            .collect::<Result<Vec<_>, PortError>>()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| db("queue work", e))?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO work (contact, item) VALUES (?1, ?2)")
+                .map_err(|e| db("queue work", e))?;
+            for (contact, text) in texts {
+                insert
+                    .execute(params![contact, text])
+                    .map_err(|e| db("queue work", e))?;
+            }
+        }
+        tx.commit().map_err(|e| db("queue work", e))
+    }
+
     async fn pop(&self) -> Result<Option<WorkItem>, PortError> {
         let Some((seq, item)) = self.next_work()? else {
             return Ok(None);

@@ -19,26 +19,33 @@ pub struct Submission {
     pub dedupe: Option<String>,
 }
 
-/// Queues each submission not accepted before; how many were new. Stops at the first
-/// failure: the submissions before it are accepted, that one and the rest are not (a
-/// retry of the whole request accepts just those).
+/// Queues the submissions not accepted before, together (one write where the queue can),
+/// then claims their names; how many were new. A failure accepts none of them (a retry of
+/// the whole request queues them again, and the engine applies a named one once).
 pub async fn accept<P: Ports>(
     ports: &P,
     submissions: impl IntoIterator<Item = Submission>,
 ) -> Result<usize, PortError> {
-    let mut accepted = 0;
+    let mut fresh = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     for Submission { item, dedupe } in submissions {
         if let Some(key) = &dedupe {
-            if ports.contacts().claimed(key).await? {
+            // Claimed before, or named twice in this request: accepted once.
+            if !names.insert(key.clone()) || ports.contacts().claimed(key).await? {
                 continue;
             }
         }
-        ports.work().push(item).await?;
-        crate::failpoint::hit("accept.after_queue")?;
-        match &dedupe {
+        fresh.push((item, dedupe));
+    }
+    let (items, names): (Vec<WorkItem>, Vec<Option<String>>) = fresh.into_iter().unzip();
+    ports.work().push_all(items).await?;
+    crate::failpoint::hit("accept.after_queue")?;
+    let mut accepted = 0;
+    for name in names {
+        match name {
             // A concurrent request with the same name may have claimed it in between; it
             // was queued twice then, and the engine applies it once.
-            Some(key) => accepted += usize::from(ports.contacts().claim(key).await?),
+            Some(key) => accepted += usize::from(ports.contacts().claim(&key).await?),
             None => accepted += 1,
         }
     }
