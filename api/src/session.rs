@@ -107,7 +107,10 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Where to go after logging in: a path on this site only (never `//elsewhere`).
 fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let safe = next.starts_with('/')
+        && !matches!(next.as_bytes().get(1), Some(b'/' | b'\\'))
+        && next.chars().all(|c| c.is_ascii_graphic() && c != '\\');
+    if safe {
         next
     } else {
         "/"
@@ -183,4 +186,27 @@ async fn require(State(sessions): State<Sessions>, request: Request, next: Next)
         "log in at /login, or send `Authorization: Bearer <api key>`",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_login() {
+        for ok in ["/outbox", "/outbox/local-1?x=1", "/"] {
+            assert_eq!(local_path(ok), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "https://evil.example",
+            "/ /x",
+            "evil",
+            "",
+        ] {
+            assert_eq!(local_path(bad), "/", "{bad:?}");
+        }
+    }
 }

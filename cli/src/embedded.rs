@@ -70,14 +70,16 @@ pub struct Embedded {
 
 impl Embedded {
     /// Opens (or creates) the store in the data directory.
-    pub fn open(dir: PathBuf, public_url: String) -> Result<Embedded, String> {
+    pub async fn open(dir: PathBuf, public_url: String) -> Result<Embedded, String> {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let secret = unsubscribe_secret(&dir)?;
         let durability = Durability::from_env()?;
         // Its own key, not the unsubscribe secret: rotating that must not orphan claims
         // and tombstones (a claim that no longer matches would let a message go twice).
         let store_key = kept_secret(&dir.join("store-key"))?;
-        let store =
-            Store::open(&dir, store_key.as_bytes(), durability).map_err(|e| e.to_string())?;
+        let store = Store::open(&dir, store_key.as_bytes(), durability)
+            .await
+            .map_err(|e| e.to_string())?;
         let runner = store.handle().map_err(|e| e.to_string())?;
         let work = WakingQueue {
             store: store.clone(),
@@ -100,8 +102,8 @@ impl Embedded {
         self.work.wake.notified().await
     }
 
-    /// Everything due at `now`: timers and held jobs in their order, each moment's work
-    /// and jobs before the next moment's, then everything queued.
+    /// Everything due at `now`: timers in their order, each moment's work before the next
+    /// moment's timers, then everything queued.
     pub async fn round(&self, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
         let mut journal = Vec::new();
         loop {
@@ -115,7 +117,10 @@ impl Embedded {
             .filter(|t| *t <= now);
             let Some(t) = next else { break };
             self.timers_to_work(t).await?;
-            journal.extend(self.drain(t).await?);
+            // Each moment's work before the next moment's timers; but jobs are decided
+            // (quiet hours, caps) and retried at the real `now`, not at a moment that
+            // passed while the server was down.
+            journal.extend(self.drain(now).await?);
         }
         journal.extend(self.drain(now).await?);
         Ok(journal)
@@ -289,15 +294,29 @@ pub fn unsubscribe_secret(dir: &Path) -> Result<String, String> {
     kept_secret(&dir.join("unsubscribe-secret"))
 }
 
-/// 32 random bytes (hex) kept in `path`, made on first use from the OS's random source.
+/// 32 random bytes (hex) kept in `path`, made on first use from the OS's random source,
+/// written to a temporary file, synced and renamed into place, so a crash never leaves an
+/// empty key behind (an empty HMAC key would make links forgeable); an empty or damaged
+/// file is refused, not used.
 fn kept_secret(path: &Path) -> Result<String, String> {
     if let Ok(secret) = std::fs::read_to_string(path) {
-        return Ok(secret.trim().to_string());
+        let secret = secret.trim();
+        if secret.len() < 32 {
+            return Err(format!(
+                "{}: the key is damaged (shorter than 32 characters); restore it from a backup (removing it invalidates what it signed)",
+                path.display()
+            ));
+        }
+        return Ok(secret.to_string());
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| format!("no random source: {e}"))?;
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, &secret)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(secret)
 }
 
@@ -307,5 +326,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }

@@ -76,13 +76,18 @@ async fn listen(
 async fn serve_embedded(options: Options, api_key: String) -> Result<(), String> {
     let (listener, url) = bind(options.listen).await?;
     let public_url = std::env::var("KAIROS_PUBLIC_URL").unwrap_or_else(|_| url.clone());
-    let embedded = Arc::new(Embedded::open(options.data.clone(), public_url)?);
+    let embedded = Arc::new(Embedded::open(options.data.clone(), public_url).await?);
     let runner = embedded.clone();
     tokio::spawn(async move {
         let mut pruned = Utc::now();
         loop {
-            if let Err(e) = runner.round(Utc::now()).await {
-                tracing::error!(error = %e, "pipeline round failed; retrying");
+            // A round runs as its own task, so a panic in it (a bug) is logged and the loop
+            // goes on; its transaction was rolled back as the task unwound.
+            let round = runner.clone();
+            match tokio::spawn(async move { round.round(Utc::now()).await }).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "pipeline round failed; retrying"),
+                Err(e) => tracing::error!(error = %e, "pipeline round panicked; retrying"),
             }
             if Utc::now() - pruned > chrono::Duration::minutes(10) {
                 pruned = Utc::now();

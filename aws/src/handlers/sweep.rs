@@ -42,9 +42,12 @@ impl Sweep {
         // next minute.
         let until = now + Duration::seconds(MAX_DELAY_SECONDS);
         let deadline = std::time::Instant::now() + SWEEP_BUDGET;
-        for shard in 0..TIMER_SHARDS {
+        'shards: for shard in 0..TIMER_SHARDS {
             let mut start = None;
             loop {
+                if std::time::Instant::now() >= deadline {
+                    break 'shards;
+                }
                 let (page, next) = self.aws.table.due_timers(shard, until, start).await?;
                 for (timer, key) in page {
                     self.aws.queues.send_to_delay_queue(&timer, now).await?;
@@ -52,8 +55,8 @@ impl Sweep {
                     swept.timers += 1;
                 }
                 match next {
-                    Some(next) if std::time::Instant::now() < deadline => start = Some(next),
-                    _ => break,
+                    Some(next) => start = Some(next),
+                    None => break,
                 }
             }
         }

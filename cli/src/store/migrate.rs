@@ -43,14 +43,11 @@ fn files(dir: &Path, folder: &str) -> Result<Vec<(String, String)>, PortError> {
         .collect()
 }
 
-pub(super) fn from_file_store(store: &Store, dir: &Path) -> Result<(), PortError> {
+pub(super) async fn from_file_store(store: &Store, dir: &Path) -> Result<(), PortError> {
     if !dir.join("contacts").is_dir() {
         return Ok(());
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| failed("migrate", e))?;
-    runtime.block_on(store.atomically(copy(store, dir)))?;
+    store.atomically(copy(store, dir)).await?;
     let moved = dir.join("file-store-migrated");
     std::fs::create_dir_all(&moved).map_err(|e| failed(&moved.display().to_string(), e))?;
     for folder in FOLDERS {

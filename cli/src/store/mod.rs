@@ -62,12 +62,18 @@ fn failed(what: &str, e: impl std::fmt::Display) -> PortError {
 /// SQLite errors: a busy database is worth a retry, anything else is not.
 fn db(what: &str, e: rusqlite::Error) -> PortError {
     match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-            PortError::Unavailable {
-                what: what.into(),
-                detail: e.to_string(),
-            }
-        }
+        // Busy, locked, or a disk that failed, filled or ran out of memory this time: worth
+        // a retry — nothing about the entry itself is wrong.
+        Some(
+            rusqlite::ErrorCode::DatabaseBusy
+            | rusqlite::ErrorCode::DatabaseLocked
+            | rusqlite::ErrorCode::SystemIoFailure
+            | rusqlite::ErrorCode::DiskFull
+            | rusqlite::ErrorCode::OutOfMemory,
+        ) => PortError::Unavailable {
+            what: what.into(),
+            detail: e.to_string(),
+        },
         _ => failed(what, e),
     }
 }
@@ -83,7 +89,11 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T
 impl Store {
     /// Opens (creating if need be) `DIR/kairos.db`; a directory of the earlier file store
     /// is carried over on the first open. `pepper` keys tombstones and claims.
-    pub fn open(dir: &Path, pepper: &[u8], durability: Durability) -> Result<Store, PortError> {
+    pub async fn open(
+        dir: &Path,
+        pepper: &[u8],
+        durability: Durability,
+    ) -> Result<Store, PortError> {
         std::fs::create_dir_all(dir).map_err(|e| failed(&dir.display().to_string(), e))?;
         let path = dir.join("kairos.db");
         let conn = schema::connect(&path, durability)?;
@@ -97,7 +107,7 @@ impl Store {
                 catalog: RwLock::new(Catalog::default()),
             }),
         };
-        migrate::from_file_store(&store, dir)?;
+        migrate::from_file_store(&store, dir).await?;
         let catalog =
             Catalog::replay(store.catalog_documents()?).map_err(|e| failed("stored catalog", e))?;
         *store
@@ -145,7 +155,11 @@ impl Store {
         self.conn()
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| db("begin", e))?;
+        // Rolls back if `work` panics (or the future is dropped) before the end below:
+        // the handle must never be left holding the write lock.
+        let open = OpenTransaction(self);
         let outcome = work.await;
+        std::mem::forget(open);
         let end = if outcome.is_ok() {
             "COMMIT"
         } else {
@@ -160,5 +174,14 @@ impl Store {
                 Err(e)
             }
         }
+    }
+}
+
+/// A transaction [`Store::atomically`] has begun and not yet ended.
+struct OpenTransaction<'a>(&'a Store);
+
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.conn().execute_batch("ROLLBACK");
     }
 }

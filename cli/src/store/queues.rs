@@ -21,13 +21,22 @@ fn job_contact(job: &DispatchJob) -> &str {
 impl Store {
     /// The oldest queued work item and its place in the queue, left in it.
     pub fn next_work(&self) -> Result<Option<(i64, WorkItem)>, PortError> {
-        let row: Option<(i64, String)> = self
-            .conn()
-            .prepare_cached("SELECT seq, item FROM work ORDER BY seq LIMIT 1")
-            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-            .map_err(|e| db("read the work queue", e))?;
-        row.map(|(seq, text)| Ok((seq, from_json("work item", &text)?)))
-            .transpose()
+        loop {
+            let row: Option<(i64, String)> = self
+                .conn()
+                .prepare_cached("SELECT seq, item FROM work ORDER BY seq LIMIT 1")
+                .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .map_err(|e| db("read the work queue", e))?;
+            let Some((seq, text)) = row else {
+                return Ok(None);
+            };
+            // A row this build cannot read (written by a newer one, damaged) is set aside
+            // rather than blocking everything queued behind it.
+            match from_json("work item", &text) {
+                Ok(item) => return Ok(Some((seq, item))),
+                Err(e) => self.bury("work", seq, &e, chrono::Utc::now())?,
+            }
+        }
     }
 
     /// Removes a work item whose effect is stored.
@@ -41,18 +50,25 @@ impl Store {
 
     /// The next dispatch job due at `now`, left in the queue.
     pub fn next_job(&self, now: DateTime<Utc>) -> Result<Option<(i64, DispatchJob)>, PortError> {
-        let row: Option<(i64, String)> = self
-            .conn()
-            .prepare_cached(
-                "SELECT seq, job FROM dispatch WHERE due <= ?1 ORDER BY due, seq LIMIT 1",
-            )
-            .and_then(|mut s| {
-                s.query_row([micros(now)], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(|e| db("read the dispatch queue", e))?;
-        row.map(|(seq, text)| Ok((seq, from_json("dispatch job", &text)?)))
-            .transpose()
+        loop {
+            let row: Option<(i64, String)> = self
+                .conn()
+                .prepare_cached(
+                    "SELECT seq, job FROM dispatch WHERE due <= ?1 ORDER BY due, seq LIMIT 1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([micros(now)], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(|e| db("read the dispatch queue", e))?;
+            let Some((seq, text)) = row else {
+                return Ok(None);
+            };
+            match from_json("dispatch job", &text) {
+                Ok(job) => return Ok(Some((seq, job))),
+                Err(e) => self.bury("dispatch", seq, &e, now)?,
+            }
+        }
     }
 
     /// Removes a job that is done (or queued again under a new entry).
@@ -76,7 +92,8 @@ impl Store {
         let table = if queue == "work" { "work" } else { "dispatch" };
         let column = if queue == "work" { "item" } else { "job" };
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| db("bury", e))?;
+        // A savepoint: it may run inside the batch's transaction as well as alone.
+        let tx = conn.savepoint().map_err(|e| db("bury", e))?;
         tx.execute(
             &format!("INSERT INTO dead_letters (queue, body, error, at) SELECT ?1, {column}, ?2, ?3 FROM {table} WHERE seq = ?4"),
             params![queue, error.to_string(), now.to_rfc3339(), seq],
@@ -214,7 +231,21 @@ impl TimerQueue for Store {
             .prepare_cached("DELETE FROM timers WHERE due = ?1 AND key = ?2")
             .map_err(|e| db("take timers", e))?;
         for (due, key, text) in rows {
-            let timer: Timer = from_json("timer", &text)?;
+            let timer: Timer = match from_json("timer", &text) {
+                Ok(timer) => timer,
+                // Unreadable: set aside with the error, not left to stop every round.
+                Err(e) => {
+                    conn.execute(
+                        "INSERT INTO dead_letters (queue, body, error, at) VALUES ('timers', ?1, ?2, ?3)",
+                        params![text, e.to_string(), now.to_rfc3339()],
+                    )
+                    .map_err(|e| db("bury a timer", e))?;
+                    delete
+                        .execute(params![due, key])
+                        .map_err(|e| db("take timers", e))?;
+                    continue;
+                }
+            };
             if timer.due <= now {
                 delete
                     .execute(params![due, key])

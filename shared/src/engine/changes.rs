@@ -255,15 +255,31 @@ impl Cx<'_> {
         self.set_fields(&fields, None);
     }
 
-    /// Points of `name` expired at `due` (its timer): the new value, journaled, and a
-    /// change that triggers, goals and segments see.
-    pub(crate) fn expire_score(&mut self, name: &str) {
-        let value = self.state.contact.score(name, self.now);
-        let entry = self.journal(Kind::ScoreChanged);
-        entry.name = Some(name.to_string());
-        entry.score = Some(value);
-        entry.reason = Some("expired".into());
-        self.changes.push(Change::Score);
+    /// Points that have expired by now leave their scores, each score's new value is
+    /// journaled (`reason: expired`) and is a change triggers, goals and segments see. Run
+    /// first for every input, so the expiry is journaled even when another input comes
+    /// before its timer (the timer then finds nothing left to do).
+    pub(crate) fn expire_scores(&mut self) {
+        let now = self.now;
+        let expired: Vec<String> = self
+            .state
+            .contact
+            .scores
+            .iter()
+            .filter(|(_, s)| s.expiring.iter().any(|(until, _)| *until <= now))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in expired {
+            if let Some(score) = self.state.contact.scores.get_mut(&name) {
+                score.prune(now);
+            }
+            let value = self.state.contact.score(&name, now);
+            let entry = self.journal(Kind::ScoreChanged);
+            entry.name = Some(name);
+            entry.score = Some(value);
+            entry.reason = Some("expired".into());
+            self.changes.push(Change::Score);
+        }
     }
 
     pub(crate) fn change_score(&mut self, name: &str, change: ScoreChange, origin: Origin<'_>) {

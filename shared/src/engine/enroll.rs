@@ -163,6 +163,12 @@ impl Cx<'_> {
     /// matches after the input, it enters.
     pub(crate) fn track_new_segments(&mut self) {
         let catalog = self.catalog;
+        // A segment no workflow watches any more is forgotten, so watching it again later
+        // starts from its membership then, not from a stale one.
+        let watched = catalog.watched_segments();
+        self.state.tracked_segments.retain(|s| watched.contains(s));
+        self.state.segments.retain(|s| watched.contains(s));
+        self.state.segment_timers.retain(|s, _| watched.contains(s));
         if self.state.version == 0 || self.state.handled.is_empty() {
             self.state.tracked_segments = catalog.watched_segments().clone();
             return;

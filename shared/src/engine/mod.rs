@@ -126,6 +126,7 @@ pub fn process(
         budget: STEP_BUDGET,
     };
     cx.migrate_runs();
+    cx.expire_scores();
     cx.track_new_segments();
     match input {
         Input::Event(event) => cx.record_event(event),

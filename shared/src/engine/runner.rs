@@ -439,7 +439,8 @@ impl Cx<'_> {
             TimerKind::Date { workflow, trigger } => {
                 self.on_date_timer(&workflow, trigger, timer.due)
             }
-            TimerKind::Score { name } => self.expire_score(&name),
+            // Already applied: `expire_scores` runs first for every input.
+            TimerKind::Score { .. } => {}
             // Nothing to do here: settling checks every watched segment, as after any input.
             TimerKind::Segment { name } => {
                 self.state.segment_timers.remove(&name);

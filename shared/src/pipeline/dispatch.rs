@@ -82,8 +82,16 @@ where
                 entry.until = Some(until);
                 let mut held = message;
                 if held.held_at_goals.is_none() {
-                    let run = state.runs.values().find(|r| r.id() == held.run);
-                    held.held_at_goals = Some(run.map_or(0, |r| r.achieved.len() as u32));
+                    // The run's goals as they stand now — from the run, or from how it left
+                    // if it has already (a last-step message).
+                    let active = state.runs.values().find(|r| r.id() == held.run);
+                    let ended = state.ended_runs.iter().rev().find(|e| e.run == held.run);
+                    let goals = match (active, ended) {
+                        (Some(run), _) => run.achieved.len() as u32,
+                        (None, Some(e)) => e.goals,
+                        (None, None) => 0,
+                    };
+                    held.held_at_goals = Some(goals);
                 }
                 self.dispatch
                     .push(DispatchJob::Message(held), Some(until))

@@ -1,0 +1,97 @@
+//! The embedded store on its own: a data directory of the earlier file store is carried
+//! over on the first open, and a panic inside a transaction leaves the database usable.
+
+use chrono::{TimeZone, Utc};
+use kairos_cli::store::{Durability, Store};
+use kairos_core::ports::{ContactStore, WorkItem};
+use kairos_core::{Contact, ContactState, Event, Input};
+
+const KEY: &[u8] = b"a store key of thirty-two bytes!";
+
+#[tokio::test]
+async fn a_file_store_directory_is_carried_over_once() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("migrate-file-store");
+    let _ = std::fs::remove_dir_all(&dir);
+    let at = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
+    for folder in [
+        "contacts", "journal", "work", "catalog", "claims", "deleted",
+    ] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
+    let mut ann = ContactState::new(Contact::new("ann", at));
+    ann.contact.email = Some("Ann@Example.com".into());
+    ann.version = 3;
+    std::fs::write(
+        dir.join("contacts/ann-1.json"),
+        serde_json::to_string(&ann).unwrap(),
+    )
+    .unwrap();
+    let item = WorkItem {
+        contact: "ann".into(),
+        input: Input::Event(Event::new("signup", at)),
+        at,
+    };
+    std::fs::write(
+        dir.join("work/00000000000000000001.json"),
+        serde_json::to_string(&item).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("catalog/DEFS.json"), "{}").unwrap();
+
+    let store = Store::open(&dir, KEY, Durability::Normal).await.unwrap();
+    let loaded = store
+        .load("ann")
+        .await
+        .unwrap()
+        .expect("the contact came over");
+    assert_eq!(loaded.version, 3);
+    assert_eq!(
+        store.contacts_by_email("ann@example.com").await.unwrap(),
+        vec!["ann"]
+    );
+    let (_, queued) = store
+        .next_work()
+        .unwrap()
+        .expect("the queued work came over");
+    assert_eq!(queued, item);
+    assert!(
+        !dir.join("contacts").exists(),
+        "the old folders moved aside"
+    );
+    assert!(dir.join("file-store-migrated/contacts/ann-1.json").exists());
+    drop(store);
+    // Opening again does not migrate again (or fail).
+    let again = Store::open(&dir, KEY, Durability::Normal).await.unwrap();
+    assert!(again.load("ann").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_panic_inside_a_transaction_rolls_it_back() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-panic");
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir, KEY, Durability::Normal).await.unwrap();
+    let runner = store.handle().unwrap();
+    let panicking = runner.clone();
+    let outcome = tokio::spawn(async move {
+        panicking
+            .atomically(async {
+                let mut state = ContactState::new(Contact::new("ghost", Utc::now()));
+                ContactStore::save(&panicking, &mut state).await?;
+                panic!("a bug in the middle of a batch");
+                #[allow(unreachable_code)]
+                Ok(())
+            })
+            .await
+    })
+    .await;
+    assert!(outcome.unwrap_err().is_panic());
+    assert!(store.load("ghost").await.unwrap().is_none(), "rolled back");
+    // The pipeline's handle is usable again, and the other handle can write.
+    let mut state = ContactState::new(Contact::new("ann", Utc::now()));
+    runner
+        .atomically(async { ContactStore::save(&runner, &mut state).await })
+        .await
+        .unwrap();
+    let mut other = ContactState::new(Contact::new("bob", Utc::now()));
+    store.save(&mut other).await.unwrap();
+}
