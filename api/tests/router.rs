@@ -213,3 +213,20 @@ async fn an_event_id_is_accepted_once() {
     }
     assert_eq!(queued, 1, "a claimed id is not queued again");
 }
+
+#[tokio::test]
+async fn identical_events_without_an_id_in_one_request_are_two_inputs() {
+    let app = app();
+    let body = r#"{"events": [{"contact": "ann", "event": "page_viewed"}, {"contact": "ann", "event": "page_viewed"}]}"#;
+    let (status, answer) = call(&app, "POST", "/v1/events", "application/json", body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(answer["accepted"], 2);
+    let first = app.ports.work.pop().await.unwrap().unwrap();
+    let second = app.ports.work.pop().await.unwrap().unwrap();
+    assert_ne!(
+        first.fingerprint(),
+        second.fingerprint(),
+        "the engine would take one of them as a repeat"
+    );
+    assert!(first.at < second.at, "in the order given");
+}
