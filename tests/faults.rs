@@ -4,44 +4,14 @@
 //! back after its visibility timeout) the checker counts, per accepted event, one run and
 //! one email: none lost, none twice.
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use kairos_aws::app::Aws;
 use kairos_core::failpoint::{self, Action};
 use kairos_core::ports::ContactStore;
 use kairos_core::Kind;
 use kairos_tests::faults::{Fault, Faults};
-use kairos_tests::{drain_with_retries, queue_depth, stack_with_faults, Moto};
+use kairos_tests::{call, drain_with_retries, queue_depth, stack_with_faults, Moto};
 use serde_json::{json, Value};
-use tower::ServiceExt;
-
-const KEY: &str = "faults-test-key";
-
-async fn call(aws: &Aws, method: &str, uri: &str, kind: &str, body: &str) -> (StatusCode, Value) {
-    let app = kairos_api::router(Arc::new(kairos_api::App::new(
-        aws.clone(),
-        KEY.into(),
-        None,
-    )));
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {KEY}"))
-        .header("content-type", kind)
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 /// A transactional receipt per `order` event (a run per event: `reentry: concurrent`), and
 /// `contacts` contacts with an address.

@@ -16,11 +16,9 @@ use kairos_aws::app::Aws;
 use kairos_aws::local::provision::dead_letter_queue_url;
 use kairos_core::ports::{CatalogStore, ContactStore, PortError, TimerQueue};
 use kairos_core::{Contact, ContactState, Timer, TimerKind};
-use kairos_tests::{receive, run_until_quiet, settle, stack, Moto};
+use kairos_tests::{call, receive, run_until_quiet, settle, stack, Moto, API_KEY as KEY};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-const KEY: &str = "test-key";
 
 const WELCOME: &str = r#"
 id: welcome
@@ -36,36 +34,6 @@ templates:
   welcome: { subject: "Welcome to the shop", text: "Glad you are here." }
   tips: { subject: "Three tips", text: "Tip one" }
 "#;
-
-async fn call(
-    aws: &Aws,
-    method: &str,
-    uri: &str,
-    content_type: &str,
-    body: &str,
-) -> (StatusCode, Value) {
-    let app = kairos_api::router(Arc::new(kairos_api::App::new(
-        aws.clone(),
-        KEY.into(),
-        None,
-    )));
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {KEY}"))
-        .header("content-type", content_type)
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 async fn deploy(aws: &Aws) {
     assert_eq!(

@@ -3,6 +3,7 @@
 //! [`Ports`] the backend has. Handlers translate HTTP to the use cases of
 //! `kairos_core::service` and back; the domain decides.
 //!
+//! - [`html`]: escaping for the pages.
 //! - [`error`]: the error body (`{"error": {"code", "message", "path"}}`) and statuses.
 //! - `auth`: the API key (`Authorization: Bearer`).
 //! - `body`: reading bodies (size limit, media types) and path segments.
@@ -19,6 +20,7 @@ mod contacts;
 mod definitions;
 pub mod error;
 mod events;
+pub mod html;
 pub mod session;
 mod unsubscribe;
 mod workflows;

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::auth::is_key;
 use crate::error::ApiError;
+use crate::html::escape;
 
 const COOKIE: &str = "kairos_session";
 const LIFETIME_HOURS: i64 = 12;
@@ -115,13 +116,6 @@ fn local_path(next: &str) -> &str {
     } else {
         "/"
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn form(next: &str, error: Option<&str>) -> Html<String> {

@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
+use kairos_api::html::escape;
 use kairos_api::session::Sessions;
 use kairos_core::engine::Input;
 use kairos_core::ports::WorkQueue;
@@ -30,13 +31,6 @@ pub fn router(embedded: Arc<Embedded>, api_key: String) -> Router {
         .route("/outbox/{id}/click", get(click))
         .with_state(embedded);
     sessions.protect(pages).merge(sessions.routes())
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 async fn list(State(e): State<Arc<Embedded>>) -> Response {

@@ -121,6 +121,16 @@ impl Catalog {
         &self.watched_segments
     }
 
+    /// The watched segments with their conditions (a name the definitions lack is skipped:
+    /// validation refuses it, so only a definitions change under a live workflow leaves one).
+    pub(crate) fn watched_segment_conditions(
+        &self,
+    ) -> impl Iterator<Item = (&String, &crate::language::condition::Condition)> {
+        self.watched_segments
+            .iter()
+            .filter_map(|name| Some((name, self.definitions.segments.get(name)?)))
+    }
+
     /// The catalog from its stored documents (`(key, JSON)` as [`workflow_key`] and
     /// [`DEFINITIONS_KEY`] name them, in any order). Stored documents were valid when
     /// deployed; one that no longer loads is an error, not skipped, so no version silently

@@ -111,6 +111,42 @@ impl Drop for Moto {
     }
 }
 
+/// The API key the tests' routers take.
+pub const API_KEY: &str = "test-key";
+
+/// One request to the HTTP API (the intake function's router) on `aws`, with the key;
+/// the status and the JSON body (`null` if there is none).
+pub async fn call(
+    aws: &Aws,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: &str,
+) -> (axum::http::StatusCode, Value) {
+    use tower::ServiceExt;
+    let app = kairos_api::router(std::sync::Arc::new(kairos_api::App::new(
+        aws.clone(),
+        API_KEY.into(),
+        None,
+    )));
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .header("content-type", content_type)
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
 /// The stack on moto: short visibility timeouts so retries and DLQ moves happen in seconds.
 pub async fn stack(moto: &Moto) -> (Aws, SdkConfig) {
     let config = moto.config().await;

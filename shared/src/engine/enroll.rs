@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use serde_json::Value;
 
 use crate::calendar::{anniversary, field_date, resolve_local};
-use crate::engine::eval::{loose_eq, where_matches, Scope};
+use crate::engine::eval::{loose_eq, where_matches};
 use crate::engine::{Change, Cx};
 use crate::language::workflow::Reentry;
 use crate::model::contact::{date_slot, Contact};
@@ -103,13 +103,7 @@ impl Cx<'_> {
             return;
         }
         if let Some(segment) = &wf.segment {
-            let scope = Scope {
-                state: self.state,
-                definitions: self.catalog.definitions(),
-                now: self.now,
-                run: None,
-            };
-            if !scope.holds(segment) {
+            if !self.contact_scope().holds(segment) {
                 return;
             }
         }
@@ -173,20 +167,11 @@ impl Cx<'_> {
             self.state.tracked_segments = catalog.watched_segments().clone();
             return;
         }
-        for name in catalog.watched_segments() {
+        for (name, condition) in catalog.watched_segment_conditions() {
             if self.state.tracked_segments.contains(name) {
                 continue;
             }
-            let Some(condition) = catalog.definitions().segments.get(name) else {
-                continue;
-            };
-            let scope = Scope {
-                state: self.state,
-                definitions: catalog.definitions(),
-                now: self.now,
-                run: None,
-            };
-            let member = scope.holds(condition);
+            let member = self.contact_scope().holds(condition);
             self.state.tracked_segments.insert(name.clone());
             if member {
                 self.state.segments.insert(name.clone());
@@ -196,17 +181,8 @@ impl Cx<'_> {
 
     pub(crate) fn check_segments(&mut self) {
         let catalog = self.catalog;
-        for name in catalog.watched_segments() {
-            let Some(condition) = catalog.definitions().segments.get(name) else {
-                continue;
-            };
-            let scope = Scope {
-                state: self.state,
-                definitions: catalog.definitions(),
-                now: self.now,
-                run: None,
-            };
-            let matches = scope.holds(condition);
+        for (name, condition) in catalog.watched_segment_conditions() {
+            let matches = self.contact_scope().holds(condition);
             let was = self.state.segments.contains(name);
             if matches == was {
                 continue;
@@ -238,17 +214,8 @@ impl Cx<'_> {
     /// fire at that moment with no input.
     pub(crate) fn refresh_segment_timers(&mut self) {
         let catalog = self.catalog;
-        for name in catalog.watched_segments() {
-            let Some(condition) = catalog.definitions().segments.get(name) else {
-                continue;
-            };
-            let scope = Scope {
-                state: self.state,
-                definitions: catalog.definitions(),
-                now: self.now,
-                run: None,
-            };
-            match scope.next_change(condition) {
+        for (name, condition) in catalog.watched_segment_conditions() {
+            match self.contact_scope().next_change(condition) {
                 Some(due) if self.state.segment_timers.get(name) != Some(&due) => {
                     self.state.segment_timers.insert(name.clone(), due);
                     let contact = self.state.contact.id.clone();

@@ -157,6 +157,16 @@ pub(crate) struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// Conditions about the contact alone (segments, entry filters), at now.
+    fn contact_scope(&self) -> eval::Scope<'_> {
+        eval::Scope {
+            state: self.state,
+            definitions: self.catalog.definitions(),
+            now: self.now,
+            run: None,
+        }
+    }
+
     fn journal(&mut self, kind: Kind) -> &mut JournalEntry {
         self.out
             .journal
@@ -194,9 +204,6 @@ impl Cx<'_> {
         }
         self.refresh_date_timers();
         self.refresh_segment_timers();
-        for score in self.state.contact.scores.values_mut() {
-            score.prune(self.now);
-        }
     }
 
     fn run_commands(&mut self) {
