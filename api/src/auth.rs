@@ -1,4 +1,6 @@
-//! The API key: `Authorization: Bearer <key>`, compared in constant time.
+//! The keys: the API key (`Authorization: Bearer <key>`) for the whole API, the write key
+//! (`Authorization: Basic base64(<key>:)`, as tracking libraries send it) for the tracking
+//! routes only. Both compared in constant time.
 
 use std::sync::Arc;
 
@@ -6,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use kairos_core::service::Ports;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -38,6 +41,44 @@ pub(crate) async fn require_api_key<P: Ports>(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a valid `Authorization: Bearer <api key>` header is required",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The tracking routes: the write key or the API key, as Basic auth's user name (Segment's
+/// libraries) or the API key as a Bearer token. The write key opens nothing else.
+pub(crate) async fn require_write_key<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let credentials = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '));
+    let admitted = match credentials {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("basic") => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(token.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .unwrap_or_default();
+            let user = decoded.split_once(':').map_or(decoded.as_str(), |(u, _)| u);
+            is_key(&app.write_key, user) || is_key(&app.api_key, user)
+        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            is_key(&app.api_key, token.trim())
+        }
+        _ => false,
+    };
+    if !admitted {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid write key is required: `Authorization: Basic base64(<write key>:)`",
         )
         .into_response();
     }

@@ -17,15 +17,18 @@ pub const MAX_EVENTS: usize = 100;
 
 /// Reads the body with the size limit: 413 before anything is written.
 pub(crate) async fn bytes(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            )
-        })
+    bytes_at_most(body, MAX_BODY_BYTES).await
+}
+
+/// Reads the body with a route's own size limit.
+pub(crate) async fn bytes_at_most(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than {limit} bytes"),
+        )
+    })
 }
 
 /// The media type of the body, without parameters (`application/json; charset=utf-8` is
@@ -44,6 +47,16 @@ pub(crate) async fn json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<T, ApiError> {
+    json_at_most(headers, body, MAX_BODY_BYTES).await
+}
+
+/// A JSON body with a route's own size limit. Compressed bodies are refused (415): a
+/// decompressed size cannot be bounded before it is read.
+pub(crate) async fn json_at_most<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
     if media_type(headers) != "application/json" {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -51,7 +64,17 @@ pub(crate) async fn json<T: DeserializeOwned>(
             "send `Content-Type: application/json`",
         ));
     }
-    let bytes = bytes(body).await?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or_default().trim().to_ascii_lowercase());
+    if encoding.is_some_and(|e| e != "identity") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body uncompressed (no `Content-Encoding`)",
+        ));
+    }
+    let bytes = bytes_at_most(body, limit).await?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::bad_request("the body is not UTF-8", ""))?;
     parse_document::<T>("body.json", text).map_err(|d| ApiError::invalid(vec![d], true))

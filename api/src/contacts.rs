@@ -41,6 +41,25 @@ struct ContactBody {
     lists: Vec<String>,
 }
 
+/// A profile change from other sources (a tracking library's `identify`), checked as
+/// `PUT /v1/contacts/{id}` checks its body.
+pub(crate) fn checked_profile(
+    email: Option<String>,
+    phone: Option<String>,
+    timezone: Option<String>,
+    fields: BTreeMap<String, Value>,
+) -> Result<Profile, ApiError> {
+    let body = ContactBody {
+        email,
+        phone,
+        timezone,
+        fields,
+        tags: Vec::new(),
+        lists: Vec::new(),
+    };
+    body.profile()
+}
+
 impl ContactBody {
     /// The profile change, with every address checked: `fields.email` / `fields.phone`
     /// are the addresses too (the engine's identify reads them so).
@@ -151,10 +170,8 @@ pub(crate) async fn get<P: Ports>(
     PathId(id): PathId,
     Now(now): Now,
 ) -> Result<Json<Value>, ApiError> {
-    let state = app
-        .ports
-        .contacts()
-        .load(&id)
+    // A merged profile's id answers with the contact it was merged into.
+    let state = kairos_core::identity::resolve(app.ports.contacts(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no contact `{id}`")))?;
     let catalog = app.ports.catalog().catalog().await?;
@@ -166,7 +183,7 @@ pub(crate) async fn delete<P: Ports>(
     PathId(id): PathId,
     Now(now): Now,
 ) -> Result<StatusCode, ApiError> {
-    app.ports.contacts().delete(&id, now).await?;
+    kairos_core::identity::delete(app.ports.contacts(), &id, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,9 +5,10 @@
 //!
 //! - [`html`]: escaping for the pages.
 //! - [`error`]: the error body (`{"error": {"code", "message", "path"}}`) and statuses.
-//! - `auth`: the API key (`Authorization: Bearer`).
+//! - `auth`: the API key (`Authorization: Bearer`) and the tracking write key (Basic).
 //! - `body`: reading bodies (size limit, media types) and path segments.
 //! - `workflows`, `definitions`, `contacts`, `events`: the `/v1` resources.
+//! - `tracking`: the Segment-compatible tracking API (`/v1/track`, `/v1/batch`, …).
 //! - [`session`]: browser sessions (login with the API key, a strict cookie) for pages.
 //! - `unsubscribe`: the one-click unsubscribe routes and their pages (no key: the
 //!   signed token is the proof).
@@ -22,6 +23,7 @@ pub mod error;
 mod events;
 pub mod html;
 pub mod session;
+mod tracking;
 mod unsubscribe;
 mod workflows;
 
@@ -39,6 +41,7 @@ use kairos_core::unsubscribe::Links;
 
 pub use body::{MAX_BODY_BYTES, MAX_EVENTS};
 use error::ApiError;
+pub use tracking::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
 
 /// What the router serves from.
 pub struct App<P> {
@@ -46,6 +49,9 @@ pub struct App<P> {
     pub ports: P,
     /// The key every `/v1` request must carry (`Authorization: Bearer`); empty refuses all.
     pub api_key: String,
+    /// The key tracking libraries send (Basic auth): it may only ingest. Empty: only the
+    /// API key opens the tracking routes.
+    pub write_key: String,
     /// Verifies unsubscribe tokens; without it the unsubscribe routes answer 404.
     pub links: Option<Links>,
     /// Where "now" comes from: the wall clock in production; read once per request.
@@ -58,9 +64,15 @@ impl<P> App<P> {
         App {
             ports,
             api_key,
+            write_key: String::new(),
             links,
             clock: Utc::now,
         }
+    }
+
+    /// The same app, with a write key for the tracking routes.
+    pub fn with_write_key(self, write_key: String) -> App<P> {
+        App { write_key, ..self }
     }
 }
 
@@ -102,11 +114,24 @@ pub fn router<P: Ports>(app: Arc<App<P>>) -> Router {
             app.clone(),
             auth::require_api_key::<P>,
         ));
+    let tracking = Router::new()
+        .route("/v1/track", post(tracking::track::<P>))
+        .route("/v1/identify", post(tracking::identify::<P>))
+        .route("/v1/page", post(tracking::page::<P>))
+        .route("/v1/screen", post(tracking::screen::<P>))
+        .route("/v1/alias", post(tracking::alias::<P>))
+        .route("/v1/group", post(tracking::group::<P>))
+        .route("/v1/batch", post(tracking::batch::<P>))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            auth::require_write_key::<P>,
+        ));
     let unsubscribe = Router::new().route(
         "/unsubscribe/{token}",
         get(unsubscribe::page::<P>).post(unsubscribe::unsubscribe::<P>),
     );
-    v1.merge(unsubscribe)
+    v1.merge(tracking)
+        .merge(unsubscribe)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

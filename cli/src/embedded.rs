@@ -150,6 +150,7 @@ impl Embedded {
             store,
             timers: store,
             dispatch: store,
+            work: store,
         };
         let dispatcher = Dispatcher {
             catalog: &catalog,

@@ -75,6 +75,8 @@ struct EntryDoc {
     #[serde(default)]
     identify: Option<IdentifyDoc>,
     #[serde(default)]
+    alias: Option<AliasDoc>,
+    #[serde(default)]
     email_opened_last: Option<bool>,
     #[serde(default)]
     email_clicked_last: Option<bool>,
@@ -89,6 +91,9 @@ struct EntryDoc {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IdentifyDoc {
+    /// The known id an anonymous contact identifies as: the profile merges into it.
+    #[serde(default)]
+    user_id: Option<String>,
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
@@ -97,6 +102,12 @@ struct IdentifyDoc {
     timezone: Option<String>,
     #[serde(default)]
     fields: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AliasDoc {
+    previous_id: String,
 }
 
 /// What happens at one point of the timeline.
@@ -111,7 +122,16 @@ pub enum Action {
         join: Vec<String>,
         leave: Vec<String>,
     },
-    Identify(kairos_core::Profile),
+    /// A profile change; with `user_id`, the contact (anonymous so far) identifies as that
+    /// known id and merges into it.
+    Identify {
+        profile: kairos_core::Profile,
+        user_id: Option<String>,
+    },
+    /// The profile `previous_id` merges into the entry's contact.
+    Alias {
+        previous_id: String,
+    },
     /// The contact opens (`false`: clicks) the last email the engine sent it.
     OpensLastEmail {
         click: bool,
@@ -294,8 +314,10 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
     // contact not there yet is almost always a typo.
     let mut introduced: BTreeMap<&str, (kairos_core::Duration, usize)> = BTreeMap::new();
     for (i, e) in doc.timeline.iter().enumerate() {
-        if e.identify.is_some() {
-            let first = introduced.entry(e.contact.as_str()).or_insert((e.at, i));
+        let user_id = e.identify.as_ref().and_then(|id| id.user_id.as_deref());
+        let introduces = (e.identify.is_some() || e.alias.is_some()).then_some(e.contact.as_str());
+        for contact in introduces.into_iter().chain(user_id) {
+            let first = introduced.entry(contact).or_insert((e.at, i));
             *first = (*first).min((e.at, i));
         }
     }
@@ -309,13 +331,13 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
         .timeline
         .iter()
         .enumerate()
-        .filter(|(i, e)| e.identify.is_none() && !exists(&e.contact, e.at, *i))
+        .filter(|(i, e)| e.identify.is_none() && e.alias.is_none() && !exists(&e.contact, e.at, *i))
         .map(|(i, e)| (i, e.contact.clone()))
         .collect();
     for (i, contact) in unknown {
         error(
             format!("timeline[{i}].contact"),
-            format!("unknown contact `{contact}` at this time: list it under `contacts`, or introduce it with an earlier `identify` entry"),
+            format!("unknown contact `{contact}` at this time: list it under `contacts`, or introduce it with an earlier `identify` or `alias` entry"),
         );
     }
     for (i, e) in doc.timeline.into_iter().enumerate() {
@@ -450,10 +472,13 @@ fn action(e: &EntryDoc) -> Result<Action, (&'static str, String)> {
         simple(
             true,
             "set",
-            Action::Identify(kairos_core::Profile {
-                fields: fields.clone(),
-                ..Default::default()
-            }),
+            Action::Identify {
+                profile: kairos_core::Profile {
+                    fields: fields.clone(),
+                    ..Default::default()
+                },
+                user_id: None,
+            },
         );
     }
     if let Some(id) = &e.identify {
@@ -463,7 +488,12 @@ fn action(e: &EntryDoc) -> Result<Action, (&'static str, String)> {
             timezone: tz(&id.timezone)?,
             fields: id.fields.clone(),
         };
-        simple(true, "identify", Action::Identify(profile));
+        let user_id = id.user_id.clone();
+        simple(true, "identify", Action::Identify { profile, user_id });
+    }
+    if let Some(alias) = &e.alias {
+        let previous_id = alias.previous_id.clone();
+        simple(true, "alias", Action::Alias { previous_id });
     }
     simple(
         e.email_opened_last == Some(true),
@@ -498,7 +528,7 @@ fn action(e: &EntryDoc) -> Result<Action, (&'static str, String)> {
     }
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(("", "a timeline entry needs one action: event, tag_added, tag_removed, list_joined, list_left, set, identify, email_opened_last, email_clicked_last, unsubscribe, bounce or complaint".into())),
+        0 => Err(("", "a timeline entry needs one action: event, tag_added, tag_removed, list_joined, list_left, set, identify, alias, email_opened_last, email_clicked_last, unsubscribe, bounce or complaint".into())),
         _ => Err(("", format!("a timeline entry has one action; found {}", names.join(", ")))),
     }
 }

@@ -25,6 +25,12 @@ pub struct Options {
     pub aws_endpoint: Option<String>,
 }
 
+/// The tracking write key (`KAIROS_WRITE_KEY`): optional; it opens only the
+/// Segment-compatible tracking routes.
+fn write_key() -> String {
+    std::env::var("KAIROS_WRITE_KEY").unwrap_or_default()
+}
+
 pub fn command(options: Options) -> Result<(), String> {
     let api_key = std::env::var("KAIROS_API_KEY").unwrap_or_default();
     if api_key.is_empty() {
@@ -101,7 +107,8 @@ async fn serve_embedded(options: Options, api_key: String) -> Result<(), String>
     });
     tracing::info!(data = %options.data.display(), "embedded store");
     let links = Some(embedded.links.clone());
-    let app = Arc::new(App::new(embedded.clone(), api_key.clone(), links));
+    let app =
+        Arc::new(App::new(embedded.clone(), api_key.clone(), links).with_write_key(write_key()));
     listen(
         listener,
         &url,
@@ -178,7 +185,9 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
     listen(
         listener,
         &url,
-        kairos_api::router(Arc::new(App::new(aws, api_key, links))),
+        kairos_api::router(Arc::new(
+            App::new(aws, api_key, links).with_write_key(write_key()),
+        )),
     )
     .await
 }

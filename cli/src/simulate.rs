@@ -9,6 +9,7 @@ use kairos_core::adapters::memory::{
     MemoryDispatch, MemoryMailer, MemoryQueue, MemoryStore, MemoryTimers, RecordingWebhooks,
 };
 use kairos_core::engine::Input;
+use kairos_core::identity;
 use kairos_core::pipeline::Pipeline;
 use kairos_core::ports::{ContactStore, PortError, WorkItem};
 use kairos_core::report::Report;
@@ -146,29 +147,69 @@ pub async fn run(
         progress(now);
         emit(pipeline.advance_to(now).await?);
         while let Some(entry) = timeline.next_if(|e| e.at <= now) {
-            let Some(input) = input_for(&pipeline, &entry, &mut warnings).await? else {
-                continue;
-            };
-            pipeline
-                .submit(WorkItem {
-                    contact: entry.contact,
-                    input,
-                    at: entry.at,
-                })
-                .await?;
+            for item in work_for(&pipeline, &entry, &mut warnings).await? {
+                pipeline.submit(item).await?;
+            }
             emit(pipeline.drain(entry.at).await?);
         }
     }
     Ok(Outcome { pipeline, warnings })
 }
 
-/// The engine input for a timeline entry; `None` (with a warning) when it cannot apply.
+/// The work a timeline entry makes: its input, and the merges an identify or an alias
+/// asks for (as the tracking API queues them); none (with a warning) when it cannot apply.
+async fn work_for(
+    pipeline: &MemoryPipeline,
+    entry: &scenario::Entry,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<WorkItem>, PortError> {
+    let at = entry.at;
+    let work = |contact: &str, input: Input| WorkItem {
+        contact: contact.to_string(),
+        input,
+        at,
+    };
+    match entry.action.clone() {
+        Action::Alias { previous_id } => {
+            return Ok(vec![identity::merge(&previous_id, &entry.contact, at).item]);
+        }
+        Action::Identify { profile, user_id } => {
+            let user = user_id.as_deref().unwrap_or(&entry.contact);
+            let anonymous = user_id.as_ref().map(|_| entry.contact.as_str());
+            let email = profile.email.clone();
+            let merges = identity::merges_for(
+                &pipeline.store,
+                pipeline.catalog.definitions(),
+                user,
+                anonymous,
+                email.as_deref(),
+                at,
+            )
+            .await?;
+            let own = work(user, Input::Identify(profile));
+            return Ok(std::iter::once(own)
+                .chain(merges.into_iter().map(|m| m.item))
+                .collect());
+        }
+        _ => {}
+    }
+    let input = input_for(pipeline, entry, warnings).await?;
+    Ok(input
+        .map(|input| work(&entry.contact, input))
+        .into_iter()
+        .collect())
+}
+
+/// The engine input for an entry about the contact itself; `None` (with a warning) when
+/// it cannot apply.
 async fn input_for(
     pipeline: &MemoryPipeline,
     entry: &scenario::Entry,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Input>, PortError> {
     Ok(Some(match entry.action.clone() {
+        // Answered by `work_for`.
+        Action::Identify { .. } | Action::Alias { .. } => return Ok(None),
         Action::Event(name, props) => Input::Event(Event {
             id: None,
             name,
@@ -177,7 +218,6 @@ async fn input_for(
         }),
         Action::Tags { add, remove } => Input::Tags { add, remove },
         Action::Lists { join, leave } => Input::Lists { join, leave },
-        Action::Identify(profile) => Input::Identify(profile),
         Action::OpensLastEmail { click } => {
             let last = pipeline
                 .store

@@ -18,13 +18,15 @@
 //! - [`pipeline`]: the steps every driver runs around the engine, generic over the ports.
 //! - [`service`]: the use cases — deploy, accept an input once, preview a contact —
 //!   over a backend's [`service::Ports`].
+//! - [`identity`]: which contact an id leads to after merges; which contact an
+//!   identify merges into.
 //! - [`failpoint`]: named failpoints at the pipeline's boundaries, for crash tests.
 //! - [`keys`]: deterministic keys from content, for idempotent writes and dedupe.
 //! - [`report`]: per-step counts and goal conversion from a journal.
 //! - [`render`]: Liquid templates rendered for a contact.
 //! - [`unsubscribe`]: signed one-click unsubscribe tokens and links.
 //! - [`ports`]: the small traits for everything outside the engine (store, timers, work
-//!   queue, catalog, mailer); [`adapters`] holds the in-memory and file implementations.
+//!   queue, catalog, mailer); [`adapters`] holds the in-memory implementations.
 
 pub mod adapters;
 pub mod address;
@@ -35,6 +37,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod engine;
 pub mod failpoint;
+pub mod identity;
 pub mod keys;
 pub mod language;
 pub mod model;

@@ -73,6 +73,7 @@ impl Evaluate {
             store: &self.aws.table,
             timers: &self.aws.queues,
             dispatch: &self.aws.queues,
+            work: &self.aws.queues,
         };
         let journal = evaluator.handle(item).await?;
         for entry in &journal {

@@ -85,19 +85,9 @@ impl Cx<'_> {
             (Some(property), Some(event)) => event.props.get(property).cloned(),
             _ => None,
         };
-        let mut active = self.state.runs.values().filter(|r| r.workflow == wf.id);
         let allowed = match wf.reentry {
             Reentry::Once => self.state.enrollments.get(&wf.id).copied().unwrap_or(0) == 0,
-            Reentry::AfterExit => active.next().is_none(),
-            Reentry::Concurrent => {
-                wf.key.is_none()
-                    || !active.any(|r| {
-                        r.key
-                            .as_ref()
-                            .zip(key.as_ref())
-                            .is_some_and(|(a, b)| loose_eq(a, b))
-                    })
-            }
+            _ => self.fits_beside_active(wf, key.as_ref()),
         };
         if !allowed {
             return;
@@ -131,6 +121,20 @@ impl Cx<'_> {
             entry.reason = Some(reason);
         }
         self.start_run(wf, run);
+    }
+
+    /// Whether the reentry rule lets a run (with entry key `key`) be active beside the
+    /// contact's active runs of `wf`: always when there are none; beside others only when
+    /// runs are concurrent and, with `entry.key`, none has the same key.
+    pub(crate) fn fits_beside_active(&self, wf: &Workflow, key: Option<&Value>) -> bool {
+        let mut active = self.state.runs.values().filter(|r| r.workflow == wf.id);
+        match wf.reentry {
+            Reentry::Once | Reentry::AfterExit => active.next().is_none(),
+            Reentry::Concurrent => {
+                wf.key.is_none()
+                    || !active.any(|r| r.key.as_ref().zip(key).is_some_and(|(a, b)| loose_eq(a, b)))
+            }
+        }
     }
 
     /// Ends every active run of `workflow` (a `stop` step).

@@ -6,10 +6,12 @@
 //! - `enroll`: triggers, reentry and keys, segment entry, date triggers, `enroll_existing`.
 //! - `runner`: walks a run through its steps; waits, goals, `exit_when`, timers.
 //! - `eval`: condition evaluation.
+//! - `merge`: one profile merged into another (identify, alias, a shared email).
 
 mod changes;
 mod enroll;
 pub mod eval;
+mod merge;
 mod runner;
 
 use std::collections::BTreeMap;
@@ -23,6 +25,7 @@ use crate::model::contact::ContactState;
 use crate::model::effect::{Effect, Timer};
 use crate::model::event::Event;
 use crate::model::journal::{JournalEntry, Kind};
+use crate::ports::WorkItem;
 
 /// Bounds the steps one input may cause (a safety net under the no-wait-loop validation).
 const STEP_BUDGET: u32 = 10_000;
@@ -57,6 +60,16 @@ pub enum Input {
     Start { workflow: String },
     /// Re-derive date-trigger timers and segment membership (after a deploy).
     Refresh,
+    /// Merge this profile into the contact `into`: hand everything over to it and keep
+    /// only the way there (an alias, an identify naming both ids, a shared email).
+    MergeInto { into: String },
+    /// Take in a profile merged into this contact: its state as it stood at the merge.
+    /// `hops` counts how often it was passed on along merged profiles (a bound on cycles).
+    Absorb {
+        from: Box<ContactState>,
+        #[serde(default)]
+        hops: u8,
+    },
 }
 
 /// Profile data: any field left out stays as it is.
@@ -78,6 +91,8 @@ pub struct Profile {
 pub struct Output {
     pub journal: Vec<JournalEntry>,
     pub effects: Vec<Effect>,
+    /// Work for other contacts (a merge's hand-over).
+    pub work: Vec<WorkItem>,
 }
 
 /// A data change that triggers may react to and goals must be checked after.
@@ -125,6 +140,14 @@ pub fn process(
         commands: Vec::new(),
         budget: STEP_BUDGET,
     };
+    let input = match input {
+        Input::MergeInto { into } => {
+            // The profile leaves as it is: nothing of it is settled here any more.
+            cx.merge_into(&into);
+            return out;
+        }
+        input => input,
+    };
     cx.migrate_runs();
     cx.expire_scores();
     cx.track_new_segments();
@@ -137,6 +160,8 @@ pub fn process(
         Input::EnrollExisting { workflow } => cx.enroll_by_id(&workflow, None, true),
         Input::Start { workflow } => cx.enroll_by_id(&workflow, None, false),
         Input::Refresh => {}
+        Input::Absorb { from, .. } => cx.absorb(*from),
+        Input::MergeInto { .. } => {}
     }
     if cx.changes.is_empty() {
         cx.changes.push(Change::Tick);

@@ -24,6 +24,28 @@ pub struct Definitions {
     /// The contact fields that exist (name → type), for template and condition checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_schema: Option<BTreeMap<String, FieldType>>,
+    /// How profiles become one contact (`identity: { merge_on: email }`, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+}
+
+/// `identity:` in definitions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// `email`: an identify that gives a contact the email of another contact merges it
+    /// into that one (the contact that had the email first). `none`: never by email.
+    #[serde(default)]
+    pub merge_on: MergeOn,
+}
+
+/// What, besides `userId` + `anonymousId` and `alias`, makes two profiles one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeOn {
+    #[default]
+    Email,
+    None,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -136,6 +158,14 @@ pub fn is_file_reference(part: &str) -> bool {
 }
 
 impl Definitions {
+    /// The merge rule in force (email unless `identity.merge_on` says otherwise).
+    pub fn merge_on(&self) -> MergeOn {
+        self.identity
+            .as_ref()
+            .map(|i| i.merge_on)
+            .unwrap_or_default()
+    }
+
     /// One error per template part that names a file: where no files can be read (the
     /// HTTP API), a path would otherwise be sent as the message's text.
     pub fn file_references(&self, file: &str) -> Vec<crate::diagnostic::Diagnostic> {

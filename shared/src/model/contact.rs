@@ -12,6 +12,7 @@ use crate::model::effect::{Effect, Timer, TimerKind};
 use crate::model::history::EventHistory;
 use crate::model::journal::JournalEntry;
 use crate::model::run::Run;
+use crate::ports::WorkItem;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
@@ -122,11 +123,14 @@ pub struct Outbox {
     pub journal: Vec<JournalEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effects: Vec<Effect>,
+    /// Work for other contacts: a merged profile handed over to the one it merged into.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub work: Vec<WorkItem>,
 }
 
 impl Outbox {
     pub fn is_empty(&self) -> bool {
-        self.journal.is_empty() && self.effects.is_empty()
+        self.journal.is_empty() && self.effects.is_empty() && self.work.is_empty()
     }
 }
 
@@ -177,6 +181,14 @@ pub struct ContactState {
     /// Committed but not yet handed on (see `Outbox`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox: Option<Outbox>,
+    /// Set once this profile was merged into another (`identity`): the id its inputs go
+    /// to from then on. A merged profile keeps nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+    /// The profiles merged into this one, directly or through others: their ids lead here,
+    /// and deleting this contact deletes them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub aliases: BTreeSet<String>,
     /// Bumped by the store on every save; writes are conditional on it.
     #[serde(default)]
     pub version: u64,
@@ -199,6 +211,8 @@ impl ContactState {
             next_run: 1,
             handled: VecDeque::new(),
             outbox: None,
+            merged_into: None,
+            aliases: BTreeSet::new(),
             version: 0,
         }
     }

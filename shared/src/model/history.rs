@@ -62,11 +62,21 @@ impl EventHistory {
                 props,
             },
         );
-        if let Some(newest) = log.recent.last().map(|e| e.at) {
-            let horizon = newest - Duration::days(RETENTION_DAYS);
-            let expired = log.recent.partition_point(|e| e.at < horizon);
-            let excess = log.recent.len().saturating_sub(RECENT_PER_NAME);
-            log.recent.drain(..expired.max(excess));
+        log.trim();
+    }
+
+    /// Takes in the history of a profile merged into this one: lifetime counts added,
+    /// recent events interleaved in time order and bounded as always, so windows and
+    /// counts see both.
+    pub fn absorb(&mut self, other: EventHistory) {
+        self.last_engagement = self.last_engagement.max(other.last_engagement);
+        for (name, theirs) in other.names {
+            let log = self.names.entry(name).or_default();
+            log.total += theirs.total;
+            log.recent.extend(theirs.recent);
+            // Stable: of two events at the same instant, this contact's stays first.
+            log.recent.sort_by_key(|e| e.at);
+            log.trim();
         }
     }
 
@@ -80,6 +90,16 @@ impl EventHistory {
 }
 
 impl NameLog {
+    /// Keeps the recent log within [`RECENT_PER_NAME`] and [`RETENTION_DAYS`].
+    fn trim(&mut self) {
+        if let Some(newest) = self.recent.last().map(|e| e.at) {
+            let horizon = newest - Duration::days(RETENTION_DAYS);
+            let expired = self.recent.partition_point(|e| e.at < horizon);
+            let excess = self.recent.len().saturating_sub(RECENT_PER_NAME);
+            self.recent.drain(..expired.max(excess));
+        }
+    }
+
     /// The recent events at or after `from` and at or before `to`.
     pub fn between(&self, from: Option<DateTime<Utc>>, to: DateTime<Utc>) -> &[StoredEvent] {
         let start = from.map_or(0, |f| self.recent.partition_point(|e| e.at < f));

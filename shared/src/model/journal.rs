@@ -36,6 +36,8 @@ pub enum Kind {
     WebhookCalled,
     Migrated,
     Exited,
+    /// One profile merged into another (`from`, `into`), journaled on both.
+    Merged,
     /// The engine stopped something for safety (a cascade of changes too long for one
     /// input) and says so, rather than dropping work silently; `message` says what.
     Warning,
@@ -85,6 +87,12 @@ pub struct JournalEntry {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `merged`: the profile that was merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// `merged`: the contact it was merged into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub into: Option<String>,
 }
 
 /// Fingerprints a batch of entries by its content: appended again by a retry, the same
@@ -116,6 +124,8 @@ impl JournalEntry {
             value: None,
             url: None,
             message: None,
+            from: None,
+            into: None,
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum ExitReason {
     Stopped,
     /// One input caused more steps than the engine allows (a safety net).
     StepLimit,
+    /// Its contact was merged into one whose own run of the workflow it may not join.
+    Merged,
 }
 
 impl ExitReason {
@@ -28,6 +30,7 @@ impl ExitReason {
             ExitReason::GoalEnd => "goal_end",
             ExitReason::Stopped => "stopped",
             ExitReason::StepLimit => "step_limit",
+            ExitReason::Merged => "merged",
         }
     }
 }

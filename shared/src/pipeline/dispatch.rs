@@ -67,7 +67,8 @@ where
         message: Message,
         now: DateTime<Utc>,
     ) -> Result<(Vec<JournalEntry>, Fate), PortError> {
-        let Some(state) = self.store.load(&message.contact).await? else {
+        // A message of a profile merged since goes to the contact it merged into.
+        let Some(state) = crate::identity::resolve(self.store, &message.contact).await? else {
             return Ok((Vec::new(), Fate::Done));
         };
         let mut entry = message.journal_entry(now, Kind::MessageSent);
@@ -186,7 +187,10 @@ where
         now: DateTime<Utc>,
     ) -> Result<Vec<JournalEntry>, PortError> {
         // A contact deleted since the call was queued is not sent anywhere any more.
-        if self.store.load(&call.contact).await?.is_none() {
+        if crate::identity::resolve(self.store, &call.contact)
+            .await?
+            .is_none()
+        {
             return Ok(Vec::new());
         }
         if !self.store.claim(&call.key).await? {

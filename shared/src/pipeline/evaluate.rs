@@ -5,20 +5,24 @@ use crate::engine::{process, Input};
 use crate::model::contact::{Contact, ContactState, Outbox};
 use crate::model::effect::Effect;
 use crate::model::journal::JournalEntry;
-use crate::ports::{ContactStore, DispatchJob, DispatchQueue, PortError, TimerQueue, WorkItem};
+use crate::ports::{
+    ContactStore, DispatchJob, DispatchQueue, PortError, TimerQueue, WorkItem, WorkQueue,
+};
 
 /// How often a save that lost an optimistic-locking race is retried from a fresh read.
 const SAVE_ATTEMPTS: usize = 5;
 
 /// The evaluate role: the engine between the contact store and the queues it feeds.
-pub struct Evaluator<'a, S, T, D> {
+pub struct Evaluator<'a, S, T, D, W> {
     pub catalog: &'a Catalog,
     pub store: &'a S,
     pub timers: &'a T,
     pub dispatch: &'a D,
+    /// Where work for other contacts goes: a merge's hand-over, inputs for a merged profile.
+    pub work: &'a W,
 }
 
-impl<S: ContactStore, T: TimerQueue, D: DispatchQueue> Evaluator<'_, S, T, D> {
+impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'_, S, T, D, W> {
     /// One work item: the engine on the contact's partition, then its journal and effects
     /// handed on. The state is saved (conditional on the version read) together with the
     /// item's fingerprint and an outbox of what is to be handed on; the outbox is cleared
@@ -54,6 +58,10 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue> Evaluator<'_, S, T, D> {
                     continue;
                 }
             }
+            if let Some(into) = &state.merged_into {
+                self.forward(item, into).await?;
+                return Ok(Vec::new());
+            }
             if state.handled.contains(&fingerprint) {
                 return Ok(Vec::new());
             }
@@ -61,6 +69,7 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue> Evaluator<'_, S, T, D> {
             let outbox = Outbox {
                 journal: output.journal,
                 effects: output.effects,
+                work: output.work,
             };
             state.remember_handled(fingerprint);
             state.outbox = (!outbox.is_empty()).then_some(outbox);
@@ -88,8 +97,37 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue> Evaluator<'_, S, T, D> {
         })
     }
 
+    /// An input for a profile that was merged goes where the profile went (the forwarded
+    /// item is the same each time, so a redelivery is recognised there). What belonged to
+    /// the profile alone — its timers, a deploy's enrollment — is moot: the target has
+    /// its own; and a profile merges only once.
+    async fn forward(&self, item: WorkItem, into: &str) -> Result<(), PortError> {
+        let input = match item.input {
+            Input::Timer(_) | Input::EnrollExisting { .. } | Input::Refresh => return Ok(()),
+            Input::MergeInto { .. } => return Ok(()),
+            Input::Absorb { hops, .. } if hops >= crate::identity::MAX_HOPS => {
+                return Err(PortError::Failed {
+                    what: "merge".into(),
+                    detail: format!(
+                        "{} was passed on {hops} times along merged profiles (a cycle of merges?)",
+                        item.contact
+                    ),
+                })
+            }
+            Input::Absorb { from, hops } => Input::Absorb {
+                from,
+                hops: hops + 1,
+            },
+            input => input,
+        };
+        let contact = into.to_string();
+        let at = item.at;
+        self.work.push(WorkItem { contact, input, at }).await
+    }
+
     /// Appends an outbox's journal and passes its effects on: timers to the timer queue,
-    /// messages and webhooks to the dispatch queue.
+    /// messages and webhooks to the dispatch queue, work for other contacts to the work
+    /// queue.
     async fn hand_on(&self, outbox: &Outbox) -> Result<(), PortError> {
         if !outbox.journal.is_empty() {
             self.store.append_journal(&outbox.journal).await?;
@@ -106,6 +144,9 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue> Evaluator<'_, S, T, D> {
                     self.dispatch.push(DispatchJob::Webhook(call), None).await?
                 }
             }
+        }
+        if !outbox.work.is_empty() {
+            self.work.push_all(outbox.work.clone()).await?;
         }
         Ok(())
     }

@@ -102,12 +102,13 @@ where
     }
 
     /// The evaluate role on this pipeline's ports.
-    pub fn evaluator(&self) -> Evaluator<'_, S, T, D> {
+    pub fn evaluator(&self) -> Evaluator<'_, S, T, D, Q> {
         Evaluator {
             catalog: &self.catalog,
             store: &self.store,
             timers: &self.timers,
             dispatch: &self.dispatch,
+            work: &self.work,
         }
     }
 

@@ -1,0 +1,125 @@
+//! Identity: which contact an id leads to once profiles have merged, and which contact an
+//! identify must merge into. The merge itself is the engine's (`engine::merge`); the
+//! contract is the repository's `docs/identity.md`.
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::Input;
+use crate::language::definitions::{Definitions, MergeOn};
+use crate::model::contact::ContactState;
+use crate::ports::{ContactStore, PortError, WorkItem};
+use crate::service::accept::Submission;
+
+/// How many merged profiles an id may lead through before the chain counts as a cycle
+/// (two profiles merged into each other at once): past it a hand-over is refused, loudly.
+pub const MAX_HOPS: u8 = 8;
+
+/// The live contact `id` leads to: itself, or the contact it was merged into (through at
+/// most [`MAX_HOPS`] merged profiles). `None` when there is none.
+pub async fn resolve<S: ContactStore>(
+    store: &S,
+    id: &str,
+) -> Result<Option<ContactState>, PortError> {
+    let mut state = store.load(id).await?;
+    for _ in 0..MAX_HOPS {
+        match state.as_ref().and_then(|s| s.merged_into.clone()) {
+            Some(into) => state = store.load(&into).await?,
+            None => return Ok(state),
+        }
+    }
+    Ok(None)
+}
+
+/// The contact that already has `email`, when the identify giving it to a contact must
+/// merge that contact into it (`identity: { merge_on: email }`, the default): the
+/// earliest created live contact with that address other than the `callers` (the ids the
+/// call names) and the contacts they are already part of.
+async fn email_owner<S: ContactStore>(
+    store: &S,
+    definitions: &Definitions,
+    callers: &[Option<&str>],
+    email: &str,
+) -> Result<Option<String>, PortError> {
+    if definitions.merge_on() != MergeOn::Email {
+        return Ok(None);
+    }
+    let callers: Vec<&str> = callers.iter().flatten().copied().collect();
+    let mut owner: Option<ContactState> = None;
+    for id in store.contacts_by_email(email).await? {
+        if callers.contains(&id.as_str()) {
+            continue;
+        }
+        let Some(state) = store.load(&id).await? else {
+            continue;
+        };
+        let live =
+            state.merged_into.is_none() && !callers.iter().any(|c| state.aliases.contains(*c));
+        let earlier = owner.as_ref().is_none_or(|o| {
+            (state.contact.created_at, &state.contact.id) < (o.contact.created_at, &o.contact.id)
+        });
+        if live && earlier {
+            owner = Some(state);
+        }
+    }
+    Ok(owner.map(|o| o.contact.id))
+}
+
+/// The merge an id's call asks for beside its own input: `source` into `into`, named so
+/// that it is queued once however often the call repeats (every call of an identified
+/// visitor carries both ids).
+pub fn merge(source: &str, into: &str, at: DateTime<Utc>) -> Submission {
+    Submission {
+        item: WorkItem {
+            contact: source.to_string(),
+            input: Input::MergeInto {
+                into: into.to_string(),
+            },
+            at,
+        },
+        dedupe: Some(format!("merge/{source}/{into}")),
+    }
+}
+
+/// The merges a call about `user` asks for: a different `anonymous` id (the visitor's
+/// profile so far) into `user`; and, when the call gives `user` an `email` another
+/// contact has had first, `user` into that contact. Queue them after the call's own
+/// inputs: the merge of `user` must follow its identify.
+pub async fn merges_for<S: ContactStore>(
+    store: &S,
+    definitions: &Definitions,
+    user: &str,
+    anonymous: Option<&str>,
+    email: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<Vec<Submission>, PortError> {
+    let mut merges = Vec::new();
+    let anonymous = anonymous.filter(|a| *a != user);
+    if let Some(anonymous) = anonymous {
+        merges.push(merge(anonymous, user, at));
+    }
+    if let Some(email) = email {
+        let owner = email_owner(store, definitions, &[Some(user), anonymous], email).await?;
+        if let Some(owner) = owner {
+            merges.push(merge(user, &owner, at));
+        }
+    }
+    Ok(merges)
+}
+
+/// Erases the contact `id` leads to together with every profile merged into it: none of
+/// those ids keeps anything, and work queued for any of them finds a tombstone.
+pub async fn delete<S: ContactStore>(
+    store: &S,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), PortError> {
+    let mut ids = std::collections::BTreeSet::from([id.to_string()]);
+    if let Some(target) = resolve(store, id).await? {
+        ids.insert(target.contact.id);
+        ids.extend(target.aliases);
+    }
+    for id in ids {
+        store.delete(&id, at).await?;
+    }
+    Ok(())
+}
