@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Needs the Rust toolchain and Python 3; everything else
 # is fetched: crates by cargo, and moto's server (the AWS emulator the function tests run
-# against) and cfn-lint into a project-local virtual environment, .venv/.
+# against), cfn-lint and Segment's Python library (the tracking tests' real client) into a
+# project-local virtual environment, .venv/.
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 not found: the AWS emulator (moto) needs it" >&2; exit 1; }
-if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ]; then
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -d .venv/lib/python3*/site-packages/segment ]; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2'
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2' 'segment-analytics-python>=2,<3'
 fi
 python3 scripts/check-repository.py   # rust-version matches the lockfile; no big binaries or secrets in git
 cargo fmt --all -- --check

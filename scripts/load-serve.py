@@ -4,6 +4,7 @@ threads, reports the accept rate and batch latency, then how fast the pipeline d
 them (from the store's own work table).
 
     scripts/load-serve.py --kairos target/release/kairos --events 20000 --contacts 10000
+    scripts/load-serve.py --api tracking ...   # Segment-style `POST /v1/batch` (write key)
 
 Only the Python standard library; a fresh data directory under /tmp each run."""
 import argparse, json, os, shutil, sqlite3, subprocess, threading, time, urllib.request
@@ -15,18 +16,20 @@ parser.add_argument("--contacts", type=int, default=10000)
 parser.add_argument("--batch", type=int, default=100)
 parser.add_argument("--threads", type=int, default=4)
 parser.add_argument("--synchronous", default="full")
+parser.add_argument("--api", choices=["events", "tracking"], default="events")
 args = parser.parse_args()
 
 data = "/tmp/kairos-load"
 shutil.rmtree(data, ignore_errors=True)
-env = dict(os.environ, KAIROS_API_KEY="load", RUST_LOG="error", KAIROS_SQLITE_SYNCHRONOUS=args.synchronous)
+env = dict(os.environ, KAIROS_API_KEY="load", KAIROS_WRITE_KEY="write", RUST_LOG="error",
+           KAIROS_SQLITE_SYNCHRONOUS=args.synchronous)
 server = subprocess.Popen([args.kairos, "serve", "--listen", "127.0.0.1:0", "--data", data],
                           stdout=subprocess.PIPE, env=env)
 url = json.loads(server.stdout.readline())["listening"]
 
-def call(method, path, body, kind="application/json"):
+def call(method, path, body, kind="application/json", auth="Bearer load"):
     request = urllib.request.Request(url + path, data=body.encode(), method=method,
-                                     headers={"authorization": "Bearer load", "content-type": kind})
+                                     headers={"authorization": auth, "content-type": kind})
     with urllib.request.urlopen(request) as response:
         return response.status
 
@@ -36,10 +39,17 @@ call("PUT", "/v1/workflows/load", "id: load\nentry: { triggers: [ { event: order
 latencies, lock = [], threading.Lock()
 def worker(start):
     for first in range(start, args.events, args.batch * args.threads):
-        events = [{"contact": f"c{i % args.contacts}", "event": "order", "props": {"n": i}}
-                  for i in range(first, min(first + args.batch, args.events))]
+        numbers = range(first, min(first + args.batch, args.events))
         began = time.perf_counter()
-        call("POST", "/v1/events", json.dumps({"events": events}))
+        if args.api == "tracking":
+            # As Segment's libraries send it: Basic auth with the write key, a messageId each.
+            batch = [{"type": "track", "userId": f"c{i % args.contacts}", "event": "order",
+                      "properties": {"n": i}, "messageId": f"m{i}"} for i in numbers]
+            call("POST", "/v1/batch", json.dumps({"batch": batch}), auth="Basic d3JpdGU6")
+        else:
+            events = [{"contact": f"c{i % args.contacts}", "event": "order", "props": {"n": i}}
+                      for i in numbers]
+            call("POST", "/v1/events", json.dumps({"events": events}))
         with lock:
             latencies.append(time.perf_counter() - began)
 
@@ -55,7 +65,7 @@ drained = time.perf_counter() - began
 latencies.sort()
 size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
 print(json.dumps({
-    "events": args.events, "contacts": args.contacts, "synchronous": args.synchronous,
+    "api": args.api, "events": args.events, "contacts": args.contacts, "synchronous": args.synchronous,
     "accepted_per_s": round(args.events / accepted), "processed_per_s": round(args.events / drained),
     "batch_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
     "batch_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),

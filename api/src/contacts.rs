@@ -151,7 +151,8 @@ pub(crate) async fn put<P: Ports>(
         });
     }
     let catalog = app.ports.catalog().catalog().await?;
-    let stored = app.ports.contacts().load(&id).await?;
+    // A merged profile's changes go to the contact it merged into: preview that one.
+    let stored = kairos_core::identity::resolve(app.ports.contacts(), &id).await?;
     let will_be = preview(&catalog, stored, &id, &inputs, now);
     let submissions = inputs.into_iter().map(|input| Submission {
         item: WorkItem {

@@ -117,6 +117,20 @@ pub trait ContactStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
     /// Claims a side effect's key; `true` exactly once per key, however often it is asked.
     fn claim(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Claims several keys, each as [`ContactStore::claim`] would; a store that can does
+    /// it in one write (an accepted batch of 100 named calls is one commit, not 100).
+    fn claim_all(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<bool>, PortError>> + Send {
+        async move {
+            let mut claimed = Vec::with_capacity(keys.len());
+            for key in keys {
+                claimed.push(self.claim(key).await?);
+            }
+            Ok(claimed)
+        }
+    }
     /// Whether a key is claimed, without claiming it.
     fn claimed(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Gives a claim back after the side effect failed in a way worth retrying

@@ -174,6 +174,27 @@ impl ContactStore for Store {
         Ok(new == 1)
     }
 
+    async fn claim_all(&self, keys: &[String]) -> Result<Vec<bool>, PortError> {
+        let now = Utc::now().timestamp();
+        let mut conn = self.conn();
+        // A savepoint: one commit alone, or part of a surrounding transaction.
+        let tx = conn.savepoint().map_err(|e| db("claim", e))?;
+        let mut claimed = Vec::with_capacity(keys.len());
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT OR IGNORE INTO claims (key_mac, at) VALUES (?1, ?2)")
+                .map_err(|e| db("claim", e))?;
+            for key in keys {
+                let new = insert
+                    .execute(params![self.keyed(key), now])
+                    .map_err(|e| db("claim", e))?;
+                claimed.push(new == 1);
+            }
+        }
+        tx.commit().map_err(|e| db("claim", e))?;
+        Ok(claimed)
+    }
+
     async fn contacts_by_email(&self, email: &str) -> Result<Vec<String>, PortError> {
         let conn = self.conn();
         let mut statement = conn

@@ -143,7 +143,9 @@ impl WorkQueue for Store {
             .map(|item| Ok((item.contact.as_str(), to_json(item)?)))
             .collect::<Result<Vec<_>, PortError>>()?;
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| db("queue work", e))?;
+        // A savepoint: one commit when alone (an accepted request), and inside the batch's
+        // transaction when the evaluator hands work on (a merge's hand-over).
+        let tx = conn.savepoint().map_err(|e| db("queue work", e))?;
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO work (contact, item) VALUES (?1, ?2)")

@@ -40,14 +40,10 @@ pub async fn accept<P: Ports>(
     let (items, names): (Vec<WorkItem>, Vec<Option<String>>) = fresh.into_iter().unzip();
     ports.work().push_all(items).await?;
     crate::failpoint::hit("accept.after_queue")?;
-    let mut accepted = 0;
-    for name in names {
-        match name {
-            // A concurrent request with the same name may have claimed it in between; it
-            // was queued twice then, and the engine applies it once.
-            Some(key) => accepted += usize::from(ports.contacts().claim(&key).await?),
-            None => accepted += 1,
-        }
-    }
-    Ok(accepted)
+    let unnamed = names.iter().filter(|n| n.is_none()).count();
+    let keys: Vec<String> = names.into_iter().flatten().collect();
+    // A concurrent request with the same name may have claimed one in between; it was
+    // queued twice then, and the engine applies it once.
+    let claimed = ports.contacts().claim_all(&keys).await?;
+    Ok(unnamed + claimed.into_iter().filter(|new| *new).count())
 }
