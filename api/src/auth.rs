@@ -47,11 +47,18 @@ pub(crate) async fn require_api_key<P: Ports>(
     next.run(request).await
 }
 
+/// Which key a tracking call came with: the write key (public, in web pages) may do less
+/// than the API key — it merges only anonymous profiles.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TrackingKey {
+    pub(crate) write_key_only: bool,
+}
+
 /// The tracking routes: the write key or the API key, as Basic auth's user name (Segment's
 /// libraries) or the API key as a Bearer token. The write key opens nothing else.
 pub(crate) async fn require_write_key<P: Ports>(
     State(app): State<Arc<App<P>>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let credentials = request
@@ -59,6 +66,7 @@ pub(crate) async fn require_write_key<P: Ports>(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '));
+    // `Some(write_key_only)` when admitted.
     let admitted = match credentials {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("basic") => {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -67,20 +75,27 @@ pub(crate) async fn require_write_key<P: Ports>(
                 .and_then(|bytes| String::from_utf8(bytes).ok())
                 .unwrap_or_default();
             let user = decoded.split_once(':').map_or(decoded.as_str(), |(u, _)| u);
-            is_key(&app.write_key, user) || is_key(&app.api_key, user)
+            if is_key(&app.api_key, user) {
+                Some(false)
+            } else {
+                is_key(&app.write_key, user).then_some(true)
+            }
         }
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            is_key(&app.api_key, token.trim())
+            is_key(&app.api_key, token.trim()).then_some(false)
         }
-        _ => false,
+        _ => None,
     };
-    if !admitted {
+    let Some(write_key_only) = admitted else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a valid write key is required: `Authorization: Basic base64(<write key>:)`",
         )
         .into_response();
-    }
+    };
+    request
+        .extensions_mut()
+        .insert(TrackingKey { write_key_only });
     next.run(request).await
 }

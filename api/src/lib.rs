@@ -41,7 +41,7 @@ use kairos_core::unsubscribe::Links;
 
 pub use body::{MAX_BODY_BYTES, MAX_EVENTS};
 use error::ApiError;
-pub use tracking::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
+pub use tracking::{MAX_BATCH_BYTES, MAX_BATCH_CALLS, MAX_MESSAGE_BYTES};
 
 /// What the router serves from.
 pub struct App<P> {

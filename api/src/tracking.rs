@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use kairos_core::engine::Input;
@@ -21,6 +22,7 @@ use kairos_core::service::Ports;
 use kairos_core::Event;
 use serde_json::{json, Map, Value};
 
+use crate::auth::TrackingKey;
 use crate::body::{self, contact_id};
 use crate::contacts::checked_profile;
 use crate::error::ApiError;
@@ -30,6 +32,10 @@ use crate::{App, Now};
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
 /// Segment's limit for a whole batch.
 pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+/// At most this many calls in one batch (the libraries send 100 at most).
+pub const MAX_BATCH_CALLS: usize = 1000;
+/// A `messageId` longer than this is refused (they are UUIDs, 36 characters).
+const MAX_MESSAGE_ID: usize = 256;
 
 /// The kinds of call (Segment's `type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +82,7 @@ struct Call {
     /// `(userId, anonymousId, email)` when the call names a user: identity decides
     /// whether that merges profiles.
     merge_ask: Option<(String, Option<String>, Option<String>)>,
+    write_key_only: bool,
     at: DateTime<Utc>,
 }
 
@@ -86,6 +93,8 @@ struct Received<'a> {
     index: usize,
     sent_at: Option<DateTime<Utc>>,
     context: Option<&'a Value>,
+    /// The call came with the write key alone (see `identity::merge`).
+    write_key_only: bool,
 }
 
 /// An id (`userId`, `anonymousId`, …): a string or a number, as the libraries send them.
@@ -146,10 +155,18 @@ fn read_call(
 ) -> Result<Call, Rejected> {
     let at = happened_at(m, received)?;
     let message_id = text(m, "messageId")?.filter(|s| !s.is_empty());
+    if let Some(id) = &message_id {
+        if id.len() > MAX_MESSAGE_ID || id.chars().any(char::is_control) {
+            let message = format!("at most {MAX_MESSAGE_ID} characters, no control characters");
+            return Err(rejected("messageId", message));
+        }
+    }
+    // Its own namespace: a tracking call cannot claim an id of `POST /v1/events` ahead.
+    let dedupe = message_id.as_ref().map(|id| format!("track/{id}"));
     let user = id(m, "userId")?;
     let anonymous = id(m, "anonymousId")?;
     let event = |name: String, props: Map<String, Value>| {
-        let dedupe = message_id.as_ref().map(|id| format!("event/{id}"));
+        let dedupe = dedupe.clone();
         let event = Event {
             id: message_id.clone(),
             name,
@@ -224,16 +241,16 @@ fn read_call(
                     rejected(path, e.message)
                 })?;
             email = address;
-            let dedupe = message_id.as_ref().map(|id| format!("call/{id}"));
-            (Input::Identify(profile), dedupe)
+            (Input::Identify(profile), dedupe.clone())
         }
         CallType::Alias => {
             let previous =
                 id(m, "previousId")?.ok_or_else(|| rejected("previousId", "required"))?;
             let user = user.ok_or_else(|| rejected("userId", "required"))?;
             return Ok(Call {
-                submissions: vec![merge(&previous, &user, at)],
+                submissions: vec![merge(&previous, &user, received.write_key_only, at)],
                 merge_ask: None,
+                write_key_only: received.write_key_only,
                 at,
             });
         }
@@ -242,13 +259,17 @@ fn read_call(
         .clone()
         .or_else(|| anonymous.clone())
         .ok_or_else(|| rejected("userId", "a userId or an anonymousId is required"))?;
-    let merge_ask = user.map(|user| (user, anonymous, email));
+    // Without a userId the call is about the anonymous profile itself (which an email
+    // may still merge into the contact that had it first).
+    let merge_ask = (user.is_some() || email.is_some())
+        .then(|| (contact.clone(), anonymous.filter(|_| user.is_some()), email));
     Ok(Call {
         submissions: vec![Submission {
             item: WorkItem { contact, input, at },
             dedupe,
         }],
         merge_ask,
+        write_key_only: received.write_key_only,
         at,
     })
 }
@@ -270,6 +291,7 @@ async fn accept_calls<P: Ports>(app: &App<P>, calls: Vec<Call>) -> Result<(), Ap
                 &user,
                 anonymous.as_deref(),
                 email.as_deref(),
+                call.write_key_only,
                 call.at,
             )
             .await?;
@@ -297,6 +319,7 @@ async fn single<P: Ports>(
     kind: CallType,
     app: Arc<App<P>>,
     now: DateTime<Utc>,
+    key: TrackingKey,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -314,6 +337,7 @@ async fn single<P: Ports>(
         index: 0,
         sent_at: None,
         context: None,
+        write_key_only: key.write_key_only,
     };
     let call =
         read_call(kind, &m, &received).map_err(|r| ApiError::bad_request(r.message, r.path))?;
@@ -326,10 +350,11 @@ macro_rules! route {
         pub(crate) async fn $name<P: Ports>(
             State(app): State<Arc<App<P>>>,
             Now(now): Now,
+            Extension(key): Extension<TrackingKey>,
             headers: HeaderMap,
             body: Body,
         ) -> Result<Response, ApiError> {
-            single($kind, app, now, headers, body).await
+            single($kind, app, now, key, headers, body).await
         }
     };
 }
@@ -346,6 +371,7 @@ route!(group, CallType::Group);
 pub(crate) async fn batch<P: Ports>(
     State(app): State<Arc<App<P>>>,
     Now(now): Now,
+    Extension(key): Extension<TrackingKey>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -361,6 +387,19 @@ pub(crate) async fn batch<P: Ports>(
             "batch",
         ));
     };
+    if elements.len() > MAX_BATCH_CALLS {
+        return Err(ApiError {
+            path: Some("batch".into()),
+            ..ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "at most {MAX_BATCH_CALLS} calls in a batch, not {}",
+                    elements.len()
+                ),
+            )
+        });
+    }
     let top = value.as_object().cloned().unwrap_or_default();
     let sent_at = time(&top, "sentAt").map_err(|r| ApiError::bad_request(r.message, r.path))?;
     let mut calls = Vec::new();
@@ -371,6 +410,7 @@ pub(crate) async fn batch<P: Ports>(
             index,
             sent_at,
             context: value.get("context"),
+            write_key_only: key.write_key_only,
         };
         let outcome = match element {
             Value::Object(m)

@@ -126,19 +126,15 @@ async fn calls_become_events_fields_and_merges() {
     assert_eq!(summary[2].1["identify"]["email"], "ann@example.com");
     assert_eq!(summary[2].1["identify"]["timezone"], "Europe/Berlin");
     assert_eq!(summary[2].1["identify"]["fields"], json!({ "plan": "pro" }));
-    // The identify names both ids: the visitor's profile merges into ann.
-    assert_eq!(
-        summary[3],
-        ("v1".into(), json!({ "merge_into": { "into": "ann" } }))
-    );
+    // The identify names both ids: the visitor's profile merges into ann. With the
+    // write key only an anonymous profile that exists may merge (`only_anonymous`).
+    let merge = json!({ "merge_into": { "into": "ann", "only_anonymous": true } });
+    assert_eq!(summary[3], ("v1".into(), merge.clone()));
     assert_eq!(
         summary[4].1["identify"]["fields"],
         json!({ "group_id": "acme", "group": { "seats": 5 } })
     );
-    assert_eq!(
-        summary[5],
-        ("old".into(), json!({ "merge_into": { "into": "ann" } }))
-    );
+    assert_eq!(summary[5], ("old".into(), merge));
     assert_eq!(items.len(), 6);
 
     // Every later call of the identified visitor carries both ids: merged once.
@@ -246,4 +242,38 @@ async fn segments_size_limits_apply() {
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn message_ids_and_batch_sizes_are_bounded() {
+    let app = app();
+    let long = json!({ "userId": "ann", "event": "e", "messageId": "m".repeat(300) });
+    let (status, body) = post(&app, "/v1/track", BASIC_WRITE, &long.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["path"], "messageId");
+    let calls: Vec<Value> = (0..1001).map(|i| json!({ "type": "track", "userId": "a", "event": "e", "messageId": format!("{i}") })).collect();
+    let (status, _) = post(
+        &app,
+        "/v1/batch",
+        BASIC_WRITE,
+        &json!({ "batch": calls }).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(queued(&app).await.is_empty());
+    // A tracking call cannot claim an id of `POST /v1/events` ahead of it.
+    let track = json!({ "userId": "ann", "event": "e", "messageId": "order-7" });
+    post(&app, "/v1/track", BASIC_WRITE, &track.to_string()).await;
+    let event = json!({ "id": "order-7", "contact": "ann", "event": "e" });
+    let (status, body) = post(
+        &app,
+        "/v1/events",
+        &format!("Bearer {KEY}"),
+        &event.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["accepted"].clone()),
+        (StatusCode::ACCEPTED, json!(1))
+    );
 }

@@ -6,6 +6,7 @@
 //! - `schema`: the JSON Schema of the workflow language, generated from its types.
 //! - `scenario`: simulation scenario files.
 //! - `simulate`: the pipeline on in-memory ports and a virtual clock.
+//! - `explain`: one contact's story from a simulation, in plain words.
 //! - `output`: journal rows, report tables, diagnostics for people.
 //! - `embedded`: the embedded backend of `serve` (the store, the in-process pipeline loop).
 //! - `store`: the embedded store, SQLite in WAL mode, every port.
@@ -14,6 +15,7 @@
 
 pub mod check;
 pub mod embedded;
+pub mod explain;
 pub mod graph;
 pub mod outbox;
 pub mod output;

@@ -11,7 +11,7 @@ use kairos_cli::{check, graph, schema, simulate};
 #[command(
     name = "kairos",
     version,
-    about = "Marketing-automation workflows: validate, lint, graph, schema"
+    about = "Marketing-automation workflows: validate, lint, simulate, explain, graph, schema, serve"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,6 +33,15 @@ enum Command {
         /// After the journal: per workflow and step, entered, now at, passed, goal conversions.
         #[arg(long)]
         report: bool,
+    },
+    /// Simulate a scenario and tell one contact's story: why it entered, which branches it
+    /// took and why, why each message was sent, held or not sent.
+    Explain {
+        contact: String,
+        scenario: PathBuf,
+        /// Only what happened in this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
     },
     /// Print a workflow as a flowchart.
     Graph {
@@ -77,6 +86,11 @@ fn main() -> ExitCode {
             json,
             report,
         } => simulate::command(&scenario, &simulate::Options { json, report }),
+        Command::Explain {
+            contact,
+            scenario,
+            workflow,
+        } => kairos_cli::explain::command(&contact, &scenario, workflow.as_deref()),
         Command::Graph {
             file,
             format,

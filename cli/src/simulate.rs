@@ -11,7 +11,7 @@ use kairos_core::adapters::memory::{
 use kairos_core::engine::Input;
 use kairos_core::identity;
 use kairos_core::pipeline::Pipeline;
-use kairos_core::ports::{ContactStore, PortError, WorkItem};
+use kairos_core::ports::{PortError, WorkItem};
 use kairos_core::report::Report;
 use kairos_core::{Event, JournalEntry};
 
@@ -171,7 +171,9 @@ async fn work_for(
     };
     match entry.action.clone() {
         Action::Alias { previous_id } => {
-            return Ok(vec![identity::merge(&previous_id, &entry.contact, at).item]);
+            return Ok(vec![
+                identity::merge(&previous_id, &entry.contact, false, at).item,
+            ]);
         }
         Action::Identify { profile, user_id } => {
             let user = user_id.as_deref().unwrap_or(&entry.contact);
@@ -183,6 +185,7 @@ async fn work_for(
                 user,
                 anonymous,
                 email.as_deref(),
+                false,
                 at,
             )
             .await?;
@@ -219,9 +222,7 @@ async fn input_for(
         Action::Tags { add, remove } => Input::Tags { add, remove },
         Action::Lists { join, leave } => Input::Lists { join, leave },
         Action::OpensLastEmail { click } => {
-            let last = pipeline
-                .store
-                .load(&entry.contact)
+            let last = identity::resolve(&pipeline.store, &entry.contact)
                 .await?
                 .and_then(|s| s.last_email);
             let Some(last) = last else {

@@ -12,15 +12,21 @@ use crate::language::step::{Category, Channel};
 use crate::model::contact::ContactState;
 use crate::model::effect::Message;
 use crate::model::reason::Suppression;
+use crate::model::trace::Trace;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
     /// Send now, to this address (email, E.164 phone number or push token).
     Send { to: String },
-    /// Do not send; the reason is journaled (`message_suppressed`).
-    Suppress(Suppression),
-    /// Quiet hours: try again at this instant (`message_delayed`).
-    Delay(DateTime<Utc>),
+    /// Do not send; the reason is journaled (`message_suppressed`) with its evidence.
+    Suppress(Suppression, Trace),
+    /// Quiet hours: try again at this instant (`message_delayed`), with the evidence.
+    Delay(DateTime<Utc>, Trace),
+}
+
+/// A refusal with the test that failed and what it found.
+fn suppress(reason: Suppression, test: String, observed: Option<Value>) -> Decision {
+    Decision::Suppress(reason, Trace::leaf(test, observed, false))
 }
 
 /// The built-in event recorded when a message of this channel is sent.
@@ -42,8 +48,7 @@ pub fn decide(
     let marketing = message.category == Category::Marketing;
     // A held message belongs to its run: released only into a run still under way.
     if let Some(held_at) = message.held_at_goals {
-        let active = state.runs.values().find(|r| r.id() == message.run);
-        let ended = state.ended_runs.iter().rev().find(|e| e.run == message.run);
+        let (active, ended) = state.run_of(&message.contact, &message.run);
         let (early, goals) = match (active, ended) {
             (Some(run), _) => (false, run.achieved.len() as u32),
             (None, Some(e)) => (e.early, e.goals),
@@ -51,10 +56,16 @@ pub fn decide(
             (None, None) => (false, held_at),
         };
         if early {
-            return Decision::Suppress(Suppression::RunEnded);
+            let test = format!("run {} still under way", message.run);
+            return suppress(Suppression::RunEnded, test, Some("ended".into()));
         }
         if goals > held_at {
-            return Decision::Suppress(Suppression::GoalAchieved);
+            let test = format!(
+                "run {} reached no goal since the message was held",
+                message.run
+            );
+            let observed = serde_json::json!({ "goals_then": held_at, "goals_now": goals });
+            return suppress(Suppression::GoalAchieved, test, Some(observed));
         }
     }
     let to = match message.channel {
@@ -66,28 +77,35 @@ pub fn decide(
             .and_then(Value::as_str)
             .map(str::to_string),
     };
+    let channel = message.channel.as_str();
     let Some(to) = to else {
-        return Decision::Suppress(Suppression::NoAddress);
+        let test = format!("the contact has an address for {channel}");
+        return suppress(Suppression::NoAddress, test, None);
     };
     if message.channel == Channel::Sms && !is_e164(&to) {
-        return Decision::Suppress(Suppression::InvalidPhone);
+        let test = "the phone number is E.164".to_string();
+        return suppress(Suppression::InvalidPhone, test, Some(to.into()));
     }
     // Stored before addresses were checked at the boundary, or written by a field: never
     // handed to a mailer unless it is an address.
     if message.channel == Channel::Email && EmailAddress::parse(&to).is_err() {
-        return Decision::Suppress(Suppression::InvalidEmail);
+        let test = "the email is an address".to_string();
+        return suppress(Suppression::InvalidEmail, test, Some(to.into()));
     }
     if message.channel == Channel::Email {
         // Hard bounces and complaints stop every email, transactional included.
         if contact.consent.bounced {
-            return Decision::Suppress(Suppression::Bounced);
+            let test = "the address has not bounced hard".to_string();
+            return suppress(Suppression::Bounced, test, None);
         }
         if contact.consent.complained {
-            return Decision::Suppress(Suppression::Complained);
+            let test = "the contact has not complained".to_string();
+            return suppress(Suppression::Complained, test, None);
         }
     }
     if marketing && contact.consent.unsubscribed {
-        return Decision::Suppress(Suppression::Unsubscribed);
+        let test = "the contact takes marketing messages (not unsubscribed)".to_string();
+        return suppress(Suppression::Unsubscribed, test, None);
     }
     if !defs.templates.is_empty()
         && !defs
@@ -95,7 +113,8 @@ pub fn decide(
             .get(&message.template)
             .is_some_and(|t| t.serves(message.channel))
     {
-        return Decision::Suppress(Suppression::RenderError);
+        let test = format!("template {} exists for {channel}", message.template);
+        return suppress(Suppression::RenderError, test, None);
     }
     let Some(policy) = defs.delivery.as_ref().filter(|_| marketing) else {
         return Decision::Send { to };
@@ -113,7 +132,11 @@ pub fn decide(
                     .count()
             });
         if sent >= cap.max as usize {
-            return Decision::Suppress(Suppression::FrequencyCap);
+            let test = format!(
+                "frequency cap {channel}: fewer than {} marketing messages in {}",
+                cap.max, cap.per
+            );
+            return suppress(Suppression::FrequencyCap, test, Some(sent.into()));
         }
     }
     if let Some(quiet) = policy.quiet_hours.get(&message.channel) {
@@ -121,7 +144,15 @@ pub fn decide(
             (parse_local_time(&quiet.from), parse_local_time(&quiet.to))
         {
             if let Some(end) = quiet_window_end(now, from, to_time, contact.timezone) {
-                return Decision::Delay(end);
+                let tz = contact.timezone;
+                let test = format!(
+                    "quiet hours {channel} {}–{} in {}",
+                    quiet.from,
+                    quiet.to,
+                    tz.name()
+                );
+                let local = now.with_timezone(&tz).format("%H:%M").to_string();
+                return Decision::Delay(end, Trace::leaf(test, Some(local.into()), true));
             }
         }
     }

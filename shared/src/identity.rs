@@ -21,10 +21,31 @@ pub async fn resolve<S: ContactStore>(
     id: &str,
 ) -> Result<Option<ContactState>, PortError> {
     let mut state = store.load(id).await?;
-    for _ in 0..MAX_HOPS {
+    for _ in 0..=MAX_HOPS {
         match state.as_ref().and_then(|s| s.merged_into.clone()) {
             Some(into) => state = store.load(&into).await?,
             None => return Ok(state),
+        }
+    }
+    Ok(None)
+}
+
+/// Where an input for a profile merged into `into` ends up: the first id along the merges
+/// from `into` that is not itself merged (a live contact, or one not created yet).
+/// `None` when the way leads back to `from` or on past [`MAX_HOPS`]: a cycle of merges.
+pub async fn destination<S: ContactStore>(
+    store: &S,
+    from: &str,
+    into: &str,
+) -> Result<Option<String>, PortError> {
+    let mut id = into.to_string();
+    for _ in 0..=MAX_HOPS {
+        if id == from {
+            return Ok(None);
+        }
+        match store.load(&id).await?.and_then(|s| s.merged_into) {
+            Some(next) => id = next,
+            None => return Ok(Some(id)),
         }
     }
     Ok(None)
@@ -67,40 +88,51 @@ async fn email_owner<S: ContactStore>(
 /// The merge an id's call asks for beside its own input: `source` into `into`, named so
 /// that it is queued once however often the call repeats (every call of an identified
 /// visitor carries both ids).
-pub fn merge(source: &str, into: &str, at: DateTime<Utc>) -> Submission {
+///
+/// `only_anonymous`: the call came with the write key, which anyone can read off a web
+/// page — it may merge only a profile that exists and is not known (no email, no phone);
+/// merging a known contact takes the API key.
+pub fn merge(source: &str, into: &str, only_anonymous: bool, at: DateTime<Utc>) -> Submission {
     Submission {
         item: WorkItem {
             contact: source.to_string(),
             input: Input::MergeInto {
                 into: into.to_string(),
+                only_anonymous,
             },
             at,
         },
-        dedupe: Some(format!("merge/{source}/{into}")),
+        // `#` cannot be part of an id: the key names one pair.
+        dedupe: Some(format!("merge/{source}#{into}")),
     }
 }
 
 /// The merges a call about `user` asks for: a different `anonymous` id (the visitor's
-/// profile so far) into `user`; and, when the call gives `user` an `email` another
-/// contact has had first, `user` into that contact. Queue them after the call's own
-/// inputs: the merge of `user` must follow its identify.
+/// profile so far) into `user` (`only_anonymous` as in [`merge`]); and, when the call
+/// gives `user` an `email` another contact has had first, `user` into that contact.
+/// Queue them after the call's own inputs: the merge of `user` must follow its identify.
+#[allow(clippy::too_many_arguments)]
 pub async fn merges_for<S: ContactStore>(
     store: &S,
     definitions: &Definitions,
     user: &str,
     anonymous: Option<&str>,
     email: Option<&str>,
+    only_anonymous: bool,
     at: DateTime<Utc>,
 ) -> Result<Vec<Submission>, PortError> {
     let mut merges = Vec::new();
     let anonymous = anonymous.filter(|a| *a != user);
     if let Some(anonymous) = anonymous {
-        merges.push(merge(anonymous, user, at));
+        merges.push(merge(anonymous, user, only_anonymous, at));
     }
     if let Some(email) = email {
         let owner = email_owner(store, definitions, &[Some(user), anonymous], email).await?;
+        // The caller's own profile goes into the contact that had the address first:
+        // nothing of that contact is handed to the caller, so no key is needed beyond the
+        // one the call came with.
         if let Some(owner) = owner {
-            merges.push(merge(user, &owner, at));
+            merges.push(merge(user, &owner, false, at));
         }
     }
     Ok(merges)

@@ -20,6 +20,7 @@
 //!   over a backend's [`service::Ports`].
 //! - [`identity`]: which contact an id leads to after merges; which contact an
 //!   identify merges into.
+//! - [`explain`]: a contact's journal, with its decision traces, told in plain words.
 //! - [`failpoint`]: named failpoints at the pipeline's boundaries, for crash tests.
 //! - [`keys`]: deterministic keys from content, for idempotent writes and dedupe.
 //! - [`report`]: per-step counts and goal conversion from a journal.
@@ -36,6 +37,7 @@ pub mod delivery;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
+pub mod explain;
 pub mod failpoint;
 pub mod identity;
 pub mod keys;

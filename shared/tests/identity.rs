@@ -99,7 +99,10 @@ fn page_view(contact: &str, when: DateTime<Utc>) -> WorkItem {
 }
 
 fn merge(source: &str, into: &str, when: DateTime<Utc>) -> WorkItem {
-    let input = Input::MergeInto { into: into.into() };
+    let input = Input::MergeInto {
+        into: into.into(),
+        only_anonymous: false,
+    };
     item(source, input, when)
 }
 
@@ -296,26 +299,73 @@ fn deleting_the_contact_deletes_its_aliases() {
 }
 
 #[test]
-fn merges_into_each_other_stop_at_the_hop_limit_loudly() {
+fn merging_back_into_a_profile_already_taken_in_is_refused() {
     let p = pipeline();
     run(
         &p,
         vec![page_view("a", at(0)), page_view("b", at(0))],
         at(0),
     );
-    // Both merge before either hand-over arrives: each hand-over meets a merged profile.
-    ready(p.handle(merge("a", "b", at(1)))).unwrap();
-    ready(p.handle(merge("b", "a", at(1)))).unwrap();
-    let mut error = None;
-    for _ in 0..64 {
-        let Some(next) = ready(p.work.pop()).unwrap() else {
-            break;
+    // a into b, then b into a: the second would close a cycle.
+    run(
+        &p,
+        vec![merge("a", "b", at(1)), merge("b", "a", at(2))],
+        at(2),
+    );
+    let b = state(&p, "b");
+    assert!(b.merged_into.is_none());
+    assert_eq!(page_views(&p, "b"), 2);
+    let warning = ready(p.store.journal("b"))
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == Kind::Warning)
+        .expect("the refusal is journaled");
+    assert!(warning.message.unwrap().contains("already part of b"));
+    // Events for either id still land once, on b.
+    run(&p, vec![page_view("a", at(3))], at(3));
+    assert_eq!(page_views(&p, "b"), 3);
+}
+
+#[test]
+fn the_write_key_merges_only_anonymous_profiles_that_exist() {
+    let p = visitor_and_contact();
+    let known = Input::Identify(kairos_core::Profile {
+        email: Some("eve@example.com".into()),
+        ..Default::default()
+    });
+    run(&p, vec![item("eve", known, at(3))], at(3));
+    let write_key = |source: &str, into: &str, when| {
+        let input = Input::MergeInto {
+            into: into.into(),
+            only_anonymous: true,
         };
-        if let Err(e) = ready(p.handle(next)) {
-            error = Some(e);
-        }
-    }
-    let error = error.expect("a cycle is refused, not passed on forever");
-    assert!(!error.retryable(), "{error}");
-    assert!(error.to_string().contains("cycle"), "{error}");
+        item(source, input, when)
+    };
+    run(
+        &p,
+        vec![
+            // A known contact cannot be taken over with the public key …
+            write_key("eve", "mallory", at(4)),
+            // … nor an id reserved before it exists.
+            write_key("future-user", "mallory", at(4)),
+            // An anonymous visitor can.
+            write_key("anon", "ann", at(4)),
+        ],
+        at(4),
+    );
+    assert!(state(&p, "eve").merged_into.is_none());
+    assert!(ready(p.store.load("future-user")).unwrap().is_none());
+    assert!(ready(p.store.load("mallory")).unwrap().is_none());
+    assert_eq!(page_views(&p, "ann"), 3);
+}
+
+#[test]
+fn an_event_handled_before_the_merge_and_redelivered_after_it_counts_once() {
+    let p = pipeline();
+    let view = page_view("anon", at(0));
+    run(&p, vec![page_view("ann", at(0)), view.clone()], at(0));
+    run(&p, vec![merge("anon", "ann", at(1))], at(1));
+    // SQS delivers the first page view again.
+    run(&p, vec![view], at(2));
+    assert_eq!(page_views(&p, "ann"), 2);
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::calendar::{anniversary, field_date, resolve_local};
 use crate::engine::eval::{loose_eq, where_matches};
+use crate::engine::evidence::where_evidence;
 use crate::engine::{Change, Cx};
 use crate::language::workflow::Reentry;
 use crate::model::contact::{date_slot, Contact};
@@ -16,6 +17,7 @@ use crate::model::event::Event;
 use crate::model::journal::Kind;
 use crate::model::reason::ExitReason;
 use crate::model::run::Run;
+use crate::model::trace::{show, Trace};
 use crate::program::{DateRule, Trigger, Workflow};
 
 impl Change {
@@ -90,12 +92,17 @@ impl Cx<'_> {
             _ => self.fits_beside_active(wf, key.as_ref()),
         };
         if !allowed {
+            let trace = self.reentry_evidence(wf, key.as_ref());
+            self.refuse(wf, "reentry", trace);
             return;
         }
-        if let Some(segment) = &wf.segment {
-            if !self.contact_scope().holds(segment) {
-                return;
-            }
+        let segment = wf
+            .segment
+            .as_ref()
+            .map(|s| self.contact_scope().evidence(s));
+        if let Some(segment) = segment.as_ref().filter(|t| !t.holds) {
+            self.refuse(wf, "segment", segment.clone());
+            return;
         }
         let seq = self.state.next_run.max(1);
         self.state.next_run = seq + 1;
@@ -112,6 +119,7 @@ impl Cx<'_> {
             waiting: None,
             achieved: Vec::new(),
             visits: 0,
+            was: None,
         };
         let entry = self.journal(Kind::Entered);
         entry.workflow = Some(wf.id.clone());
@@ -119,6 +127,19 @@ impl Cx<'_> {
         entry.version = Some(wf.version);
         if let Some(reason) = run.trigger.as_ref().map(|e| e.name.clone()) {
             entry.reason = Some(reason);
+        }
+        // Why it entered: the trigger's property filter and the entry segment, as found.
+        let filter = run.trigger.as_ref().and_then(|event| {
+            wf.triggers.iter().find_map(|t| match t {
+                Trigger::Event { name, where_ } if *name == event.name && !where_.is_empty() => {
+                    Some(where_evidence(where_, &event.props, self.now))
+                }
+                _ => None,
+            })
+        });
+        let of: Vec<Trace> = filter.into_iter().chain(segment).collect();
+        if !of.is_empty() {
+            self.attach(Trace::all(of));
         }
         self.start_run(wf, run);
     }
@@ -135,6 +156,40 @@ impl Cx<'_> {
                     || !active.any(|r| r.key.as_ref().zip(key).is_some_and(|(a, b)| loose_eq(a, b)))
             }
         }
+    }
+
+    /// A trigger fired and the contact did not enter: journaled with the evidence.
+    fn refuse(&mut self, wf: &Workflow, reason: &str, trace: Trace) {
+        let entry = self.journal(Kind::EntryRefused);
+        entry.workflow = Some(wf.id.clone());
+        entry.reason = Some(reason.into());
+        self.attach(trace);
+    }
+
+    /// Why the reentry rule refused a run: the rule and what stood in its way.
+    fn reentry_evidence(&self, wf: &Workflow, key: Option<&Value>) -> Trace {
+        let active: Vec<String> = self
+            .state
+            .runs
+            .values()
+            .filter(|r| r.workflow == wf.id)
+            .map(|r| r.id())
+            .collect();
+        let (test, observed) = match wf.reentry {
+            Reentry::Once => (
+                "reentry once: never entered before".to_string(),
+                Value::from(self.state.enrollments.get(&wf.id).copied().unwrap_or(0)),
+            ),
+            Reentry::AfterExit => ("reentry after_exit: no run active".into(), active.into()),
+            Reentry::Concurrent => (
+                format!(
+                    "reentry concurrent: no active run with key {}",
+                    key.map_or("none".into(), show)
+                ),
+                active.into(),
+            ),
+        };
+        Trace::leaf(test, Some(observed), false)
     }
 
     /// Ends every active run of `workflow` (a `stop` step).
@@ -198,6 +253,14 @@ impl Cx<'_> {
                 self.state.segments.remove(name);
                 "segment_left"
             };
+            let trace = self.contact_scope().evidence(condition);
+            let journaled = if matches {
+                Kind::SegmentEntered
+            } else {
+                Kind::SegmentLeft
+            };
+            self.journal(journaled).name = Some(name.clone());
+            self.attach(trace);
             let event = Event::new(kind, self.now).with("segment", name.as_str());
             for wf in catalog.latest_all() {
                 let fires = wf.triggers.iter().any(|t| match t {

@@ -12,7 +12,7 @@ use crate::model::contact::ContactState;
 use crate::model::run::Run;
 
 /// Segments may refer to segments; validation rejects cycles, this bounds the rest.
-const MAX_SEGMENT_DEPTH: u32 = 16;
+pub(crate) const MAX_SEGMENT_DEPTH: u32 = 16;
 
 /// What a condition is evaluated against.
 pub struct Scope<'a> {
@@ -137,13 +137,18 @@ impl Scope<'_> {
     }
 
     fn event_holds(&self, test: &EventTest) -> bool {
-        let count_test = test.count.as_ref();
+        let (count, sum) = self.event_observed(test);
+        count_matches(test.count.as_ref(), count)
+            && test.sum.as_ref().is_none_or(|s| {
+                ops_match(&s.test, Some(&Value::from(sum.unwrap_or(0.0))), self.now)
+            })
+    }
+
+    /// What an event test counts: how many events match (window, `since`, `where`, the
+    /// run's key), and with `sum`, the total of that property over them.
+    pub(crate) fn event_observed(&self, test: &EventTest) -> (u64, Option<f64>) {
         let Some(log) = self.state.history.log(&test.name) else {
-            return count_matches(count_test, 0)
-                && test
-                    .sum
-                    .as_ref()
-                    .is_none_or(|s| ops_match(&s.test, Some(&Value::from(0)), self.now));
+            return (0, test.sum.as_ref().map(|_| 0.0));
         };
         let mut from = test.within.map(|w| self.now - w.to_chrono());
         if let (Some(since), Some((run, _))) = (test.since, self.run) {
@@ -159,6 +164,10 @@ impl Scope<'_> {
         };
         let filtered = !test.where_.is_empty() || key.is_some();
         let window = log.between(from, self.now);
+        let counted = |e: &&crate::model::history::StoredEvent| {
+            !filtered
+                || (where_matches(&test.where_, &e.props, self.now) && key_matches(key, &e.props))
+        };
         // Lifetime counts without a filter come from the total, which outlives the recent log.
         let count =
             if from.is_none() && !filtered && log.recent.last().is_none_or(|e| e.at <= self.now) {
@@ -166,36 +175,20 @@ impl Scope<'_> {
             } else if !filtered {
                 window.len() as u64
             } else {
-                window
-                    .iter()
-                    .filter(|e| {
-                        where_matches(&test.where_, &e.props, self.now)
-                            && key_matches(key, &e.props)
-                    })
-                    .count() as u64
+                window.iter().filter(counted).count() as u64
             };
-        if !count_matches(count_test, count) {
-            return false;
-        }
-        match &test.sum {
-            None => true,
-            Some(sum) => {
-                let total: f64 = window
-                    .iter()
-                    .filter(|e| {
-                        !filtered
-                            || (where_matches(&test.where_, &e.props, self.now)
-                                && key_matches(key, &e.props))
-                    })
-                    .filter_map(|e| e.props.get(&sum.of).and_then(number))
-                    .sum();
-                ops_match(&sum.test, Some(&Value::from(total)), self.now)
-            }
-        }
+        let sum = test.sum.as_ref().map(|sum| {
+            window
+                .iter()
+                .filter(counted)
+                .filter_map(|e| e.props.get(&sum.of).and_then(number))
+                .sum()
+        });
+        (count, sum)
     }
 }
 
-fn count_matches(test: Option<&Ops>, count: u64) -> bool {
+pub(crate) fn count_matches(test: Option<&Ops>, count: u64) -> bool {
     match test {
         None => count >= 1,
         Some(ops) => ops_match(ops, Some(&Value::from(count)), DateTime::<Utc>::MIN_UTC),

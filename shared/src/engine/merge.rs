@@ -10,6 +10,7 @@ use crate::model::contact::{Contact, ContactState, ENDED_KEPT};
 use crate::model::effect::{Effect, Timer, TimerKind};
 use crate::model::journal::Kind;
 use crate::model::reason::ExitReason;
+use crate::model::run::merged_run_id;
 use crate::ports::WorkItem;
 
 impl Cx<'_> {
@@ -86,7 +87,13 @@ impl Cx<'_> {
         for (workflow, count) in from.enrollments {
             *state.enrollments.entry(workflow).or_default() += count;
         }
-        state.ended_runs.extend(from.ended_runs);
+        // Under the ids a contact that took the profile in knows them by.
+        state
+            .ended_runs
+            .extend(from.ended_runs.into_iter().map(|mut e| {
+                e.run = merged_run_id(&e.run, &source);
+                e
+            }));
         while state.ended_runs.len() > ENDED_KEPT {
             state.ended_runs.pop_front();
         }
@@ -111,10 +118,14 @@ impl Cx<'_> {
                 if let Some(entry) = self.out.journal.last_mut() {
                     entry.contact = source.clone();
                 }
+                if let Some(ended) = self.state.ended_runs.back_mut() {
+                    ended.run = merged_run_id(&run.id(), &source);
+                }
                 continue;
             }
             let seq = self.state.next_run.max(1);
             self.state.next_run = seq + 1;
+            run.was = Some(merged_run_id(&run.id(), &source));
             run.seq = seq;
             if let Some(waiting) = &run.waiting {
                 for due in waiting.until.into_iter().chain(waiting.recheck) {

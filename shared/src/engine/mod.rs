@@ -5,12 +5,13 @@
 //! - `changes`: applies an input to the contact (events, tags, lists, fields, scoring, consent).
 //! - `enroll`: triggers, reentry and keys, segment entry, date triggers, `enroll_existing`.
 //! - `runner`: walks a run through its steps; waits, goals, `exit_when`, timers.
-//! - `eval`: condition evaluation.
+//! - `eval`: condition evaluation; `evidence`: the same with its reasons, for traces.
 //! - `merge`: one profile merged into another (identify, alias, a shared email).
 
 mod changes;
 mod enroll;
 pub mod eval;
+pub mod evidence;
 mod merge;
 mod runner;
 
@@ -62,7 +63,13 @@ pub enum Input {
     Refresh,
     /// Merge this profile into the contact `into`: hand everything over to it and keep
     /// only the way there (an alias, an identify naming both ids, a shared email).
-    MergeInto { into: String },
+    MergeInto {
+        into: String,
+        /// Merge only a profile that exists and is not a known contact (no email, no
+        /// phone): what a write key may ask (see `identity::merge`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        only_anonymous: bool,
+    },
     /// Take in a profile merged into this contact: its state as it stood at the merge.
     /// `hops` counts how often it was passed on along merged profiles (a bound on cycles).
     Absorb {
@@ -141,7 +148,7 @@ pub fn process(
         budget: STEP_BUDGET,
     };
     let input = match input {
-        Input::MergeInto { into } => {
+        Input::MergeInto { into, .. } => {
             // The profile leaves as it is: nothing of it is settled here any more.
             cx.merge_into(&into);
             return out;

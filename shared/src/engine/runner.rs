@@ -20,6 +20,7 @@ use crate::model::effect::{Effect, Message, Timer, TimerKind, WebhookCall};
 use crate::model::journal::Kind;
 use crate::model::reason::{ExitReason, WakeReason};
 use crate::model::run::{Run, Waiting};
+use crate::model::trace::Trace;
 use crate::program::{NodeId, NodeKind, TzChoice, Wait, Workflow};
 
 impl Cx<'_> {
@@ -31,6 +32,24 @@ impl Cx<'_> {
             run: run.map(|r| (r, wf.key.as_deref())),
         };
         scope.holds(condition)
+    }
+
+    /// `condition` with its evidence, for a decision that is journaled.
+    fn evidence(&self, wf: &Workflow, run: Option<&Run>, condition: &Condition) -> Trace {
+        let scope = Scope {
+            state: self.state,
+            definitions: self.catalog.definitions(),
+            now: self.now,
+            run: run.map(|r| (r, wf.key.as_deref())),
+        };
+        scope.evidence(condition)
+    }
+
+    /// Puts the evidence on the entry just journaled.
+    pub(crate) fn attach(&mut self, trace: Trace) {
+        if let Some(entry) = self.out.journal.last_mut() {
+            entry.trace = Some(Box::new(trace));
+        }
     }
 
     fn run_entry(
@@ -74,9 +93,10 @@ impl Cx<'_> {
     /// before any step runs (no step before it executes, no message before it is sent);
     /// otherwise the run walks from its first step.
     pub(crate) fn start_run(&mut self, wf: &Arc<Workflow>, mut run: Run) {
-        if let Some(goal) = self.goal_to_jump_to(wf, &run) {
+        if let Some((goal, when)) = self.goal_to_jump_to(wf, &run) {
             self.run_entry(Kind::Step, wf, &run, Some(goal));
-            self.achieve(wf, &mut run, goal);
+            let trace = self.evidence(wf, Some(&run), when);
+            self.achieve(wf, &mut run, goal, trace);
             let next = wf.nodes[goal].next;
             run.at = goal;
             return self.drive(wf, run, next);
@@ -104,7 +124,9 @@ impl Cx<'_> {
             };
             if let Some(exit) = &wf.exit_when {
                 if self.holds(wf, Some(run), exit) {
+                    let trace = self.evidence(wf, Some(run), exit);
                     self.exit(run, ExitReason::ExitWhen);
+                    self.attach(trace);
                     return false;
                 }
             }
@@ -131,15 +153,24 @@ impl Cx<'_> {
                     then,
                     otherwise,
                 } => {
-                    let taken = self.holds(wf, Some(run), condition);
+                    let trace = self.evidence(wf, Some(run), condition);
+                    let taken = trace.holds;
                     self.run_entry(Kind::Step, wf, run, Some(at)).branch =
                         Some(if taken { "then" } else { "else" }.into());
+                    self.attach(trace);
                     node = if taken { *then } else { *otherwise };
                     continue;
                 }
                 NodeKind::Split { branches } => {
                     let chosen = pick_branch(branches, &self.state.contact.id, &run_id, &step.id);
                     self.run_entry(Kind::Step, wf, run, Some(at)).branch = Some(chosen.to_string());
+                    let weights: Vec<String> =
+                        branches.iter().map(|(w, _)| w.to_string()).collect();
+                    let test = format!(
+                        "split {} (by weight, seeded by contact, run and step): branch",
+                        weights.join(" / ")
+                    );
+                    self.attach(Trace::leaf(test, Some(chosen.into()), true));
                     node = branches[chosen].1;
                     continue;
                 }
@@ -175,13 +206,17 @@ impl Cx<'_> {
                     }
                 }
                 NodeKind::Goal(goal) => {
-                    if self.holds(wf, Some(run), &goal.when) {
-                        self.achieve(wf, run, at);
+                    let trace = self.evidence(wf, Some(run), &goal.when);
+                    if trace.holds {
+                        self.achieve(wf, run, at, trace);
                     } else {
+                        // The goal step's entry says why it was not reached.
+                        self.attach(trace.clone());
                         match goal.otherwise {
                             Otherwise::Continue => {}
                             Otherwise::End => {
                                 self.exit(run, ExitReason::GoalEnd);
+                                self.attach(trace);
                                 return false;
                             }
                             Otherwise::Wait => {
@@ -337,11 +372,12 @@ impl Cx<'_> {
         }
     }
 
-    fn achieve(&mut self, wf: &Workflow, run: &mut Run, goal: NodeId) {
+    fn achieve(&mut self, wf: &Workflow, run: &mut Run, goal: NodeId, trace: Trace) {
         if !run.achieved.contains(&goal) {
             run.achieved.push(goal);
         }
         self.run_entry(Kind::GoalAchieved, wf, run, Some(goal));
+        self.attach(trace);
         let event = crate::model::event::Event::new("goal_achieved", self.now)
             .with("workflow", wf.id.as_str())
             .with("step", wf.nodes[goal].id.as_str());
@@ -368,7 +404,9 @@ impl Cx<'_> {
         };
         if let Some(exit) = &wf.exit_when {
             if self.holds(wf, Some(&run), exit) {
+                let trace = self.evidence(wf, Some(&run), exit);
                 self.exit(&run, ExitReason::ExitWhen);
+                self.attach(trace);
                 return;
             }
         }
@@ -377,23 +415,27 @@ impl Cx<'_> {
         if let NodeKind::Goal(goal) = &here.kind {
             if run.waiting.is_some() && self.holds(wf, Some(&run), &goal.when) {
                 let at = run.at;
-                self.achieve(wf, &mut run, at);
+                let trace = self.evidence(wf, Some(&run), &goal.when);
+                self.achieve(wf, &mut run, at, trace);
                 let next = here.next;
                 return self.drive(wf, run, next);
             }
         }
-        if let Some(goal) = self.goal_to_jump_to(wf, &run) {
+        if let Some((goal, when)) = self.goal_to_jump_to(wf, &run) {
             // A jump is an arrival at the goal step, as walking onto it is.
             self.run_entry(Kind::Step, wf, &run, Some(goal));
-            self.achieve(wf, &mut run, goal);
+            let trace = self.evidence(wf, Some(&run), when);
+            self.achieve(wf, &mut run, goal, trace);
             let next = wf.nodes[goal].next;
             run.at = goal;
             return self.drive(wf, run, next);
         }
         if let NodeKind::Wait(Wait::Condition { condition, .. }) = &here.kind {
             if self.holds(wf, Some(&run), condition) {
+                let trace = self.evidence(wf, Some(&run), condition);
                 self.run_entry(Kind::Woke, wf, &run, Some(run.at)).reason =
                     Some(WakeReason::Condition.as_str().into());
+                self.attach(trace);
                 let next = here.next;
                 return self.drive(wf, run, next);
             }
@@ -403,8 +445,18 @@ impl Cx<'_> {
                 NodeKind::Wait(Wait::Condition { .. }) | NodeKind::Goal(_) => WakeReason::Timeout,
                 _ => WakeReason::Time,
             };
+            // Timed out: what the wait or the goal was waiting for, still not there.
+            let awaited = match &here.kind {
+                NodeKind::Wait(Wait::Condition { condition, .. }) => Some(condition),
+                NodeKind::Goal(goal) => Some(&goal.when),
+                _ => None,
+            };
+            let trace = awaited.map(|c| self.evidence(wf, Some(&run), c));
             self.run_entry(Kind::Woke, wf, &run, Some(run.at)).reason =
                 Some(reason.as_str().into());
+            if let Some(trace) = trace {
+                self.attach(trace);
+            }
             let next = here.next;
             return self.drive(wf, run, next);
         }
@@ -414,20 +466,21 @@ impl Cx<'_> {
 
     /// The goal a run jumps to now: among goals in reach (by scope) whose condition holds
     /// and that this run has not achieved yet, the one furthest down the workflow.
-    fn goal_to_jump_to(&self, wf: &Workflow, run: &Run) -> Option<NodeId> {
+    fn goal_to_jump_to<'w>(&self, wf: &'w Workflow, run: &Run) -> Option<(NodeId, &'w Condition)> {
         let below = &wf.goals_below[run.at];
-        wf.goals.iter().rev().copied().find(|&g| {
+        wf.goals.iter().rev().find_map(|&g| {
             let NodeKind::Goal(goal) = &wf.nodes[g].kind else {
-                return false;
+                return None;
             };
             let in_reach = match goal.scope {
                 GoalScope::Below => below.contains(&g),
                 GoalScope::Anywhere => true,
             };
-            g != run.at
+            let jumps = g != run.at
                 && in_reach
                 && !run.achieved.contains(&g)
-                && self.holds(wf, Some(run), &goal.when)
+                && self.holds(wf, Some(run), &goal.when);
+            jumps.then_some((g, &goal.when))
         })
     }
 

@@ -242,6 +242,24 @@ impl ContactState {
         }
     }
 
+    /// The run a message of `contact`'s run `run` belongs to here: active, or how it
+    /// ended. `contact` is this contact, or a profile merged into it (whose runs carry
+    /// their old ids as [`Run::was`]).
+    pub fn run_of(&self, contact: &str, run: &str) -> (Option<&Run>, Option<&EndedRun>) {
+        if contact == self.contact.id {
+            let active = self.runs.values().find(|r| r.id() == run);
+            let ended = self.ended_runs.iter().rev().find(|e| e.run == run);
+            return (active, ended);
+        }
+        let id = crate::model::run::merged_run_id(run, contact);
+        let active = self
+            .runs
+            .values()
+            .find(|r| r.was.as_deref() == Some(id.as_str()));
+        let ended = self.ended_runs.iter().rev().find(|e| e.run == id);
+        (active, ended)
+    }
+
     /// Remembers a processed work item; the oldest is forgotten past `HANDLED_KEPT`.
     pub fn remember_handled(&mut self, key: u64) {
         self.handled.push_back(key);

@@ -38,6 +38,13 @@ pub enum Kind {
     Exited,
     /// One profile merged into another (`from`, `into`), journaled on both.
     Merged,
+    /// A trigger fired but the contact did not enter (`reason`: `reentry` or `segment`),
+    /// with the evidence.
+    EntryRefused,
+    /// The contact started to match a segment a trigger watches (`name`), with the evidence.
+    SegmentEntered,
+    /// The contact stopped matching a segment a trigger watches (`name`), with the evidence.
+    SegmentLeft,
     /// The engine stopped something for safety (a cascade of changes too long for one
     /// input) and says so, rather than dropping work silently; `message` says what.
     Warning,
@@ -93,6 +100,10 @@ pub struct JournalEntry {
     /// `merged`: the contact it was merged into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub into: Option<String>,
+    /// The evidence behind a decision (a branch, a goal, an exit, an entry or a refusal,
+    /// a suppression): the condition as evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Box<crate::model::trace::Trace>>,
 }
 
 /// Fingerprints a batch of entries by its content: appended again by a retry, the same
@@ -126,6 +137,7 @@ impl JournalEntry {
             message: None,
             from: None,
             into: None,
+            trace: None,
         }
     }
 }

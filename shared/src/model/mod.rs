@@ -1,5 +1,5 @@
 //! The state the engine reads and writes: contacts, events and their history, runs,
-//! journal entries and effects.
+//! journal entries with their decision traces, and effects.
 
 pub mod contact;
 pub mod effect;
@@ -8,3 +8,4 @@ pub mod history;
 pub mod journal;
 pub mod reason;
 pub mod run;
+pub mod trace;

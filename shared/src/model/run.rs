@@ -30,6 +30,10 @@ pub struct Run {
     pub achieved: Vec<NodeId>,
     /// Steps taken so far; part of every effect key, so a loop's second pass is a new message.
     pub visits: u32,
+    /// The id it had on a profile merged into this contact (`workflow:seq@profile`): a
+    /// message queued there still finds its run here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was: Option<String>,
 }
 
 /// A run parked at a wait (or a goal with `otherwise: wait`).
@@ -50,4 +54,9 @@ impl Run {
     pub fn id(&self) -> String {
         format!("{}:{}", self.workflow, self.seq)
     }
+}
+
+/// A run's id as a contact that took in the profile `profile` knows it.
+pub fn merged_run_id(run: &str, profile: &str) -> String {
+    format!("{run}@{profile}")
 }

@@ -74,19 +74,20 @@ where
         let mut entry = message.journal_entry(now, Kind::MessageSent);
         let mut fate = Fate::Done;
         match decide(&message, &state, self.catalog.definitions(), now) {
-            Decision::Suppress(reason) => {
+            Decision::Suppress(reason, trace) => {
                 entry.kind = Kind::MessageSuppressed;
                 entry.reason = Some(reason.as_str().to_string());
+                entry.trace = Some(Box::new(trace));
             }
-            Decision::Delay(until) => {
+            Decision::Delay(until, trace) => {
                 entry.kind = Kind::MessageDelayed;
                 entry.until = Some(until);
+                entry.trace = Some(Box::new(trace));
                 let mut held = message;
                 if held.held_at_goals.is_none() {
                     // The run's goals as they stand now — from the run, or from how it left
                     // if it has already (a last-step message).
-                    let active = state.runs.values().find(|r| r.id() == held.run);
-                    let ended = state.ended_runs.iter().rev().find(|e| e.run == held.run);
+                    let (active, ended) = state.run_of(&held.contact, &held.run);
                     let goals = match (active, ended) {
                         (Some(run), _) => run.achieved.len() as u32,
                         (None, Some(e)) => e.goals,

@@ -4,10 +4,17 @@ use crate::catalog::Catalog;
 use crate::engine::{process, Input};
 use crate::model::contact::{Contact, ContactState, Outbox};
 use crate::model::effect::Effect;
-use crate::model::journal::JournalEntry;
+use crate::model::journal::{JournalEntry, Kind};
 use crate::ports::{
     ContactStore, DispatchJob, DispatchQueue, PortError, TimerQueue, WorkItem, WorkQueue,
 };
+
+fn cycle(contact: &str, into: &str) -> PortError {
+    PortError::Failed {
+        what: "merge".into(),
+        detail: format!("{contact} and {into} were merged into each other (a cycle of merges)"),
+    }
+}
 
 /// How often a save that lost an optimistic-locking race is retried from a fresh read.
 const SAVE_ATTEMPTS: usize = 5;
@@ -37,7 +44,9 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
                 PortError::Conflict { .. } if attempt < SAVE_ATTEMPTS => Ok(()),
                 e => Err(e),
             };
-            let mut state = match self.store.load(&item.contact).await? {
+            let stored = self.store.load(&item.contact).await?;
+            let existed = stored.is_some();
+            let mut state = match stored {
                 Some(state) => state,
                 // A timer for a contact that is gone (deleted) finds nothing to do.
                 None if is_timer => return Ok(Vec::new()),
@@ -58,12 +67,30 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
                     continue;
                 }
             }
-            if let Some(into) = &state.merged_into {
-                self.forward(item, into).await?;
-                return Ok(Vec::new());
-            }
+            // Handled before (also before a merge since): a redelivery, not a new input.
             if state.handled.contains(&fingerprint) {
                 return Ok(Vec::new());
+            }
+            if let Some(into) = state.merged_into.clone() {
+                self.forward(item, &into).await?;
+                return Ok(Vec::new());
+            }
+            if let Input::MergeInto {
+                into,
+                only_anonymous,
+            } = &item.input
+            {
+                if let Some(refusal) = self
+                    .merge_refusal(&state, existed, into, *only_anonymous)
+                    .await?
+                {
+                    if existed {
+                        let mut entry = JournalEntry::new(item.at, &item.contact, Kind::Warning);
+                        entry.message = Some(refusal);
+                        self.store.append_journal(&[entry]).await?;
+                    }
+                    return Ok(Vec::new());
+                }
             }
             let output = process(self.catalog, &mut state, item.input.clone(), item.at);
             let outbox = Outbox {
@@ -101,18 +128,16 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
     /// item is the same each time, so a redelivery is recognised there). What belonged to
     /// the profile alone — its timers, a deploy's enrollment — is moot: the target has
     /// its own; and a profile merges only once.
+    ///
+    /// It goes straight to the end of the way (a profile merged into one merged since); a
+    /// way that leads back (two profiles merged into each other at once) is refused as
+    /// failed, for an operator, never passed round forever.
     async fn forward(&self, item: WorkItem, into: &str) -> Result<(), PortError> {
         let input = match item.input {
             Input::Timer(_) | Input::EnrollExisting { .. } | Input::Refresh => return Ok(()),
             Input::MergeInto { .. } => return Ok(()),
             Input::Absorb { hops, .. } if hops >= crate::identity::MAX_HOPS => {
-                return Err(PortError::Failed {
-                    what: "merge".into(),
-                    detail: format!(
-                        "{} was passed on {hops} times along merged profiles (a cycle of merges?)",
-                        item.contact
-                    ),
-                })
+                return Err(cycle(&item.contact, into))
             }
             Input::Absorb { from, hops } => Input::Absorb {
                 from,
@@ -120,9 +145,45 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
             },
             input => input,
         };
-        let contact = into.to_string();
+        let Some(contact) = crate::identity::destination(self.store, &item.contact, into).await?
+        else {
+            return Err(cycle(&item.contact, into));
+        };
         let at = item.at;
         self.work.push(WorkItem { contact, input, at }).await
+    }
+
+    /// Why a merge of `state` into `into` must not happen, if it must not: the write key
+    /// merges only profiles that exist and are not known; no merge may close a cycle.
+    async fn merge_refusal(
+        &self,
+        state: &ContactState,
+        existed: bool,
+        into: &str,
+        only_anonymous: bool,
+    ) -> Result<Option<String>, PortError> {
+        let me = &state.contact.id;
+        let known = state.contact.email.is_some() || state.contact.phone.is_some();
+        if only_anonymous && (!existed || known) {
+            return Ok(Some(format!(
+                "not merged into {into}: {me} is {} — merging a known contact takes the API key",
+                if existed {
+                    "a known contact"
+                } else {
+                    "not a profile yet"
+                }
+            )));
+        }
+        if state.aliases.contains(into)
+            || crate::identity::destination(self.store, me, into)
+                .await?
+                .is_none()
+        {
+            return Ok(Some(format!(
+                "not merged into {into}: {into} is already part of {me}"
+            )));
+        }
+        Ok(None)
     }
 
     /// Appends an outbox's journal and passes its effects on: timers to the timer queue,
