@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -250,13 +250,39 @@ async fn accept_one<P: Ports>(
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))
 }
 
+/// `?explain=1` (also `true`) adds the story in plain words; `&workflow=W` narrows it.
+#[derive(Deserialize)]
+pub(crate) struct JournalQuery {
+    #[serde(default)]
+    explain: Option<String>,
+    #[serde(default)]
+    workflow: Option<String>,
+}
+
 pub(crate) async fn journal<P: Ports>(
     State(app): State<Arc<App<P>>>,
     PathId(id): PathId,
+    Query(query): Query<JournalQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let journal = app.ports.contacts().journal(&id).await?;
     if journal.is_empty() && app.ports.contacts().load(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no contact `{id}`")));
     }
-    Ok(Json(json!({ "contact": id, "journal": journal })))
+    let explain = match query.explain.as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(other) => {
+            let message = format!("`explain` is 1 or 0, not `{}`", other.escape_debug());
+            return Err(ApiError::bad_request(message, "explain"));
+        }
+    };
+    let mut body = json!({ "contact": id });
+    if explain {
+        body["story"] = json!(kairos_core::explain::story(
+            &journal,
+            query.workflow.as_deref()
+        ));
+    }
+    body["journal"] = json!(journal);
+    Ok(Json(body))
 }

@@ -86,3 +86,56 @@ fn the_diff_is_readable() {
     assert!(d.contains("first difference at line 2"));
     assert!(d.contains("- b\n") && d.contains("+ B\n"));
 }
+
+/// `kairos explain` for the contacts an example explains (`explain-<contact>.txt`, a
+/// story a marketer reads), compared like the journals.
+#[test]
+fn every_explained_story_is_as_expected() {
+    let mut stories = 0;
+    let mut failures = Vec::new();
+    for dir in examples() {
+        for file in std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()) {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let Some(contact) = name
+                .strip_prefix("explain-")
+                .and_then(|n| n.strip_suffix(".txt"))
+            else {
+                continue;
+            };
+            stories += 1;
+            let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
+                .args(["explain", contact])
+                .arg(dir.join("scenario.yaml"))
+                .output()
+                .expect("kairos runs");
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let actual = String::from_utf8_lossy(&out.stdout).into_owned();
+            if std::env::var_os("KAIROS_BLESS").is_some() {
+                std::fs::write(file.path(), &actual).expect("write the story");
+                continue;
+            }
+            let expected = std::fs::read_to_string(file.path()).unwrap_or_default();
+            if expected != actual {
+                failures.push(format!(
+                    "{}/{name}\n{}",
+                    dir.display(),
+                    diff(&expected, &actual)
+                ));
+            }
+        }
+    }
+    assert!(
+        stories >= 3,
+        "the welcome and abandoned-cart stories are checked in"
+    );
+    assert!(
+        failures.is_empty(),
+        "stories changed:\n\n{}",
+        failures.join("\n")
+    );
+}

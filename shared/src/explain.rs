@@ -31,6 +31,8 @@ fn line(e: &JournalEntry) -> Option<String> {
     let at = e.at.format("%Y-%m-%d %H:%M:%S UTC");
     let wf = e.workflow.as_deref().unwrap_or("");
     let step = e.step.as_deref().unwrap_or("");
+    // Where in the journey: the run (a contact may be in two runs of one workflow).
+    let run = e.run.as_deref().unwrap_or(wf);
     let trace = e.trace.as_deref();
     let reason = e.reason.as_deref().unwrap_or("");
     let what = match e.kind {
@@ -40,7 +42,7 @@ fn line(e: &JournalEntry) -> Option<String> {
             } else {
                 format!(" on {reason}")
             };
-            format!("entered {wf}{on}{}", because(trace))
+            format!("entered {run}{on}{}", because(trace))
         }
         Kind::EntryRefused => {
             let why = match reason {
@@ -52,44 +54,57 @@ fn line(e: &JournalEntry) -> Option<String> {
         }
         Kind::Step => match (&e.branch, trace) {
             (Some(branch), Some(t)) if t.test.starts_with("split") => {
-                format!("{wf} › {step}: split, took branch {branch}")
+                format!("{run} › {step}: split, took branch {branch}")
             }
             (Some(branch), _) => {
-                format!("{wf} › {step}: took the {branch} branch{}", because(trace))
+                format!("{run} › {step}: took the {branch} branch{}", because(trace))
             }
-            (None, Some(_)) => format!("{wf} › {step}: goal not reached{}", because(trace)),
-            (None, None) => format!("{wf} › {step}"),
+            (None, Some(_)) => format!("{run} › {step}: goal not reached{}", because(trace)),
+            (None, None) => format!("{run} › {step}"),
         },
         Kind::Waiting => match e.until {
             Some(until) => format!(
-                "{wf} › {step}: waits until {}",
+                "{run} › {step}: waits until {}",
                 until.format("%Y-%m-%d %H:%M UTC")
             ),
-            None => format!("{wf} › {step}: waits for its condition"),
+            None => format!("{run} › {step}: waits for its condition"),
         },
         Kind::Woke => match (reason, trace) {
             ("timeout", Some(t)) => format!(
-                "{wf} › {step}: stopped waiting (timed out); still not: {}",
+                "{run} › {step}: stopped waiting (timed out); still not: {}",
                 t.reasons().join("; ")
             ),
-            _ => format!("{wf} › {step}: woke ({}){}", words(reason), because(trace)),
+            ("time", _) => format!("{run} › {step}: the wait is over"),
+            _ => format!("{run} › {step}: woke{}", because(trace)),
         },
-        Kind::GoalAchieved => format!("{wf}: reached the goal {step}{}", because(trace)),
-        Kind::Exited => format!("left {wf} at {step}: {}{}", words(reason), because(trace)),
+        Kind::GoalAchieved => format!("{run}: reached the goal {step}{}", because(trace)),
+        Kind::Exited => {
+            let why = match reason {
+                "completed" => "finished its steps",
+                "exit_when" => "its exit rule held",
+                "goal_end" => "the goal was not reached (otherwise: end)",
+                "ended" => "reached an end step",
+                "stopped" => "another workflow stopped it",
+                "merged" => "the profile merged into a contact already in this workflow",
+                "step_limit" => "too many steps for one input (a safety limit)",
+                other => other,
+            };
+            format!("{run} left at {step}: {why}{}", because(trace))
+        }
         Kind::MessageSent => format!(
-            "was sent the {} {} ({wf} › {step})",
+            "was sent the {} {} ({run} › {step})",
             e.channel.as_deref().unwrap_or("message"),
             e.template.as_deref().unwrap_or("")
         ),
         Kind::MessageSuppressed => format!(
-            "the {} {} ({wf} › {step}) was not sent: {}{}",
+            "the {} {} ({run} › {step}) was not sent: {}{}",
             e.channel.as_deref().unwrap_or("message"),
             e.template.as_deref().unwrap_or(""),
             words(reason),
             because(trace).replace(" because ", "; failed: ")
         ),
         Kind::MessageDelayed => format!(
-            "the {} {} ({wf} › {step}) was held until {}{}",
+            "the {} {} ({run} › {step}) was held until {}{}",
             e.channel.as_deref().unwrap_or("message"),
             e.template.as_deref().unwrap_or(""),
             e.until
@@ -98,23 +113,26 @@ fn line(e: &JournalEntry) -> Option<String> {
             because(trace)
         ),
         Kind::MessageOpened => format!(
-            "opened {} ({wf} › {step})",
+            "opened {} ({run} › {step})",
             e.template.as_deref().unwrap_or("a message")
         ),
         Kind::MessageClicked => format!(
-            "clicked in {} ({wf} › {step})",
+            "clicked in {} ({run} › {step})",
             e.template.as_deref().unwrap_or("a message")
         ),
         Kind::TagAdded => format!("got the tag {}", e.tag.as_deref().unwrap_or("")),
         Kind::TagRemoved => format!("lost the tag {}", e.tag.as_deref().unwrap_or("")),
         Kind::ListJoined => format!("joined the list {}", e.list.as_deref().unwrap_or("")),
         Kind::ListLeft => format!("left the list {}", e.list.as_deref().unwrap_or("")),
-        Kind::ScoreChanged => format!(
-            "score {} is now {} ({})",
-            e.name.as_deref().unwrap_or("lead"),
-            e.score.unwrap_or(0),
-            reason
-        ),
+        Kind::ScoreChanged => {
+            let name = e.name.as_deref().unwrap_or("lead");
+            let origin = if reason.is_empty() {
+                format!(" ({run} › {step})")
+            } else {
+                format!(" ({reason})")
+            };
+            format!("score {name} is now {}{origin}", e.score.unwrap_or(0))
+        }
         Kind::FieldSet => format!(
             "field {} set to {}",
             e.field.as_deref().unwrap_or(""),
@@ -135,14 +153,14 @@ fn line(e: &JournalEntry) -> Option<String> {
             e.from.as_deref().unwrap_or(""),
             e.into.as_deref().unwrap_or("")
         ),
-        Kind::WebhookCalled => format!("{wf} › {step}: webhook called"),
+        Kind::WebhookCalled => format!("{run} › {step}: webhook called"),
         Kind::Warning => format!("warning: {}", e.message.as_deref().unwrap_or("")),
         Kind::MessageRejected => format!(
-            "the provider refused {} ({wf} › {step})",
+            "the provider refused {} ({run} › {step})",
             e.template.as_deref().unwrap_or("a message")
         ),
         Kind::MessageRenderFailed => format!(
-            "the provider could not render {} ({wf} › {step})",
+            "the provider could not render {} ({run} › {step})",
             e.template.as_deref().unwrap_or("a message")
         ),
         // Bookkeeping that answers no "why".
