@@ -264,6 +264,16 @@ impl Embedded {
     pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, PortError> {
         self.runner.prune_claims(now)
     }
+
+    /// Decides the experiments with `winner:` that are due (serve calls it each minute).
+    pub async fn decide_experiments(&self, now: DateTime<Utc>) -> Result<usize, PortError> {
+        let store = &self.runner;
+        let catalog = store.catalog().await?;
+        let decisions =
+            kairos_core::service::experiments::due_decisions(store, &catalog, now).await?;
+        kairos_core::service::experiments::record(store, store, &decisions).await?;
+        Ok(decisions.len())
+    }
 }
 
 impl Ports for Embedded {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use kairos_core::language::step::{GoalScope, Otherwise};
 use kairos_core::program::{NodeKind, ScoreChange, Wait, Workflow};
-use kairos_core::report::StepReport;
+use kairos_core::report::{StepReport, WorkflowReport};
 
 use crate::project;
 
@@ -14,8 +14,8 @@ pub fn run(file: &Path, dot: bool, report: Option<&Path>) -> Result<(), String> 
     let Some(loaded) = loaded.pop() else {
         return Err(crate::output::diagnostics(&errors));
     };
-    let counts = match report {
-        None => Vec::new(),
+    let report = match report {
+        None => WorkflowReport::default(),
         Some(path) => {
             let text = project::read(path).map_err(|d| d.to_string())?;
             let report = crate::simulate::read_report(&text)
@@ -25,7 +25,7 @@ pub fn run(file: &Path, dot: bool, report: Option<&Path>) -> Result<(), String> 
                 .into_iter()
                 .find(|w| w.workflow == loaded.workflow.id);
             let id = &loaded.workflow.id;
-            wf.map(|w| w.steps).ok_or_else(|| {
+            wf.ok_or_else(|| {
                 format!(
                     "{}: the report has no counts for workflow `{id}`",
                     path.display()
@@ -37,9 +37,9 @@ pub fn run(file: &Path, dot: bool, report: Option<&Path>) -> Result<(), String> 
     print!(
         "{}",
         if dot {
-            to_dot(wf, &counts)
+            to_dot(wf, &report)
         } else {
-            to_mermaid(wf, &counts)
+            to_mermaid(wf, &report)
         }
     );
     Ok(())
@@ -120,17 +120,40 @@ fn changes(add: &[String], remove: &[String]) -> String {
     plus.chain(minus).collect::<Vec<_>>().join(" ")
 }
 
-/// Edges out of node `i` with their labels; `None` target = the run completes.
-fn edges(wf: &Workflow, i: usize) -> Vec<(Option<usize>, String)> {
+/// Edges out of node `i` with their labels; `None` target = the run completes. A split's
+/// branches show their names and weights, and with a report their experiment results.
+fn edges(wf: &Workflow, i: usize, report: &WorkflowReport) -> Vec<(Option<usize>, String)> {
     let node = &wf.nodes[i];
     match &node.kind {
         NodeKind::If {
             then, otherwise, ..
         } => vec![(*then, "then".into()), (*otherwise, "else".into())],
-        NodeKind::Split { branches } => branches
-            .iter()
-            .map(|(w, first)| (*first, format!("{w}")))
-            .collect(),
+        NodeKind::Split {
+            branches, names, ..
+        } => {
+            let experiment = report.experiments.iter().find(|x| x.step == node.id);
+            branches
+                .iter()
+                .enumerate()
+                .map(|(b, (w, first))| {
+                    let mut text = format!("{} ({w})", names[b]);
+                    if let Some(r) = experiment.and_then(|x| x.branches.get(b)) {
+                        text.push_str(&format!(
+                            " · {:.1}% of {}",
+                            r.conversion_rate * 100.0,
+                            r.entered
+                        ));
+                        if let Some(p) = r.p_value {
+                            text.push_str(&format!(" · p {p:.3}"));
+                        }
+                        if experiment.and_then(|x| x.winner.as_deref()) == Some(names[b].as_str()) {
+                            text.push_str(" · winner");
+                        }
+                    }
+                    (*first, text)
+                })
+                .collect()
+        }
         NodeKind::Goto(t) => vec![(Some(*t), String::new())],
         NodeKind::End => vec![],
         NodeKind::Goal(g) if g.otherwise == Otherwise::End => vec![(node.next, "met".into())],
@@ -142,7 +165,8 @@ fn escape(text: &str) -> String {
     text.replace('"', "#quot;")
 }
 
-pub fn to_mermaid(wf: &Workflow, counts: &[StepReport]) -> String {
+pub fn to_mermaid(wf: &Workflow, report: &WorkflowReport) -> String {
+    let counts = &report.steps;
     let mut out = String::from("flowchart TD\n");
     let _ = writeln!(out, "    start([\"{}\"])", escape(wf.name()));
     if !wf.nodes.is_empty() {
@@ -157,7 +181,7 @@ pub fn to_mermaid(wf: &Workflow, counts: &[StepReport]) -> String {
             _ => format!("s{i}[\"{text}\"]"),
         };
         let _ = writeln!(out, "    {shape}");
-        for (target, edge) in edges(wf, i) {
+        for (target, edge) in edges(wf, i, report) {
             let to = target.map_or("done".to_string(), |t| format!("s{t}"));
             if edge.is_empty() {
                 let _ = writeln!(out, "    s{i} --> {to}");
@@ -170,7 +194,8 @@ pub fn to_mermaid(wf: &Workflow, counts: &[StepReport]) -> String {
     out
 }
 
-pub fn to_dot(wf: &Workflow, counts: &[StepReport]) -> String {
+pub fn to_dot(wf: &Workflow, report: &WorkflowReport) -> String {
+    let counts = &report.steps;
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let mut out = format!("digraph {} {{\n    rankdir=TB;\n", quote(&wf.id));
     let _ = writeln!(out, "    start [shape=oval, label={}];", quote(wf.name()));
@@ -189,7 +214,7 @@ pub fn to_dot(wf: &Workflow, counts: &[StepReport]) -> String {
             "    s{i} [shape={shape}, label={}];",
             quote(&label(wf, i, counts))
         );
-        for (target, edge) in edges(wf, i) {
+        for (target, edge) in edges(wf, i, report) {
             let to = target.map_or("done".to_string(), |t| format!("s{t}"));
             let _ = writeln!(out, "    s{i} -> {to} [label={}];", quote(&edge));
         }

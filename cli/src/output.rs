@@ -107,6 +107,33 @@ pub fn report_table(report: &Report) -> String {
                 opt(s.clicked)
             ));
         }
+        for x in &w.experiments {
+            out.push_str(&format!(
+                "  experiment {} (goal {}){}\n",
+                x.step,
+                x.goal,
+                x.winner
+                    .as_ref()
+                    .map_or(String::new(), |w| format!(", winner {w}"))
+            ));
+            for b in &x.branches {
+                let versus = match (b.difference, b.p_value) {
+                    (Some(d), Some(p)) => format!("{:+.1} pts vs first, p = {p:.3}", d * 100.0),
+                    (Some(d), None) => format!("{:+.1} pts vs first", d * 100.0),
+                    _ => "baseline".into(),
+                };
+                out.push_str(&format!(
+                    "    {:<12}{} {:>6} entered {:>6} converted {:>6.1}% [{:.1}–{:.1}%]  {versus}\n",
+                    b.branch,
+                    if b.holdout { " (holdout)" } else { "" },
+                    b.entered,
+                    b.converted,
+                    b.conversion_rate * 100.0,
+                    b.interval[0] * 100.0,
+                    b.interval[1] * 100.0,
+                ));
+            }
+        }
     }
     out
 }

@@ -86,6 +86,7 @@ async fn serve_embedded(options: Options, api_key: String) -> Result<(), String>
     let runner = embedded.clone();
     tokio::spawn(async move {
         let mut pruned = Utc::now();
+        let mut decided = Utc::now() - chrono::Duration::minutes(1);
         loop {
             // A round runs as its own task, so a panic in it (a bug) is logged and the loop
             // goes on; its transaction was rolled back as the task unwound.
@@ -94,6 +95,12 @@ async fn serve_embedded(options: Options, api_key: String) -> Result<(), String>
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "pipeline round failed; retrying"),
                 Err(e) => tracing::error!(error = %e, "pipeline round panicked; retrying"),
+            }
+            if Utc::now() - decided >= chrono::Duration::minutes(1) {
+                decided = Utc::now();
+                if let Err(e) = runner.decide_experiments(decided).await {
+                    tracing::warn!(error = %e, "deciding experiments failed");
+                }
             }
             if Utc::now() - pruned > chrono::Duration::minutes(10) {
                 pruned = Utc::now();

@@ -11,8 +11,9 @@ use kairos_core::adapters::memory::{
 use kairos_core::engine::Input;
 use kairos_core::identity;
 use kairos_core::pipeline::Pipeline;
-use kairos_core::ports::{PortError, WorkItem};
+use kairos_core::ports::{ContactStore, PortError, WorkItem};
 use kairos_core::report::Report;
+use kairos_core::service::experiments;
 use kairos_core::{Event, JournalEntry};
 
 use crate::output;
@@ -93,7 +94,7 @@ pub async fn run(
         .filter(|w| w.enroll_existing)
         .map(|w| w.id.clone())
         .collect();
-    let pipeline = Pipeline {
+    let mut pipeline = Pipeline {
         catalog,
         // Simulated mail carries no unsubscribe link (nothing would answer it).
         links: None,
@@ -132,6 +133,7 @@ pub async fn run(
     }
     emit(pipeline.drain(start).await?);
     let mut timeline = timeline.into_iter().peekable();
+    let mut next_decision = start;
     loop {
         let next_timer = pipeline.next_due().await?;
         let next_entry = timeline.peek().map(|e| e.at);
@@ -145,6 +147,20 @@ pub async fn run(
         };
         pace.wait_until(now);
         progress(now);
+        if now >= next_decision {
+            // Experiments with `winner:` are decided as `serve` decides them: periodically.
+            next_decision = now + chrono::Duration::hours(1);
+            let decisions =
+                experiments::due_decisions(&pipeline.store, &pipeline.catalog, now).await?;
+            for d in &decisions {
+                pipeline.catalog.set_winner(&d.workflow, &d.step, &d.branch);
+                pipeline
+                    .store
+                    .append_journal(std::slice::from_ref(&d.entry))
+                    .await?;
+            }
+            emit(decisions.into_iter().map(|d| d.entry).collect());
+        }
         emit(pipeline.advance_to(now).await?);
         while let Some(entry) = timeline.next_if(|e| e.at <= now) {
             for item in work_for(&pipeline, &entry, &mut warnings).await? {

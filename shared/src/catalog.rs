@@ -15,6 +15,8 @@ pub struct Catalog {
     definitions: Arc<Definitions>,
     date_rules: Vec<(Arc<Workflow>, usize, DateRule)>,
     watched_segments: BTreeSet<String>,
+    /// The branch each decided experiment takes from now on, by (workflow, split step).
+    winners: BTreeMap<(String, String), String>,
 }
 
 /// The outcome of a deploy.
@@ -48,6 +50,21 @@ impl Catalog {
 
     pub fn set_definitions(&mut self, definitions: Definitions) {
         self.definitions = Arc::new(definitions);
+    }
+
+    /// The branch an experiment's `winner:` picked, once it has.
+    pub fn winner(&self, workflow: &str, step: &str) -> Option<&str> {
+        self.winners
+            .get(&(workflow.to_string(), step.to_string()))
+            .map(String::as_str)
+    }
+
+    /// Records an experiment's winner: new runs of that split take `branch`. The first
+    /// decision stands.
+    pub fn set_winner(&mut self, workflow: &str, step: &str, branch: &str) {
+        self.winners
+            .entry((workflow.to_string(), step.to_string()))
+            .or_insert_with(|| branch.to_string());
     }
 
     /// Adds a version of a workflow. `migrate.from` must name an earlier version.
@@ -140,10 +157,15 @@ impl Catalog {
     ) -> Result<Catalog, String> {
         let mut definitions = Definitions::default();
         let mut workflows = BTreeMap::new();
+        let mut winners = Vec::new();
         for (key, json) in documents {
             if key == DEFINITIONS_KEY {
                 definitions =
                     serde_json::from_str(&json).map_err(|e| format!("stored definitions: {e}"))?;
+            } else if let Some((workflow, step)) = parse_winner_key(&key) {
+                let branch: String =
+                    serde_json::from_str(&json).map_err(|e| format!("stored {key}: {e}"))?;
+                winners.push((workflow, step, branch));
             } else if let Some((id, version)) = parse_workflow_key(&key) {
                 workflows.insert((id, version), (key, json));
             }
@@ -167,8 +189,22 @@ impl Catalog {
                 }
             }
         }
+        for (workflow, step, branch) in winners {
+            catalog.set_winner(&workflow, &step, &branch);
+        }
         Ok(catalog)
     }
+}
+
+/// The key of an experiment's stored winner: `WIN#<workflow>#<split step>` (ids are
+/// slugs: no `#` in them). Its document is the branch name as a JSON string.
+pub fn winner_key(workflow: &str, step: &str) -> String {
+    format!("WIN#{workflow}#{step}")
+}
+
+fn parse_winner_key(key: &str) -> Option<(String, String)> {
+    let (workflow, step) = key.strip_prefix("WIN#")?.split_once('#')?;
+    Some((workflow.to_string(), step.to_string()))
 }
 
 /// The key a stored workflow version goes by: `WF#<id>#V#<version, 6 digits>`, so keys

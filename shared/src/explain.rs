@@ -153,6 +153,11 @@ fn line(e: &JournalEntry) -> Option<String> {
             e.from.as_deref().unwrap_or(""),
             e.into.as_deref().unwrap_or("")
         ),
+        Kind::SplitWinner => format!(
+            "experiment {wf} › {step}: branch {} won; new runs take it{}",
+            e.branch.as_deref().unwrap_or(""),
+            because(trace)
+        ),
         Kind::WebhookCalled => format!("{run} › {step}: webhook called"),
         Kind::Warning => format!("warning: {}", e.message.as_deref().unwrap_or("")),
         Kind::MessageRejected => format!(

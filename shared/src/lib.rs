@@ -24,6 +24,7 @@
 //! - [`failpoint`]: named failpoints at the pipeline's boundaries, for crash tests.
 //! - [`keys`]: deterministic keys from content, for idempotent writes and dedupe.
 //! - [`report`]: per-step counts and goal conversion from a journal.
+//! - [`experiment`]: splits compared as experiments (rates, intervals, p-values, winner).
 //! - [`render`]: Liquid templates rendered for a contact.
 //! - [`unsubscribe`]: signed one-click unsubscribe tokens and links.
 //! - [`ports`]: the small traits for everything outside the engine (store, timers, work
@@ -37,6 +38,7 @@ pub mod delivery;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
+pub mod experiment;
 pub mod explain;
 pub mod failpoint;
 pub mod identity;

@@ -154,6 +154,13 @@ pub trait CatalogStore: Send + Sync {
         &self,
         definitions: &Definitions,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Records an experiment's winner (`catalog::winner_key`); the first one stored stands.
+    fn put_winner(
+        &self,
+        workflow: &str,
+        step: &str,
+        branch: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Wake-ups in the future.

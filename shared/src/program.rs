@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::duration::{Duration, Offset};
 use crate::language::condition::{Condition, Where};
-use crate::language::step::{GoalStep, ListStep, SendStep, TagStep, WebhookStep};
+use crate::language::step::{Experiment, GoalStep, ListStep, SendStep, TagStep, WebhookStep};
 use crate::language::workflow::{Migrate, Reentry, WorkflowDoc};
 
 pub type NodeId = usize;
@@ -58,6 +58,10 @@ pub enum NodeKind {
     },
     Split {
         branches: Vec<(f64, Option<NodeId>)>,
+        /// Each branch's name (`name`, else `a`, `b`, …).
+        names: Vec<String>,
+        /// Its `experiment:` settings, if it has any.
+        experiment: Option<Experiment>,
     },
     Goal(GoalStep),
     Tag(TagStep),
@@ -124,6 +128,19 @@ pub struct DateRule {
 
 impl Workflow {
     /// Assembles a compiled workflow and derives the indices the engine needs.
+    /// The goal a split's experiment compares its branches on: the one it names, else
+    /// the first goal (in document order) a run can reach after the split.
+    pub fn experiment_goal(&self, split: NodeId) -> Option<NodeId> {
+        let NodeKind::Split { experiment, .. } = &self.nodes[split].kind else {
+            return None;
+        };
+        if let Some(goal) = experiment.as_ref().and_then(|e| e.goal.as_ref()) {
+            return self.by_id.get(goal).copied();
+        }
+        let reach = reachable_from(&self.nodes, split);
+        self.goals.iter().copied().find(|&g| reach[g])
+    }
+
     pub(crate) fn assemble(doc: WorkflowDoc, triggers: Vec<Trigger>, nodes: Vec<Node>) -> Workflow {
         let by_id = nodes
             .iter()
@@ -176,7 +193,9 @@ pub fn successors(node: &Node) -> Vec<NodeId> {
         NodeKind::If {
             then, otherwise, ..
         } => then.iter().chain(otherwise.iter()).copied().collect(),
-        NodeKind::Split { branches } => branches.iter().filter_map(|(_, first)| *first).collect(),
+        NodeKind::Split { branches, .. } => {
+            branches.iter().filter_map(|(_, first)| *first).collect()
+        }
         NodeKind::Goto(target) => vec![*target],
         NodeKind::End => vec![],
         _ => node.next.into_iter().collect(),

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
+use crate::experiment::{compare, ExperimentReport};
 use crate::model::journal::{JournalEntry, Kind};
+use crate::program::NodeKind;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -26,6 +28,9 @@ pub struct WorkflowReport {
     /// Finished runs by exit reason.
     pub exited: BTreeMap<String, u64>,
     pub steps: Vec<StepReport>,
+    /// Each split compared as an experiment on its goal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub experiments: Vec<ExperimentReport>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -83,6 +88,9 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
     let mut runs: BTreeMap<&str, WorkflowReport> = BTreeMap::new();
     // Feedback already counted, by (kind, contact, workflow, run, step): opens repeat.
     let mut feedback_seen: BTreeSet<(Kind, &str, &str, &str, &str)> = BTreeSet::new();
+    // Experiments: which branch each run took at a split, and the goals each run reached.
+    let mut took: BTreeMap<(&str, &str), BTreeMap<(&str, &str), &str>> = BTreeMap::new();
+    let mut reached: BTreeSet<(&str, &str, &str, &str)> = BTreeSet::new();
     for e in journal {
         let (Some(wf), Some(run)) = (e.workflow.as_deref(), e.run.as_deref()) else {
             continue;
@@ -95,12 +103,18 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                 if let Some(step) = step {
                     if e.kind == Kind::Step {
                         steps.entry((wf, step)).or_default().entered += 1;
+                        if let Some(branch) = e.branch.as_deref() {
+                            took.entry((wf, step))
+                                .or_default()
+                                .insert((contact, run), branch);
+                        }
                     }
                     position.insert((contact, wf, run), (step, false));
                 }
             }
             Kind::GoalAchieved => {
                 if let Some(step) = step {
+                    reached.insert((contact, wf, run, step));
                     steps.entry((wf, step)).or_default().goals += 1;
                     position.insert((contact, wf, run), (step, false));
                 }
@@ -190,6 +204,43 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                 clicked: is_send.then_some(c.clicked),
                 rejected: (c.rejected > 0).then_some(c.rejected),
                 delayed_by_provider: (c.delayed_by_provider > 0).then_some(c.delayed_by_provider),
+            });
+        }
+        for (at, node) in workflow.nodes.iter().enumerate() {
+            let NodeKind::Split {
+                branches, names, ..
+            } = &node.kind
+            else {
+                continue;
+            };
+            let Some(goal) = workflow.experiment_goal(at) else {
+                continue;
+            };
+            let goal = workflow.nodes[goal].id.as_str();
+            let runs = took.get(&(workflow.id.as_str(), node.id.as_str()));
+            let counts: Vec<(String, bool, u64, u64)> = (0..branches.len())
+                .map(|b| {
+                    let label = b.to_string();
+                    let mut counted = (0, 0);
+                    for ((contact, run), _) in runs
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, taken)| **taken == label)
+                    {
+                        counted.0 += 1;
+                        let wf = workflow.id.as_str();
+                        counted.1 += u64::from(reached.contains(&(*contact, wf, *run, goal)));
+                    }
+                    // An empty branch goes straight on: the control group.
+                    let holdout = branches[b].1 == node.next;
+                    (names[b].clone(), holdout, counted.0, counted.1)
+                })
+                .collect();
+            wr.experiments.push(ExperimentReport {
+                step: node.id.clone(),
+                goal: goal.to_string(),
+                branches: compare(&counts),
+                winner: catalog.winner(&workflow.id, &node.id).map(str::to_string),
             });
         }
         report.workflows.push(wr);

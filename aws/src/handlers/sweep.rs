@@ -7,7 +7,8 @@ use crate::queues::MAX_DELAY_SECONDS;
 use crate::table::TIMER_SHARDS;
 use chrono::{DateTime, Duration, Utc};
 use kairos_core::engine::Input;
-use kairos_core::ports::{PortError, WorkItem, WorkQueue};
+use kairos_core::ports::{CatalogStore, PortError, WorkItem, WorkQueue};
+use kairos_core::service::experiments;
 use serde::Serialize;
 
 /// Contacts enrolled per fan-out per sweep: bounded so one run stays well inside its timeout.
@@ -29,6 +30,8 @@ pub struct Swept {
     pub timers: usize,
     /// Contacts offered to `enroll_existing` workflows.
     pub enrolled: usize,
+    /// Experiments whose winner was decided.
+    pub winners: usize,
 }
 
 impl Sweep {
@@ -78,6 +81,11 @@ impl Sweep {
             }
             self.aws.table.advance_fanout(&workflow, next).await?;
         }
+        // Experiments with `winner:` that are due are decided here, once a minute.
+        let catalog = self.aws.table.catalog().await?;
+        let decisions = experiments::due_decisions(&self.aws.table, &catalog, now).await?;
+        experiments::record(&self.aws.table, &self.aws.table, &decisions).await?;
+        swept.winners = decisions.len();
         Ok(swept)
     }
 }

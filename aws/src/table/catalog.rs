@@ -3,7 +3,7 @@
 
 use super::{corrupt, key, n, s, to_json, Table};
 use crate::port_error;
-use kairos_core::catalog::{workflow_key, Catalog, DEFINITIONS_KEY};
+use kairos_core::catalog::{winner_key, workflow_key, Catalog, DEFINITIONS_KEY};
 use kairos_core::language::definitions::Definitions;
 use kairos_core::ports::{CatalogStore, PortError};
 use kairos_core::program::Workflow;
@@ -114,5 +114,17 @@ impl CatalogStore for Table {
             false,
         )
         .await
+    }
+
+    /// Conditional: the first winner stored stands (a second decision is a no-op).
+    async fn put_winner(&self, workflow: &str, step: &str, branch: &str) -> Result<(), PortError> {
+        let text = to_json(&branch, "winner")?;
+        match self
+            .put_catalog_item(&winner_key(workflow, step), &text, true)
+            .await
+        {
+            Ok(()) | Err(PortError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }

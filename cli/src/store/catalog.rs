@@ -1,7 +1,7 @@
 //! Deployed workflow versions and the definitions, one row each under the keys
 //! `kairos_core::catalog` names, and the replayed catalog every handle shares.
 
-use kairos_core::catalog::{workflow_key, DEFINITIONS_KEY};
+use kairos_core::catalog::{winner_key, workflow_key, DEFINITIONS_KEY};
 use kairos_core::language::definitions::Definitions;
 use kairos_core::ports::{CatalogStore, PortError};
 use kairos_core::{Catalog, Workflow};
@@ -75,6 +75,22 @@ impl CatalogStore for Store {
             )
             .map_err(|e| db("store the definitions", e))?;
         catalog.set_definitions(definitions.clone());
+        Ok(())
+    }
+
+    async fn put_winner(&self, workflow: &str, step: &str, branch: &str) -> Result<(), PortError> {
+        let mut catalog = self
+            .shared
+            .catalog
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO catalog (key, doc) VALUES (?1, ?2)",
+                params![winner_key(workflow, step), to_json(&branch)?],
+            )
+            .map_err(|e| db("store an experiment's winner", e))?;
+        catalog.set_winner(workflow, step, branch);
         Ok(())
     }
 }

@@ -291,6 +291,11 @@ impl CatalogStore for MemoryCatalog {
         lock(&self.catalog).set_definitions(definitions.clone());
         Ok(())
     }
+
+    async fn put_winner(&self, workflow: &str, step: &str, branch: &str) -> Result<(), PortError> {
+        lock(&self.catalog).set_winner(workflow, step, branch);
+        Ok(())
+    }
 }
 
 /// A whole backend in memory, for the use cases and the router in tests.

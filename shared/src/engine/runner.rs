@@ -161,16 +161,28 @@ impl Cx<'_> {
                     node = if taken { *then } else { *otherwise };
                     continue;
                 }
-                NodeKind::Split { branches } => {
-                    let chosen = pick_branch(branches, &self.state.contact.id, &run_id, &step.id);
+                NodeKind::Split {
+                    branches, names, ..
+                } => {
+                    // An experiment that has a winner sends every new run its way.
+                    let won = catalog_winner(self.catalog, wf, &step.id, names);
+                    let chosen = won.unwrap_or_else(|| {
+                        pick_branch(branches, &self.state.contact.id, &run_id, &step.id)
+                    });
                     self.run_entry(Kind::Step, wf, run, Some(at)).branch = Some(chosen.to_string());
-                    let weights: Vec<String> =
-                        branches.iter().map(|(w, _)| w.to_string()).collect();
-                    let test = format!(
-                        "split {} (by weight, seeded by contact, run and step): branch",
-                        weights.join(" / ")
-                    );
-                    self.attach(Trace::leaf(test, Some(chosen.into()), true));
+                    let test = match won {
+                        Some(_) => "split: the experiment's winner takes every run: branch".into(),
+                        None => {
+                            let weights: Vec<String> =
+                                branches.iter().map(|(w, _)| w.to_string()).collect();
+                            format!(
+                                "split {} (by weight, seeded by contact, run and step): branch",
+                                weights.join(" / ")
+                            )
+                        }
+                    };
+                    let name = names.get(chosen).cloned().unwrap_or_default();
+                    self.attach(Trace::leaf(test, Some(name.into()), true));
                     node = branches[chosen].1;
                     continue;
                 }
@@ -548,6 +560,17 @@ impl Cx<'_> {
             }
         }
     }
+}
+
+/// The branch index of a split's decided winner, if its experiment has one.
+fn catalog_winner(
+    catalog: &crate::catalog::Catalog,
+    wf: &Workflow,
+    step: &str,
+    names: &[String],
+) -> Option<usize> {
+    let name = catalog.winner(&wf.id, step)?;
+    names.iter().position(|n| n == name)
 }
 
 /// A split branch chosen by weight, stable for the same contact, run and step.

@@ -48,6 +48,56 @@ pub struct StepDoc {
     pub goto: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<bool>,
+    /// On a `split`: which goal its branches are compared on (they report as an
+    /// experiment), and optionally when a winner takes over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Experiment>,
+}
+
+/// `experiment:` on a split step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// The goal step whose conversions compare the branches; default: the workflow's
+    /// first goal after the split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<String>,
+    /// Once a branch wins at this confidence, new runs take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner: Option<Winner>,
+}
+
+/// `winner:` in an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Winner {
+    /// Not before this long after the first run took the split.
+    pub after: Duration,
+    /// Not before every branch has had this many runs.
+    #[serde(default = "default_min_per_branch")]
+    pub min_per_branch: u64,
+    /// How sure the difference to the first branch must be (two-sided), e.g. 0.95.
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+}
+
+fn default_min_per_branch() -> u64 {
+    200
+}
+
+fn default_confidence() -> f64 {
+    0.95
+}
+
+/// The name a split branch reports under: its `name`, else `a`, `b`, … by position.
+pub fn branch_name(branch: &SplitBranch, index: usize) -> String {
+    branch
+        .name
+        .clone()
+        .unwrap_or_else(|| match u8::try_from(index) {
+            Ok(i) if i < 26 => char::from(b'a' + i).to_string(),
+            _ => format!("branch-{}", index + 1),
+        })
 }
 
 impl StepDoc {

@@ -45,6 +45,9 @@ pub enum Kind {
     SegmentEntered,
     /// The contact stopped matching a segment a trigger watches (`name`), with the evidence.
     SegmentLeft,
+    /// An experiment picked its winner (`workflow`, `step` = the split, `branch`): new
+    /// runs take that branch. Not about one contact: `contact` is empty.
+    SplitWinner,
     /// The engine stopped something for safety (a cascade of changes too long for one
     /// input) and says so, rather than dropping work silently; `message` says what.
     Warning,

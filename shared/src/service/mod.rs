@@ -6,12 +6,14 @@
 //!   that no deployed workflow loses a segment or template it names).
 //! - [`accept`]: hand inputs to the engine exactly once per client-given id.
 //! - [`contacts`]: a contact as a change will leave it, through the engine itself.
+//! - [`experiments`]: experiment winners, decided once when they are due.
 //!
 //! A backend is a [`Ports`]: its contact store, catalog store and work queue.
 
 pub mod accept;
 pub mod contacts;
 pub mod deploy;
+pub mod experiments;
 
 use std::future::Future;
 

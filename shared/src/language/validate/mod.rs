@@ -70,6 +70,26 @@ pub fn validate_workflow(
         .enumerate()
         .map(|(i, n)| (n.id.clone(), i))
         .collect();
+    for node in &nodes {
+        let NodeKind::Split {
+            experiment: Some(e),
+            ..
+        } = &node.kind
+        else {
+            continue;
+        };
+        if let Some(goal) = &e.goal {
+            let is_goal = by_id
+                .get(goal)
+                .is_some_and(|&g| matches!(nodes[g].kind, NodeKind::Goal(_)));
+            if !is_goal {
+                check.error(
+                    &format!("{}.experiment.goal", node.path),
+                    format!("`{goal}` is not a goal step of this workflow"),
+                );
+            }
+        }
+    }
     let mut resolved = Vec::new();
     for (at, target) in gotos {
         match by_id.get(&target) {

@@ -102,6 +102,12 @@ impl Checker<'_> {
                 }
             }
         }
+        if step.experiment.is_some() && step.split.is_none() {
+            self.error(
+                &format!("{path}.experiment"),
+                "`experiment` belongs to a `split` step",
+            );
+        }
         if kinds.len() != 1 {
             return NodeKind::End;
         }
@@ -165,7 +171,27 @@ impl Checker<'_> {
                     "all split weights are zero: no branch can be chosen",
                 );
             }
-            return NodeKind::Split { branches: compiled };
+            let names = branches
+                .iter()
+                .enumerate()
+                .map(|(i, b)| crate::language::step::branch_name(b, i))
+                .collect();
+            if let Some(winner) = step.experiment.as_ref().and_then(|e| e.winner.as_ref()) {
+                if !(winner.confidence > 0.5 && winner.confidence < 1.0) {
+                    self.error(
+                        &format!("{path}.experiment.winner.confidence"),
+                        format!(
+                            "a confidence is between 0.5 and 1 (e.g. 0.95), not {}",
+                            winner.confidence
+                        ),
+                    );
+                }
+            }
+            return NodeKind::Split {
+                branches: compiled,
+                names,
+                experiment: step.experiment.clone(),
+            };
         }
         if let Some(goal) = &step.goal {
             self.condition(&format!("{path}.goal.when"), &goal.when, true);
