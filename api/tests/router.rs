@@ -230,3 +230,71 @@ async fn identical_events_without_an_id_in_one_request_are_two_inputs() {
     );
     assert!(first.at < second.at, "in the order given");
 }
+
+#[tokio::test]
+async fn the_journal_explains_itself_on_request() {
+    let app = app();
+    let workflow = "id: vip\nentry: { triggers: [ { event: checkout } ] }\nsteps:\n  - id: big\n    if: { tag: vip }\n    then: [ { id: thanks, tag: { add: [thanked] } } ]\n";
+    let (status, _) = call(
+        &app,
+        "PUT",
+        "/v1/workflows/vip",
+        "application/yaml",
+        workflow,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The engine's journal for a checkout, as the pipeline would save and append it.
+    let catalog = app.ports.catalog.catalog().await.unwrap();
+    let at = clock();
+    let mut state = ContactState::new(Contact::new("ann", at));
+    let checkout = kairos_core::Input::Event(kairos_core::Event::new("checkout", at));
+    let out = process(&catalog, &mut state, checkout, at);
+    app.ports.contacts.save(&mut state).await.unwrap();
+    app.ports
+        .contacts
+        .append_journal(&out.journal)
+        .await
+        .unwrap();
+
+    let (status, body) = call(
+        &app,
+        "GET",
+        "/v1/contacts/ann/journal?explain=1",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let story: Vec<&str> = body["story"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        story
+            .iter()
+            .any(|l| l.ends_with("vip:1 › big: took the else branch because tag vip → false")),
+        "{story:#?}"
+    );
+    assert!(body["journal"].is_array());
+    let (_, plain) = call(
+        &app,
+        "GET",
+        "/v1/contacts/ann/journal",
+        "application/json",
+        "",
+    )
+    .await;
+    assert!(plain.get("story").is_none());
+    let (status, _) = call(
+        &app,
+        "GET",
+        "/v1/contacts/ann/journal?explain=maybe",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
