@@ -10,6 +10,7 @@
 //! - `workflows`, `definitions`, `contacts`, `events`: the `/v1` resources.
 //! - `tracking`: the Segment-compatible tracking API (`/v1/track`, `/v1/batch`, …).
 //! - [`session`]: browser sessions (login with the API key, a strict cookie) for pages.
+//! - `console`: the pages — workflows as journeys with live counts, contacts' timelines.
 //! - `unsubscribe`: the one-click unsubscribe routes and their pages (no key: the
 //!   signed token is the proof).
 
@@ -17,6 +18,7 @@
 
 mod auth;
 mod body;
+mod console;
 mod contacts;
 mod definitions;
 pub mod error;
@@ -56,6 +58,8 @@ pub struct App<P> {
     pub links: Option<Links>,
     /// Where "now" comes from: the wall clock in production; read once per request.
     pub clock: fn() -> DateTime<Utc>,
+    /// Whether the console links to a local outbox (`kairos serve` has one at `/outbox`).
+    pub outbox: bool,
 }
 
 impl<P> App<P> {
@@ -67,6 +71,15 @@ impl<P> App<P> {
             write_key: String::new(),
             links,
             clock: Utc::now,
+            outbox: false,
+        }
+    }
+
+    /// The same app, its console linking to the local outbox at `/outbox`.
+    pub fn with_outbox(self) -> App<P> {
+        App {
+            outbox: true,
+            ..self
         }
     }
 
@@ -90,8 +103,9 @@ impl<P: Ports> FromRequestParts<Arc<App<P>>> for Now {
     }
 }
 
-/// The `/v1` API behind the key, the unsubscribe routes without it, and JSON errors for
-/// unknown routes and methods.
+/// The `/v1` API behind the key, the tracking routes behind the write key, the unsubscribe
+/// routes without a key, the console behind a session, and JSON errors for unknown routes
+/// and methods.
 pub fn router<P: Ports>(app: Arc<App<P>>) -> Router {
     let v1 = Router::new()
         .route(
@@ -130,6 +144,12 @@ pub fn router<P: Ports>(app: Arc<App<P>>) -> Router {
         "/unsubscribe/{token}",
         get(unsubscribe::page::<P>).post(unsubscribe::unsubscribe::<P>),
     );
+    // The console's pages behind a browser session (or the API key as a Bearer header),
+    // with `/login` and `/logout`.
+    let sessions = session::Sessions::new(&app.api_key);
+    let console = sessions
+        .protect(console::routes(app.clone()))
+        .merge(sessions.routes());
     v1.merge(tracking)
         .merge(unsubscribe)
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -141,4 +161,5 @@ pub fn router<P: Ports>(app: Arc<App<P>>) -> Router {
             )
         })
         .with_state(app)
+        .merge(console)
 }

@@ -123,7 +123,7 @@ fn form(next: &str, error: Option<&str>) -> Html<String> {
         format!("<p role=\"alert\">{}</p>", escape(e))
     });
     Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Kairos — log in</title></head><body style=\"font-family:sans-serif;max-width:24em;margin:4em auto\"><h1>Kairos</h1>{error}<form method=\"post\" action=\"/login\"><label>API key <input type=\"password\" name=\"key\" autocomplete=\"current-password\" required autofocus></label><input type=\"hidden\" name=\"next\" value=\"{}\"> <button type=\"submit\">Log in</button></form></body></html>",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Kairos — log in</title><link rel=\"icon\" href=\"data:,\"></head><body style=\"font-family:sans-serif;max-width:24em;margin:4em auto\"><h1>Kairos</h1>{error}<form method=\"post\" action=\"/login\"><label>API key <input type=\"password\" name=\"key\" autocomplete=\"current-password\" required autofocus></label><input type=\"hidden\" name=\"next\" value=\"{}\"> <button type=\"submit\">Log in</button></form></body></html>",
         escape(local_path(next))
     ))
 }
@@ -134,11 +134,9 @@ async fn login_page(Query(q): Query<LoginQuery>) -> Html<String> {
 
 async fn login(State(sessions): State<Sessions>, Form(f): Form<LoginForm>) -> Response {
     if !is_key(&sessions.inner.api_key, &f.key) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            form(&f.next, Some("That is not the API key.")),
-        )
-            .into_response();
+        // The form again, with why: a page to read (200), as login pages answer, so the
+        // browser logs no failed request; no session was given.
+        return form(&f.next, Some("That is not the API key.")).into_response();
     }
     let cookie = format!(
         "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",

@@ -3,8 +3,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use kairos_core::language::step::{GoalScope, Otherwise};
-use kairos_core::program::{NodeKind, ScoreChange, Wait, Workflow};
+use kairos_core::language::step::Otherwise;
+use kairos_core::program::{NodeKind, Workflow};
 use kairos_core::report::{StepReport, WorkflowReport};
 
 use crate::project;
@@ -69,55 +69,11 @@ fn label(wf: &Workflow, i: usize, counts: &[StepReport]) -> String {
 }
 
 fn describe(wf: &Workflow, i: usize) -> String {
-    let node = &wf.nodes[i];
-    let what = match &node.kind {
-        NodeKind::Send(s) => format!("send {} · {}", s.channel.as_str(), s.template),
-        NodeKind::Wait(Wait::For(d)) => format!("wait {d}"),
-        NodeKind::Wait(Wait::Until(t)) => format!("wait until {}", t.to_rfc3339()),
-        NodeKind::Wait(Wait::UntilTime { at, .. }) => format!("wait until {}", at.format("%H:%M")),
-        NodeKind::Wait(Wait::Condition { timeout, .. }) => match timeout {
-            Some(t) => format!("wait until condition, max {t}"),
-            None => "wait until condition".into(),
-        },
-        NodeKind::If { .. } => "if".into(),
-        NodeKind::Split { .. } => "split".into(),
-        NodeKind::Goal(g) => {
-            let scope = if g.scope == GoalScope::Anywhere {
-                "anywhere"
-            } else {
-                "below"
-            };
-            let otherwise = match g.otherwise {
-                Otherwise::Continue => "continue",
-                Otherwise::Wait => "wait",
-                Otherwise::End => "end",
-            };
-            format!("goal ({scope}, otherwise {otherwise})")
-        }
-        NodeKind::Tag(t) => format!("tag {}", changes(&t.add, &t.remove)),
-        NodeKind::List(l) => format!("list {}", changes(&l.join, &l.leave)),
-        NodeKind::Score { name, change } => match change {
-            ScoreChange::Add(points) => format!("score {name} {points:+}"),
-            ScoreChange::Set(value) => format!("score {name} = {value}"),
-        },
-        NodeKind::Set(fields) => format!(
-            "set {}",
-            fields.keys().cloned().collect::<Vec<_>>().join(", ")
-        ),
-        NodeKind::Start(w) => format!("start {w}"),
-        NodeKind::Stop(w) => format!("stop {w}"),
-        NodeKind::Webhook(h) => format!("webhook {:?}", h.method),
-        NodeKind::Goto(t) => format!("goto {}", wf.nodes[*t].id),
-        NodeKind::End => "end".into(),
-    };
-    format!("{}: {what}", node.id)
-}
-
-/// `+a +b -c`: what a tag or list step adds and removes.
-fn changes(add: &[String], remove: &[String]) -> String {
-    let plus = add.iter().map(|x| format!("+{x}"));
-    let minus = remove.iter().map(|x| format!("-{x}"));
-    plus.chain(minus).collect::<Vec<_>>().join(" ")
+    format!(
+        "{}: {}",
+        wf.nodes[i].id,
+        kairos_core::journey::step_words(wf, i)
+    )
 }
 
 /// Edges out of node `i` with their labels; `None` target = the run completes. A split's
@@ -168,7 +124,14 @@ fn escape(text: &str) -> String {
 pub fn to_mermaid(wf: &Workflow, report: &WorkflowReport) -> String {
     let counts = &report.steps;
     let mut out = String::from("flowchart TD\n");
-    let _ = writeln!(out, "    start([\"{}\"])", escape(wf.name()));
+    // The start says how contacts get in and out: triggers, segment, reentry, exit rule.
+    let entry = kairos_core::journey::entry_words(wf).join("<br>");
+    let _ = writeln!(
+        out,
+        "    start([\"{}<br>{}\"])",
+        escape(wf.name()),
+        escape(&entry)
+    );
     if !wf.nodes.is_empty() {
         let _ = writeln!(out, "    start --> s0");
     }
@@ -198,7 +161,12 @@ pub fn to_dot(wf: &Workflow, report: &WorkflowReport) -> String {
     let counts = &report.steps;
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let mut out = format!("digraph {} {{\n    rankdir=TB;\n", quote(&wf.id));
-    let _ = writeln!(out, "    start [shape=oval, label={}];", quote(wf.name()));
+    let entry = kairos_core::journey::entry_words(wf).join("\n");
+    let _ = writeln!(
+        out,
+        "    start [shape=oval, label={}];",
+        quote(&format!("{}\n{entry}", wf.name()))
+    );
     if !wf.nodes.is_empty() {
         out.push_str("    start -> s0;\n");
     }

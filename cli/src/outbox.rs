@@ -21,7 +21,7 @@ use serde::Deserialize;
 use crate::embedded::Embedded;
 
 /// The outbox pages behind a session (they show recipients, bodies and unsubscribe
-/// tokens), with `/login` and `/logout`.
+/// tokens); `/login` and `/logout` are the API router's.
 pub fn router(embedded: Arc<Embedded>, api_key: String) -> Router {
     let sessions = Sessions::new(&api_key);
     let pages = Router::new()
@@ -30,7 +30,7 @@ pub fn router(embedded: Arc<Embedded>, api_key: String) -> Router {
         .route("/outbox/{id}/open", get(open))
         .route("/outbox/{id}/click", get(click))
         .with_state(embedded);
-    sessions.protect(pages).merge(sessions.routes())
+    sessions.protect(pages)
 }
 
 async fn list(State(e): State<Arc<Embedded>>) -> Response {
@@ -52,7 +52,7 @@ async fn list(State(e): State<Arc<Embedded>>) -> Response {
             )
         })
         .collect();
-    Html(format!("<!doctype html><meta charset=\"utf-8\"><title>Outbox</title><h1>Outbox</h1><table><tr><th>subject</th><th>to</th><th>channel</th><th>workflow/step</th></tr>{rows}</table>")).into_response()
+    Html(format!("<!doctype html><meta charset=\"utf-8\"><title>Outbox</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/console/style.css\"><main><h1>Outbox</h1><p><a href=\"/console\">← Console</a></p><table><tr><th>subject</th><th>to</th><th>channel</th><th>workflow/step</th></tr>{rows}</table>")).into_response()
 }
 
 /// The HTML with every `href="http…"` sent through the click redirect.
@@ -105,7 +105,7 @@ async fn show(State(e): State<Arc<Embedded>>, Path(id): Path<String>) -> Respons
         })
         .unwrap_or_default();
     Html(format!(
-        "<!doctype html><meta charset=\"utf-8\"><title>{subject}</title><p>To: {to}<br>Subject: {subject}</p>{unsubscribe}<hr>{body}<img src=\"/outbox/{id}/open\" width=\"1\" height=\"1\" alt=\"\">",
+        "<!doctype html><meta charset=\"utf-8\"><title>{subject}</title><link rel=\"icon\" href=\"data:,\"><p>To: {to}<br>Subject: {subject}</p>{unsubscribe}<hr>{body}<img src=\"/outbox/{id}/open\" width=\"1\" height=\"1\" alt=\"\">",
         subject = escape(o.subject.as_deref().unwrap_or("")),
         to = escape(&o.to)
     ))

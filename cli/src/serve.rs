@@ -114,8 +114,11 @@ async fn serve_embedded(options: Options, api_key: String) -> Result<(), String>
     });
     tracing::info!(data = %options.data.display(), "embedded store");
     let links = Some(embedded.links.clone());
-    let app =
-        Arc::new(App::new(embedded.clone(), api_key.clone(), links).with_write_key(write_key()));
+    let app = Arc::new(
+        App::new(embedded.clone(), api_key.clone(), links)
+            .with_write_key(write_key())
+            .with_outbox(),
+    );
     listen(
         listener,
         &url,

@@ -408,8 +408,14 @@ async fn the_local_outbox_shows_rendered_mail_and_records_opens_and_clicks() {
         .send()
         .await
         .unwrap();
-    assert_eq!(wrong.status().as_u16(), 401);
+    // The form again, saying why, and no session.
+    assert_eq!(wrong.status().as_u16(), 200);
     assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("That is not the API key."));
     let login = anonymous
         .post(format!("{}/login", server.url))
         .form(&[("key", KEY), ("next", "/outbox")])

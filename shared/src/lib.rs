@@ -20,6 +20,7 @@
 //!   over a backend's [`service::Ports`].
 //! - [`identity`]: which contact an id leads to after merges; which contact an
 //!   identify merges into.
+//! - [`journey`]: a workflow in words (steps, conditions, triggers, exits) for pictures.
 //! - [`explain`]: a contact's journal, with its decision traces, told in plain words.
 //! - [`failpoint`]: named failpoints at the pipeline's boundaries, for crash tests.
 //! - [`keys`]: deterministic keys from content, for idempotent writes and dedupe.
@@ -42,6 +43,7 @@ pub mod experiment;
 pub mod explain;
 pub mod failpoint;
 pub mod identity;
+pub mod journey;
 pub mod keys;
 pub mod language;
 pub mod model;

@@ -127,7 +127,6 @@ pub struct DateRule {
 }
 
 impl Workflow {
-    /// Assembles a compiled workflow and derives the indices the engine needs.
     /// The goal a split's experiment compares its branches on: the one it names, else
     /// the first goal (in document order) a run can reach after the split.
     pub fn experiment_goal(&self, split: NodeId) -> Option<NodeId> {
@@ -141,6 +140,7 @@ impl Workflow {
         self.goals.iter().copied().find(|&g| reach[g])
     }
 
+    /// Assembles a compiled workflow and derives the indices the engine needs.
     pub(crate) fn assemble(doc: WorkflowDoc, triggers: Vec<Trigger>, nodes: Vec<Node>) -> Workflow {
         let by_id = nodes
             .iter()

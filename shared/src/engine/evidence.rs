@@ -178,3 +178,31 @@ pub fn ops_words(ops: &Ops) -> String {
     }
     parts.join(" and ")
 }
+
+/// A condition in words, as the console and graphs show it (`all of (tag vip; score lead
+/// ≥ 10)`), without evaluating it.
+pub fn condition_words(condition: &Condition) -> String {
+    let list = |items: &[Condition]| {
+        items
+            .iter()
+            .map(condition_words)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match condition {
+        Condition::All(items) => format!("all of ({})", list(items)),
+        Condition::Any(items) => format!("any of ({})", list(items)),
+        Condition::Not(inner) => format!("not ({})", condition_words(inner)),
+        Condition::Field(test) => format!("field {} {}", test.name, ops_words(&test.test)),
+        Condition::Tag(tag) => format!("tag {tag}"),
+        Condition::List(list) => format!("list {list}"),
+        Condition::Score(test) => format!(
+            "score {} {}",
+            test.name.as_deref().unwrap_or("lead"),
+            ops_words(&test.test)
+        ),
+        Condition::Segment(name) => format!("segment {name}"),
+        Condition::Event(test) => event_words(test),
+        Condition::InactiveFor(d) => format!("inactive for {d}"),
+    }
+}
