@@ -135,6 +135,10 @@ pub fn to_mermaid(wf: &Workflow, report: &WorkflowReport) -> String {
     if !wf.nodes.is_empty() {
         let _ = writeln!(out, "    start --> s0");
     }
+    // Goals are jumped to as soon as they hold: dashed, from the start.
+    for &g in &wf.goals {
+        let _ = writeln!(out, "    start -.->|jump when met| s{g}");
+    }
     for i in 0..wf.nodes.len() {
         let text = escape(&label(wf, i, counts));
         let shape = match wf.nodes[i].kind {
@@ -169,6 +173,13 @@ pub fn to_dot(wf: &Workflow, report: &WorkflowReport) -> String {
     );
     if !wf.nodes.is_empty() {
         out.push_str("    start -> s0;\n");
+    }
+    // Goals are jumped to as soon as they hold: dashed, from the start.
+    for &g in &wf.goals {
+        let _ = writeln!(
+            out,
+            "    start -> s{g} [style=dashed, label=\"jump when met\"];"
+        );
     }
     for i in 0..wf.nodes.len() {
         let shape = match wf.nodes[i].kind {

@@ -89,11 +89,19 @@ async fn show(State(e): State<Arc<Embedded>>, Path(id): Path<String>) -> Respons
     let Ok(Some(o)) = e.store.outbox_message(&id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let body = match (&o.html, &o.text) {
-        (Some(html), _) => tracked(html, &id),
-        (None, Some(text)) => format!("<pre>{}</pre>", escape(text)),
-        _ => String::new(),
-    };
+    // Both parts, as a mail client would offer them: the HTML (links tracked), then text.
+    let html = o
+        .html
+        .as_deref()
+        .map(|h| tracked(h, &id))
+        .unwrap_or_default();
+    let text = o.text.as_deref().map_or(String::new(), |t| {
+        format!(
+            "<h2 style=\"font:600 1em sans-serif\">Text part</h2><pre>{}</pre>",
+            escape(t)
+        )
+    });
+    let body = format!("{html}{text}");
     let unsubscribe = o
         .unsubscribe_url
         .as_deref()

@@ -21,9 +21,11 @@ pub fn step_words(wf: &Workflow, i: NodeId) -> String {
         NodeKind::If { condition, .. } => format!("if {}", condition_words(condition)),
         NodeKind::Split { names, .. } => format!("split: {}", names.join(" / ")),
         NodeKind::Goal(g) => {
+            // Goals are jumped to: a run before the goal (anywhere, with that scope) skips
+            // ahead the moment the condition holds.
             let scope = match g.scope {
-                GoalScope::Anywhere => ", from anywhere",
-                GoalScope::Below => "",
+                GoalScope::Anywhere => "; runs anywhere in the workflow jump here when it holds",
+                GoalScope::Below => "; runs before it jump here when it holds",
             };
             let otherwise = match g.otherwise {
                 Otherwise::Continue => "else go on",
@@ -32,7 +34,7 @@ pub fn step_words(wf: &Workflow, i: NodeId) -> String {
             };
             let timeout = g.timeout.map_or(String::new(), |t| format!(" at most {t}"));
             format!(
-                "goal: {}{scope} ({otherwise}{timeout})",
+                "goal: {} ({otherwise}{timeout}){scope}",
                 condition_words(&g.when)
             )
         }
