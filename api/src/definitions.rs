@@ -1,4 +1,5 @@
-//! `PUT /v1/definitions`: segments, templates, scoring, delivery policy.
+//! `PUT /v1/definitions` and `GET /v1/definitions`: segments, templates, scoring, delivery
+//! policy.
 
 use std::sync::Arc;
 
@@ -6,6 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
+use kairos_core::ports::CatalogStore;
 use kairos_core::service::deploy::deploy_definitions;
 use kairos_core::service::Ports;
 use serde_json::{json, Value};
@@ -24,4 +26,10 @@ pub(crate) async fn put<P: Ports>(
     Ok(Json(
         json!({ "segments": defs.segments.len(), "templates": defs.templates.len(), "scoring": defs.scoring.len() }),
     ))
+}
+
+/// The definitions in force, as stored (what `kairos deploy` compares its own with).
+pub(crate) async fn get<P: Ports>(State(app): State<Arc<App<P>>>) -> Result<Json<Value>, ApiError> {
+    let catalog = app.ports.catalog().catalog().await?;
+    Ok(Json(json!({ "definitions": catalog.definitions() })))
 }

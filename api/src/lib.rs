@@ -108,12 +108,16 @@ impl<P: Ports> FromRequestParts<Arc<App<P>>> for Now {
 /// and methods.
 pub fn router<P: Ports>(app: Arc<App<P>>) -> Router {
     let v1 = Router::new()
+        .route("/v1/workflows", get(workflows::list::<P>))
         .route(
             "/v1/workflows/{id}",
             put(workflows::put::<P>).get(workflows::get::<P>),
         )
         .route("/v1/workflows/{id}/report", get(workflows::report::<P>))
-        .route("/v1/definitions", put(definitions::put::<P>))
+        .route(
+            "/v1/definitions",
+            put(definitions::put::<P>).get(definitions::get::<P>),
+        )
         .route(
             "/v1/contacts/{id}",
             put(contacts::put::<P>)
@@ -150,8 +154,14 @@ pub fn router<P: Ports>(app: Arc<App<P>>) -> Router {
     let console = sessions
         .protect(console::routes(app.clone()))
         .merge(sessions.routes());
+    // For load balancers and scripts that wait for `serve`: no key, nothing read.
+    let health = Router::new().route(
+        "/health",
+        get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+    );
     v1.merge(tracking)
         .merge(unsubscribe)
+        .merge(health)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -1,4 +1,5 @@
-//! `PUT /v1/workflows/{id}` (deploy), `GET /v1/workflows/{id}`, and its report.
+//! `GET /v1/workflows` (every deployed workflow), `PUT /v1/workflows/{id}` (deploy),
+//! `GET /v1/workflows/{id}`, and its report.
 
 use std::sync::Arc;
 
@@ -55,4 +56,23 @@ pub(crate) async fn report<P: Ports>(
     let report = kairos_core::report::build(&journal, &catalog);
     let workflow = report.workflows.into_iter().find(|w| w.workflow == id);
     Ok(Json(json!(workflow)))
+}
+
+/// Every deployed workflow: id, name, newest version, enabled, runs entered and active.
+pub(crate) async fn list<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+) -> Result<Json<Value>, ApiError> {
+    let catalog = app.ports.catalog().catalog().await?;
+    let mut workflows = Vec::new();
+    for wf in catalog.latest_all() {
+        let journal = app.ports.contacts().workflow_journal(&wf.id).await?;
+        let report = kairos_core::report::build(&journal, &catalog);
+        let counts = report.workflows.into_iter().find(|w| w.workflow == wf.id);
+        let (entered, active) = counts.map_or((0, 0), |c| (c.entered, c.active));
+        workflows.push(json!({
+            "id": wf.id, "name": wf.name(), "version": wf.version, "enabled": wf.enabled,
+            "entered": entered, "active_runs": active,
+        }));
+    }
+    Ok(Json(json!({ "workflows": workflows })))
 }

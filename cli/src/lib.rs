@@ -11,9 +11,11 @@
 //! - `embedded`: the embedded backend of `serve` (the store, the in-process pipeline loop).
 //! - `store`: the embedded store, SQLite in WAL mode, every port.
 //! - `outbox`: the local outbox of `serve`, with tracked opens and clicks.
+//! - `deploy`: a project folder pushed to a running stack through its HTTP API.
 //! - `serve`: the HTTP API and the pipeline in one process (embedded store or AWS endpoint).
 
 pub mod check;
+pub mod deploy;
 pub mod embedded;
 pub mod explain;
 pub mod graph;

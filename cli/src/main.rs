@@ -63,6 +63,19 @@ enum Command {
         #[arg(long)]
         aws_endpoint: Option<String>,
     },
+    /// Validate a project folder, then push its workflows and definitions to a running
+    /// stack (`kairos serve`, or intake on AWS): prints the plan, then the versions.
+    /// The key comes from KAIROS_API_KEY. Exit 1: a file is invalid (nothing deployed);
+    /// exit 2: the stack refused or could not be reached.
+    Deploy {
+        dir: PathBuf,
+        /// The stack's base URL, e.g. http://127.0.0.1:8080 or the API Gateway URL.
+        #[arg(long)]
+        url: String,
+        /// Print the plan, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the JSON Schema of workflow files (or of definitions files).
     Schema {
         #[arg(long)]
@@ -74,6 +87,36 @@ enum Command {
 enum Format {
     Mermaid,
     Dot,
+}
+
+/// `kairos deploy`, with its own exit codes (1 invalid, 2 refused).
+fn deploy(dir: PathBuf, url: String, dry_run: bool) -> ExitCode {
+    let key = std::env::var("KAIROS_API_KEY").unwrap_or_default();
+    if key.is_empty() {
+        eprintln!("set KAIROS_API_KEY to the stack's API key");
+        return ExitCode::from(2);
+    }
+    let options = kairos_cli::deploy::Options {
+        dir,
+        url,
+        key,
+        dry_run,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(kairos_cli::deploy::run(&options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(kairos_cli::deploy::Failure::Invalid(message)) => {
+            eprintln!("{message}\nnothing was deployed");
+            ExitCode::from(1)
+        }
+        Err(kairos_cli::deploy::Failure::Refused(message)) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -97,6 +140,7 @@ fn main() -> ExitCode {
             report,
         } => graph::run(&file, matches!(format, Format::Dot), report.as_deref()),
         Command::Schema { definitions } => schema::run(definitions),
+        Command::Deploy { dir, url, dry_run } => return deploy(dir, url, dry_run),
         Command::Serve {
             listen,
             data,
