@@ -33,11 +33,12 @@ pub fn run(args: &Args, lint: bool) -> Result<(), String> {
                 println!("{warning}");
             }
         }
+        let steps = loaded.workflow.nodes.len();
         println!(
-            "ok: {} (workflow `{}`, {} steps)",
+            "ok: {} (workflow `{}`, {steps} step{})",
             loaded.file,
             loaded.workflow.id,
-            loaded.workflow.nodes.len()
+            if steps == 1 { "" } else { "s" }
         );
     }
     if errors.is_empty() {

@@ -9,10 +9,26 @@ use kairos_core::report::{StepReport, WorkflowReport};
 
 use crate::project;
 
-pub fn run(file: &Path, dot: bool, report: Option<&Path>) -> Result<(), String> {
-    let (mut loaded, errors) = project::workflows(&[file], None);
-    let Some(loaded) = loaded.pop() else {
-        return Err(crate::output::diagnostics(&errors));
+/// Draws `file`; `with` are the other workflows it names (`start`, `stop`): known, not drawn.
+pub fn run(
+    file: &Path,
+    with: &[std::path::PathBuf],
+    dot: bool,
+    report: Option<&Path>,
+) -> Result<(), String> {
+    let mut paths = vec![file.to_path_buf()];
+    paths.extend(with.iter().cloned());
+    let (loaded, errors) = project::workflows(&paths, None);
+    let name = file.display().to_string();
+    let Some(loaded) = loaded.into_iter().find(|l| l.file == name) else {
+        let mut message = crate::output::diagnostics(&errors);
+        if errors
+            .iter()
+            .any(|e| e.message.contains("unknown workflow"))
+        {
+            message.push_str("\nhint: give the workflows it names with `--with OTHER.yaml`");
+        }
+        return Err(message);
     };
     let report = match report {
         None => WorkflowReport::default(),

@@ -46,13 +46,21 @@ enum Command {
     /// Print a workflow as a flowchart.
     Graph {
         file: PathBuf,
+        /// Other workflow files it names (`start`, `stop`), known but not drawn.
+        #[arg(long)]
+        with: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Mermaid)]
         format: Format,
         /// Overlay per-step counts from a report (`kairos simulate --report --json`, last line).
         #[arg(long)]
         report: Option<PathBuf>,
     },
-    /// Serve the HTTP API with the whole pipeline in this process.
+    /// Serve the HTTP API, the console and the whole pipeline in this process. Needs
+    /// KAIROS_API_KEY (every /v1 request carries it; the console's login takes it);
+    /// KAIROS_WRITE_KEY (optional) opens the Segment-compatible tracking routes.
+    #[command(
+        after_help = "Environment:\n  KAIROS_API_KEY            required: the key of the API and the console\n  KAIROS_WRITE_KEY          optional: the tracking libraries' write key\n  KAIROS_PUBLIC_URL         the URL people reach (unsubscribe links, outbox); default: the listen address\n  KAIROS_SQLITE_SYNCHRONOUS full (default) or normal\n  RUST_LOG                  log filter, default info"
+    )]
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
@@ -136,9 +144,15 @@ fn main() -> ExitCode {
         } => kairos_cli::explain::command(&contact, &scenario, workflow.as_deref()),
         Command::Graph {
             file,
+            with,
             format,
             report,
-        } => graph::run(&file, matches!(format, Format::Dot), report.as_deref()),
+        } => graph::run(
+            &file,
+            &with,
+            matches!(format, Format::Dot),
+            report.as_deref(),
+        ),
         Command::Schema { definitions } => schema::run(definitions),
         Command::Deploy { dir, url, dry_run } => return deploy(dir, url, dry_run),
         Command::Serve {

@@ -21,16 +21,20 @@ use serde::Deserialize;
 use crate::embedded::Embedded;
 
 /// The outbox pages behind a session (they show recipients, bodies and unsubscribe
-/// tokens); `/login` and `/logout` are the API router's.
+/// tokens); `/login` and `/logout` are the API router's. The open pixel and the click
+/// redirect are what a recipient's mail client reaches, as on a real mail service: no
+/// session, and a redirect only to a link that is in the message.
 pub fn router(embedded: Arc<Embedded>, api_key: String) -> Router {
     let sessions = Sessions::new(&api_key);
     let pages = Router::new()
         .route("/outbox", get(list))
         .route("/outbox/{id}", get(show))
+        .with_state(embedded.clone());
+    let tracking = Router::new()
         .route("/outbox/{id}/open", get(open))
         .route("/outbox/{id}/click", get(click))
         .with_state(embedded);
-    sessions.protect(pages)
+    sessions.protect(pages).merge(tracking)
 }
 
 async fn list(State(e): State<Arc<Embedded>>) -> Response {
@@ -90,11 +94,14 @@ async fn show(State(e): State<Arc<Embedded>>, Path(id): Path<String>) -> Respons
         return StatusCode::NOT_FOUND.into_response();
     };
     // Both parts, as a mail client would offer them: the HTML (links tracked), then text.
-    let html = o
-        .html
-        .as_deref()
-        .map(|h| tracked(h, &id))
-        .unwrap_or_default();
+    // The HTML in a sandboxed frame (no script, an origin of its own): a message rendered
+    // from contact data must not run in the console's origin.
+    let html = o.html.as_deref().map_or(String::new(), |h| {
+        format!(
+            "<iframe sandbox title=\"HTML part\" style=\"width:100%;min-height:24em;border:1px solid #d9dee7\" srcdoc=\"{}\"></iframe>",
+            escape(&tracked(h, &id))
+        )
+    });
     let text = o.text.as_deref().map_or(String::new(), |t| {
         format!(
             "<h2 style=\"font:600 1em sans-serif\">Text part</h2><pre>{}</pre>",

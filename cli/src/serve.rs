@@ -39,10 +39,12 @@ pub fn command(options: Options) -> Result<(), String> {
                 .into(),
         );
     }
+    // Colours only on a terminal: a redirected log stays plain text.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -98,8 +100,13 @@ async fn serve_embedded(options: Options, api_key: String) -> Result<(), String>
             }
             if Utc::now() - decided >= chrono::Duration::minutes(1) {
                 decided = Utc::now();
-                if let Err(e) = runner.decide_experiments(decided).await {
-                    tracing::warn!(error = %e, "deciding experiments failed");
+                // Its own task, like a round: a panic in it is logged, the loop goes on.
+                let deciding = runner.clone();
+                match tokio::spawn(async move { deciding.decide_experiments(decided).await }).await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "deciding experiments failed"),
+                    Err(e) => tracing::error!(error = %e, "deciding experiments panicked"),
                 }
             }
             if Utc::now() - pruned > chrono::Duration::minutes(10) {

@@ -109,14 +109,21 @@ pub fn compare(branches: &[(String, bool, u64, u64)]) -> Vec<BranchResult> {
         .collect()
 }
 
+/// The significance level each comparison with the first branch is held to: `1 −
+/// confidence`, shared among the comparisons (Bonferroni), so that with three or more
+/// branches the chance of a false winner stays within it.
+pub fn alpha(results: &[BranchResult], confidence: f64) -> f64 {
+    (1.0 - confidence) / results.len().saturating_sub(1).max(1) as f64
+}
+
 /// The branch that wins at `confidence`: the best branch whose rate beats the first
-/// branch's with a p-value under `1 − confidence` (or the first, if it beats every other
-/// that way), every branch having at least `min_per_branch` runs.
+/// branch's with a p-value under [`alpha`] (or the first, if it beats every other that
+/// way), every branch having at least `min_per_branch` runs.
 pub fn winner(results: &[BranchResult], min_per_branch: u64, confidence: f64) -> Option<usize> {
     if results.len() < 2 || results.iter().any(|b| b.entered < min_per_branch) {
         return None;
     }
-    let alpha = 1.0 - confidence;
+    let alpha = alpha(results, confidence);
     let significant = |b: &BranchResult| b.p_value.is_some_and(|p| p < alpha);
     let better: Vec<usize> = (1..results.len())
         .filter(|&i| significant(&results[i]) && results[i].difference.is_some_and(|d| d > 0.0))

@@ -54,7 +54,13 @@ fn line(e: &JournalEntry) -> Option<String> {
         }
         Kind::Step => match (&e.branch, trace) {
             (Some(branch), Some(t)) if t.test.starts_with("split") => {
-                format!("{run} › {step}: split, took branch {branch}")
+                let name = t.observed.as_ref().map_or(branch.clone(), show);
+                let how = if t.test.contains("winner") {
+                    " (the experiment's winner)"
+                } else {
+                    ""
+                };
+                format!("{run} › {step}: split, took branch {name}{how}")
             }
             (Some(branch), _) => {
                 format!("{run} › {step}: took the {branch} branch{}", because(trace))
@@ -153,11 +159,13 @@ fn line(e: &JournalEntry) -> Option<String> {
             e.from.as_deref().unwrap_or(""),
             e.into.as_deref().unwrap_or("")
         ),
-        Kind::SplitWinner => format!(
-            "experiment {wf} › {step}: branch {} won; new runs take it{}",
-            e.branch.as_deref().unwrap_or(""),
-            because(trace)
-        ),
+        Kind::SplitWinner => match e.branch.as_deref() {
+            Some(branch) => format!(
+                "experiment {wf} › {step}: branch {branch} won; new runs take it{}",
+                because(trace)
+            ),
+            None => format!("experiment {wf} › {step}: no branch won; the weights hold"),
+        },
         Kind::WebhookCalled => format!("{run} › {step}: webhook called"),
         Kind::Warning => format!("warning: {}", e.message.as_deref().unwrap_or("")),
         Kind::MessageRejected => format!(

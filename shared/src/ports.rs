@@ -154,13 +154,14 @@ pub trait CatalogStore: Send + Sync {
         &self,
         definitions: &Definitions,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Records an experiment's winner (`catalog::winner_key`); the first one stored stands.
+    /// Records an experiment's decision (`catalog::winner_key`; an empty branch: none
+    /// won). The first one stored stands: `false` when one was stored already.
     fn put_winner(
         &self,
         workflow: &str,
         step: &str,
         branch: &str,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
 
 /// Wake-ups in the future.

@@ -240,7 +240,11 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
                 step: node.id.clone(),
                 goal: goal.to_string(),
                 branches: compare(&counts),
-                winner: catalog.winner(&workflow.id, &node.id).map(str::to_string),
+                // An empty decision: none won.
+                winner: catalog
+                    .winner(&workflow.id, &node.id)
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string),
             });
         }
         report.workflows.push(wr);

@@ -196,6 +196,16 @@ fn ready<F: std::future::Future>(future: F) -> F::Output {
 
 #[test]
 fn a_winner_is_decided_once_when_due_and_takes_every_new_run() {
+    winner_run(0.20, true);
+}
+
+#[test]
+fn without_a_winner_at_the_one_look_the_weights_hold_for_good() {
+    winner_run(0.05, false);
+}
+
+/// 1,000 sign-ups, free shipping converting at `shipping_rate` (the other branch at 5 %).
+fn winner_run(shipping_rate: f64, wins: bool) {
     use kairos_core::adapters::memory::MemoryStore;
     use kairos_core::ports::ContactStore;
     use kairos_core::service::experiments::due_decisions;
@@ -213,7 +223,7 @@ fn a_winner_is_decided_once_when_due_and_takes_every_new_run() {
         )
         .journal;
         let rate = if state.contact.tags.contains("shipping") {
-            0.20
+            shipping_rate
         } else {
             0.05
         };
@@ -246,25 +256,37 @@ fn a_winner_is_decided_once_when_due_and_takes_every_new_run() {
     let decisions = ready(due_decisions(&store, &catalog, later)).unwrap();
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     let d = &decisions[0];
+    let expected = if wins { "free-shipping" } else { "" };
     assert_eq!(
         (d.workflow.as_str(), d.step.as_str(), d.branch.as_str()),
-        ("offer-test", "offer", "free-shipping")
+        ("offer-test", "offer", expected)
     );
     assert_eq!(d.entry.kind, kairos_core::Kind::SplitWinner);
+    assert_eq!(d.entry.branch.is_some(), wins);
     catalog.set_winner(&d.workflow, &d.step, &d.branch);
     ready(store.append_journal(std::slice::from_ref(&d.entry))).unwrap();
-    // Decided: not again.
-    assert!(ready(due_decisions(&store, &catalog, later))
-        .unwrap()
-        .is_empty());
-    // Every new run takes the winner, and says why.
+    // Decided, either way: no second look.
+    assert!(ready(due_decisions(
+        &store,
+        &catalog,
+        later + chrono::Duration::days(9)
+    ))
+    .unwrap()
+    .is_empty());
+    // With a winner every new run takes it, and says why; without, the weights hold.
+    let mut shipping = 0;
     for i in 0..50 {
         let (state, journal) = sign_up(&catalog, format!("n{i}"), &mut rng, later);
-        assert!(state.contact.tags.contains("shipping"));
+        shipping += usize::from(state.contact.tags.contains("shipping"));
         let split = journal
             .iter()
             .find(|e| e.step.as_deref() == Some("offer"))
             .unwrap();
-        assert!(split.trace.as_ref().unwrap().test.contains("winner"));
+        assert_eq!(split.trace.as_ref().unwrap().test.contains("winner"), wins);
+    }
+    if wins {
+        assert_eq!(shipping, 50);
+    } else {
+        assert!((10..40).contains(&shipping), "{shipping} of 50: by weight");
     }
 }

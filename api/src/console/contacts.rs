@@ -39,6 +39,12 @@ pub(crate) async fn search<P: Ports>(
     if q.is_empty() {
         return Ok(page(&app, "Contacts", &search_form("")).into_response());
     }
+    if q.len() > 256 || q.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "search for an id or an email address",
+            "q",
+        ));
+    }
     let ids = if q.contains('@') {
         app.ports.contacts().contacts_by_email(q).await?
     } else {
@@ -77,6 +83,7 @@ pub(crate) async fn show<P: Ports>(
     PathId(id): PathId,
     Now(now): Now,
 ) -> Result<Html<String>, ApiError> {
+    crate::body::contact_id(&id, "id")?;
     let state = resolve(app.ports.contacts(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no contact `{id}`")))?;

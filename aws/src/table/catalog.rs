@@ -117,13 +117,19 @@ impl CatalogStore for Table {
     }
 
     /// Conditional: the first winner stored stands (a second decision is a no-op).
-    async fn put_winner(&self, workflow: &str, step: &str, branch: &str) -> Result<(), PortError> {
+    async fn put_winner(
+        &self,
+        workflow: &str,
+        step: &str,
+        branch: &str,
+    ) -> Result<bool, PortError> {
         let text = to_json(&branch, "winner")?;
         match self
             .put_catalog_item(&winner_key(workflow, step), &text, true)
             .await
         {
-            Ok(()) | Err(PortError::Conflict { .. }) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(PortError::Conflict { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -78,19 +78,25 @@ impl CatalogStore for Store {
         Ok(())
     }
 
-    async fn put_winner(&self, workflow: &str, step: &str, branch: &str) -> Result<(), PortError> {
+    async fn put_winner(
+        &self,
+        workflow: &str,
+        step: &str,
+        branch: &str,
+    ) -> Result<bool, PortError> {
         let mut catalog = self
             .shared
             .catalog
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        self.conn()
+        let inserted = self
+            .conn()
             .execute(
                 "INSERT OR IGNORE INTO catalog (key, doc) VALUES (?1, ?2)",
                 params![winner_key(workflow, step), to_json(&branch)?],
             )
             .map_err(|e| db("store an experiment's winner", e))?;
         catalog.set_winner(workflow, step, branch);
-        Ok(())
+        Ok(inserted == 1)
     }
 }

@@ -292,9 +292,16 @@ impl CatalogStore for MemoryCatalog {
         Ok(())
     }
 
-    async fn put_winner(&self, workflow: &str, step: &str, branch: &str) -> Result<(), PortError> {
-        lock(&self.catalog).set_winner(workflow, step, branch);
-        Ok(())
+    async fn put_winner(
+        &self,
+        workflow: &str,
+        step: &str,
+        branch: &str,
+    ) -> Result<bool, PortError> {
+        let mut catalog = lock(&self.catalog);
+        let new = catalog.winner(workflow, step).is_none();
+        catalog.set_winner(workflow, step, branch);
+        Ok(new)
     }
 }
 

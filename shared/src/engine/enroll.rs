@@ -57,12 +57,12 @@ impl Cx<'_> {
     pub(crate) fn fire_triggers(&mut self, change: &Change) {
         let catalog = self.catalog;
         for wf in catalog.latest_all() {
-            if wf
+            let matched = wf
                 .triggers
                 .iter()
-                .any(|t| trigger_matches(t, change, self.now))
-            {
-                self.enroll(wf, change.as_event(self.now), false);
+                .find(|t| trigger_matches(t, change, self.now));
+            if let Some(matched) = matched {
+                self.enroll(wf, change.as_event(self.now), Some(matched));
             }
         }
     }
@@ -73,13 +73,14 @@ impl Cx<'_> {
             if existing && !wf.enroll_existing {
                 return;
             }
-            self.enroll(wf, trigger, existing);
+            self.enroll(wf, trigger, None);
         }
     }
 
     /// Starts a run if the workflow is enabled, its reentry rule and key allow it, and the
     /// contact matches its entry segment.
-    fn enroll(&mut self, wf: &Arc<Workflow>, trigger: Option<Event>, _existing: bool) {
+    /// `matched`: the trigger that fired (its property filter is part of why it entered).
+    fn enroll(&mut self, wf: &Arc<Workflow>, trigger: Option<Event>, matched: Option<&Trigger>) {
         if !wf.enabled {
             return;
         }
@@ -129,14 +130,12 @@ impl Cx<'_> {
             entry.reason = Some(reason);
         }
         // Why it entered: the trigger's property filter and the entry segment, as found.
-        let filter = run.trigger.as_ref().and_then(|event| {
-            wf.triggers.iter().find_map(|t| match t {
-                Trigger::Event { name, where_ } if *name == event.name && !where_.is_empty() => {
-                    Some(where_evidence(where_, &event.props, self.now))
-                }
-                _ => None,
-            })
-        });
+        let filter = match (matched, run.trigger.as_ref()) {
+            (Some(Trigger::Event { where_, .. }), Some(event)) if !where_.is_empty() => {
+                Some(where_evidence(where_, &event.props, self.now))
+            }
+            _ => None,
+        };
         let of: Vec<Trace> = filter.into_iter().chain(segment).collect();
         if !of.is_empty() {
             self.attach(Trace::all(of));
@@ -269,7 +268,7 @@ impl Cx<'_> {
                     _ => false,
                 });
                 if fires {
-                    self.enroll(wf, Some(event.clone()), false);
+                    self.enroll(wf, Some(event.clone()), None);
                 }
             }
         }
@@ -346,7 +345,7 @@ impl Cx<'_> {
         if let Some(wf) = catalog.latest(workflow) {
             if let Some(Trigger::Date(rule)) = wf.triggers.get(index) {
                 let event = Event::new("date", self.now).with("field", rule.field.as_str());
-                self.enroll(wf, Some(event), false);
+                self.enroll(wf, Some(event), None);
             }
         }
     }

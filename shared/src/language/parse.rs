@@ -73,7 +73,8 @@ pub fn parse_document<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, 
     }
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let path = display_path(e.path());
-        let mut diag = Diagnostic::error(file, path.clone(), e.into_inner().to_string());
+        let message = clean_message(&e.into_inner().to_string());
+        let mut diag = Diagnostic::error(file, path.clone(), message);
         diag.line = LineIndex::new(text).line_of(&path);
         diag
     })
@@ -84,7 +85,7 @@ pub fn parse_document<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, 
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let path = display_path(e.path());
-        let inner = e.into_inner().to_string();
+        let inner = clean_message(&e.into_inner().to_string());
         if path.is_empty() {
             inner
         } else {
@@ -103,8 +104,41 @@ fn display_path(path: &serde_path_to_error::Path) -> String {
 }
 
 /// The parsers append their own position ("at line 3 column 5"); we report it separately.
+/// What a user writes where serde says `expected struct X`: words and an example, never a
+/// Rust type name.
+fn shape_of(rust_type: &str) -> &'static str {
+    match rust_type {
+        "WaitStep" => "a map such as `{ for: 3d }`, `{ until: { tag: vip }, timeout: 7d }` or `{ until_time: \"09:00\" }`",
+        "EventTest" => "a map such as `{ name: purchase, within: 30d }`",
+        "FieldTest" => "a map such as `{ name: plan, eq: pro }`",
+        "ScoreTest" => "a map such as `{ gte: 10 }` (with `name:` for another score than `lead`)",
+        "SendStep" => "a map such as `{ channel: email, template: welcome }`",
+        "GoalStep" => "a map such as `{ when: { tag: customer }, otherwise: wait }`",
+        "TagStep" => "a map such as `{ add: [vip] }` or `{ remove: [trial] }`",
+        "ListStep" => "a map such as `{ join: [newsletter] }` or `{ leave: [newsletter] }`",
+        "WebhookStep" => "a map such as `{ url: \"https://…\", method: post }`",
+        "Entry" => "a map such as `{ triggers: [ { event: signed_up } ] }`",
+        "SumTest" => "a map such as `{ of: amount, gt: 70 }`",
+        _ => "a map of keys",
+    }
+}
+
 fn clean_message(message: &str) -> String {
     let mut text = message.to_string();
+    for article in ["expected struct ", "expected enum "] {
+        if let Some(pos) = text.find(article) {
+            let rest = &text[pos + article.len()..];
+            let end = rest
+                .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .unwrap_or(rest.len());
+            let shape = if article == "expected struct " {
+                shape_of(&rest[..end])
+            } else {
+                "one of the allowed values"
+            };
+            text = format!("{}expected {shape}{}", &text[..pos], &rest[end..]);
+        }
+    }
     for marker in [" at line ", ", line "] {
         if let Some(pos) = text.rfind(marker) {
             if text[pos + marker.len()..]

@@ -1,7 +1,10 @@
-//! Experiment winners: an experiment with `winner:` is decided once — when its `after`
-//! has passed since the first run took the split, every branch has `min_per_branch` runs,
-//! and a branch beats the first (or the first beats every other) at `confidence`. From
-//! then on new runs take the winner; the decision is journaled (`split_winner`).
+//! Experiment winners: an experiment with `winner:` is decided once, at the first check
+//! after its `after` has passed since the first run took the split and every branch has
+//! `min_per_branch` runs: the branch that beats the first at `confidence` (shared among the
+//! comparisons), or the first if it beats every other, wins and new runs take it; if none
+//! does, the weights hold for good. One look, not a look a minute: testing again and again
+//! until something is significant would find winners that are not. Either way the
+//! decision is journaled (`split_winner`; without `branch` when none won).
 //!
 //! Drivers call [`due_decisions`] periodically (the simulator each simulated hour,
 //! `kairos serve` each minute, the sweep function on AWS each minute) and store what it
@@ -10,7 +13,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::catalog::Catalog;
-use crate::experiment::winner;
+use crate::experiment::{alpha, winner};
 use crate::language::step::Experiment;
 use crate::model::journal::{JournalEntry, Kind};
 use crate::model::trace::Trace;
@@ -22,6 +25,7 @@ use crate::program::NodeKind;
 pub struct Decision {
     pub workflow: String,
     pub step: String,
+    /// The winning branch's name; empty when none won (the weights hold).
     pub branch: String,
     /// The `split_winner` entry to journal.
     pub entry: JournalEntry,
@@ -71,28 +75,54 @@ pub async fn due_decisions<S: ContactStore>(
             let Some(x) = results.experiments.iter().find(|x| x.step == step) else {
                 continue;
             };
-            let Some(best) = winner(&x.branches, rule.min_per_branch, rule.confidence) else {
+            let fewest = x.branches.iter().map(|b| b.entered).min().unwrap_or(0);
+            if fewest < rule.min_per_branch {
                 continue;
-            };
-            let branch = names[best].clone();
-            let evidence = x.branches.iter().skip(1).map(|b| {
-                let test = format!(
-                    "{} against {}: p-value under {:.3}",
-                    b.branch,
-                    x.branches[0].branch,
-                    1.0 - rule.confidence
-                );
+            }
+            let best = winner(&x.branches, rule.min_per_branch, rule.confidence);
+            // No winner is a decision too: the weights hold, and no later look is taken.
+            let branch = best.map_or(String::new(), |b| names[b].clone());
+            let level = alpha(&x.branches, rule.confidence);
+            let first = &x.branches[0];
+            let comparisons = x.branches.iter().skip(1).map(|b| {
+                let d = b.difference.unwrap_or(0.0);
+                let significant = b.p_value.is_some_and(|p| p < level);
+                let (test, holds) = if best == Some(0) {
+                    (
+                        format!("{} beats {} (p < {level:.4})", first.branch, b.branch),
+                        significant && d < 0.0,
+                    )
+                } else {
+                    (
+                        format!("{} beats {} (p < {level:.4})", b.branch, first.branch),
+                        significant && d > 0.0,
+                    )
+                };
                 let observed = serde_json::json!({
-                    "rate": b.conversion_rate, "first": x.branches[0].conversion_rate, "p_value": b.p_value,
+                    "rate": b.conversion_rate, "first": first.conversion_rate,
+                    "difference": d, "p_value": b.p_value,
                 });
-                let holds = b.p_value.is_some_and(|p| p < 1.0 - rule.confidence);
                 Trace::leaf(test, Some(observed), holds)
             });
+            let runs = Trace::leaf(
+                format!("every branch has at least {} runs", rule.min_per_branch),
+                Some(fewest.into()),
+                true,
+            );
+            let compared = Trace {
+                test: "any".into(),
+                observed: None,
+                holds: best.is_some(),
+                of: comparisons.collect(),
+            };
             let mut entry = JournalEntry::new(now, "", Kind::SplitWinner);
             entry.workflow = Some(wf.id.clone());
             entry.step = Some(step.to_string());
-            entry.branch = Some(branch.clone());
-            entry.trace = Some(Box::new(Trace::all(evidence.collect())));
+            entry.branch = best.map(|_| branch.clone());
+            if best.is_none() {
+                entry.message = Some("no branch won: the weights hold".into());
+            }
+            entry.trace = Some(Box::new(Trace::all(vec![runs, compared])));
             decisions.push(Decision {
                 workflow: wf.id.clone(),
                 step: step.to_string(),
@@ -104,15 +134,17 @@ pub async fn due_decisions<S: ContactStore>(
     Ok(decisions)
 }
 
-/// Stores the winners (the catalog's first decision stands) and journals them.
+/// Stores the decisions and journals those that were stored: the catalog's first
+/// decision stands, so two checks that overlap journal one.
 pub async fn record<C: CatalogStore, S: ContactStore>(
     catalog: &C,
     store: &S,
     decisions: &[Decision],
 ) -> Result<(), PortError> {
     for d in decisions {
-        catalog.put_winner(&d.workflow, &d.step, &d.branch).await?;
-        store.append_journal(std::slice::from_ref(&d.entry)).await?;
+        if catalog.put_winner(&d.workflow, &d.step, &d.branch).await? {
+            store.append_journal(std::slice::from_ref(&d.entry)).await?;
+        }
     }
     Ok(())
 }

@@ -70,24 +70,50 @@ pub fn validate_workflow(
         .enumerate()
         .map(|(i, n)| (n.id.clone(), i))
         .collect();
-    for node in &nodes {
+    for (at, node) in nodes.iter().enumerate() {
         let NodeKind::Split {
-            experiment: Some(e),
-            ..
+            names, experiment, ..
         } = &node.kind
         else {
             continue;
         };
-        if let Some(goal) = &e.goal {
-            let is_goal = by_id
-                .get(goal)
-                .is_some_and(|&g| matches!(nodes[g].kind, NodeKind::Goal(_)));
-            if !is_goal {
+        let mut seen = BTreeSet::new();
+        for name in names {
+            if !seen.insert(name) {
                 check.error(
-                    &format!("{}.experiment.goal", node.path),
-                    format!("`{goal}` is not a goal step of this workflow"),
+                    &format!("{}.split", node.path),
+                    format!("two branches are named `{name}` (unnamed branches are a, b, … by position): name them apart"),
                 );
             }
+        }
+        let Some(e) = experiment else {
+            continue;
+        };
+        let reach = crate::program::reachable_from(&nodes, at);
+        let is_goal = |g: usize| matches!(nodes[g].kind, NodeKind::Goal(_));
+        match &e.goal {
+            Some(goal) => match by_id.get(goal) {
+                Some(&g) if is_goal(g) && reach[g] => {}
+                Some(&g) if is_goal(g) => check.error(
+                    &format!("{}.experiment.goal", node.path),
+                    format!("`{goal}` cannot be reached after this split: no run that takes a branch gets there"),
+                ),
+                _ => check.error(
+                    &format!("{}.experiment.goal", node.path),
+                    format!("`{goal}` is not a goal step of this workflow"),
+                ),
+            },
+            None if !(0..nodes.len()).any(|g| is_goal(g) && reach[g]) => check.error(
+                &format!("{}.experiment", node.path),
+                "no goal step follows this split: add one, or name it with `goal:`",
+            ),
+            None => {}
+        }
+        if e.winner.as_ref().is_some_and(|w| w.min_per_branch == 0) {
+            check.error(
+                &format!("{}.experiment.winner.min_per_branch", node.path),
+                "at least 1 run per branch before a winner is picked (e.g. 200)",
+            );
         }
     }
     let mut resolved = Vec::new();
