@@ -150,6 +150,14 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
     let names = provision(&config, "kairos", &from, settings)
         .await
         .map_err(|e| e.to_string())?;
+    // What a function run beside it (`cargo lambda watch`) needs to reach the same stack.
+    tracing::info!(
+        KAIROS_TABLE = %names.table,
+        KAIROS_WORK_QUEUE_URL = %names.work_queue_url,
+        KAIROS_DELAY_QUEUE_URL = %names.delay_queue_url,
+        KAIROS_DISPATCH_QUEUE_URL = %names.dispatch_queue_url,
+        "provisioned on the emulator"
+    );
     let (listener, url) = bind(options.listen).await?;
     std::fs::create_dir_all(&options.data)
         .map_err(|e| format!("{}: {e}", options.data.display()))?;

@@ -88,6 +88,27 @@ fn unreachable_after_end(steps: &[StepDoc], path: &str, warn: &mut impl FnMut(St
 /// and no `default:` filter covers it.
 fn template_variables(wf: &Workflow, defs: &Definitions, warn: &mut impl FnMut(String, String)) {
     let Some(schema) = &defs.contact_schema else {
+        // Without a schema nothing can be checked: say so once, where it matters.
+        let unguarded = wf.nodes.iter().find_map(|node| {
+            let NodeKind::Send(send) = &node.kind else {
+                return None;
+            };
+            let template = defs.templates.get(&send.template)?;
+            template.parts().find_map(|(_, source)| {
+                crate::render::variables(source, "contact")
+                    .into_iter()
+                    .find(|(field, has_default)| {
+                        !has_default && !BUILT_IN_FIELDS.contains(&field.as_str())
+                    })
+                    .map(|(field, _)| (node.path.clone(), send.template.clone(), field))
+            })
+        });
+        if let Some((path, template, field)) = unguarded {
+            warn(
+                format!("{path}.send.template"),
+                format!("template `{template}` uses contact.{field} without `| default:`; add a `contact_schema` to the definitions (field → type) so lint can check such variables, or give them defaults"),
+            );
+        }
         return;
     };
     for node in &wf.nodes {
