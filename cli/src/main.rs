@@ -84,10 +84,13 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Print the JSON Schema of workflow files (or of definitions files).
+    /// Print the JSON Schema of workflow files (or of definitions or scenario files); the
+    /// same as the committed `schemas/*.schema.json`.
     Schema {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "scenario")]
         definitions: bool,
+        #[arg(long)]
+        scenario: bool,
     },
 }
 
@@ -153,7 +156,14 @@ fn main() -> ExitCode {
             matches!(format, Format::Dot),
             report.as_deref(),
         ),
-        Command::Schema { definitions } => schema::run(definitions),
+        Command::Schema {
+            definitions,
+            scenario,
+        } => schema::run(match (definitions, scenario) {
+            (true, _) => schema::Format::Definitions,
+            (_, true) => schema::Format::Scenario,
+            _ => schema::Format::Workflow,
+        }),
         Command::Deploy { dir, url, dry_run } => return deploy(dir, url, dry_run),
         Command::Serve {
             listen,

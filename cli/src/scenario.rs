@@ -17,96 +17,136 @@ use kairos_core::language::parse::parse_document;
 use kairos_core::language::validate::References;
 use kairos_core::language::workflow::WorkflowDoc;
 use kairos_core::{Catalog, Contact, Diagnostic, Duration};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-#[derive(Deserialize)]
+/// A simulation scenario: workflows against a scripted timeline on a virtual clock.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ScenarioDoc {
+    /// Virtual time zero, RFC 3339 (default 2026-01-01T00:00:00Z).
     #[serde(default)]
     start: Option<String>,
+    /// When the clock stops, after `start` (e.g. `14d`).
     until: Duration,
+    /// The workflows: paths relative to this file, or inline workflow maps.
     workflows: Vec<Value>,
+    /// The definitions: a path relative to this file, or an inline map.
     #[serde(default)]
     definitions: Option<Value>,
+    /// Contacts that exist from time zero.
     #[serde(default)]
     contacts: Vec<ContactDoc>,
+    /// What happens, and when.
     #[serde(default)]
     timeline: Vec<EntryDoc>,
 }
 
-#[derive(Deserialize)]
+/// A contact that exists from time zero.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ContactDoc {
+    /// The contact's id.
     id: String,
+    /// Its email address.
     #[serde(default)]
     email: Option<String>,
+    /// Its phone number, E.164 (`+4915100000001`).
     #[serde(default)]
     phone: Option<String>,
+    /// Its IANA timezone (default UTC).
     #[serde(default)]
     timezone: Option<String>,
+    /// Contact fields.
     #[serde(default)]
     fields: BTreeMap<String, Value>,
+    /// Tags it has.
     #[serde(default)]
     tags: Vec<String>,
+    /// Lists it is in.
     #[serde(default)]
     lists: Vec<String>,
 }
 
-#[derive(Deserialize)]
+/// One timeline entry: when, whose, and exactly one action.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EntryDoc {
+    /// When, after `start` (e.g. `2d3h`).
     at: Duration,
+    /// Whose: a listed contact, or one an earlier `identify` or `alias` introduced.
     contact: String,
+    /// The contact does this event.
     #[serde(default)]
     event: Option<String>,
+    /// The event's properties (with `event`).
     #[serde(default)]
     props: Option<Map<String, Value>>,
+    /// A tag is added.
     #[serde(default)]
     tag_added: Option<String>,
+    /// A tag is removed.
     #[serde(default)]
     tag_removed: Option<String>,
+    /// The contact joins a list.
     #[serde(default)]
     list_joined: Option<String>,
+    /// The contact leaves a list.
     #[serde(default)]
     list_left: Option<String>,
+    /// Fields are set (`null` removes one).
     #[serde(default)]
     set: Option<BTreeMap<String, Value>>,
+    /// The contact is identified (and may merge: `user_id`, or an email another contact had first).
     #[serde(default)]
     identify: Option<IdentifyDoc>,
+    /// Another profile merges into this contact.
     #[serde(default)]
     alias: Option<AliasDoc>,
+    /// The contact opens the last email the engine sent it.
     #[serde(default)]
     email_opened_last: Option<bool>,
+    /// The contact clicks in the last email the engine sent it.
     #[serde(default)]
     email_clicked_last: Option<bool>,
+    /// The contact unsubscribes.
     #[serde(default)]
     unsubscribe: Option<bool>,
+    /// An email to the contact bounces: `hard` or `soft`.
     #[serde(default)]
     bounce: Option<String>,
+    /// The contact marks an email as spam.
     #[serde(default)]
     complaint: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// `identify:` in a timeline entry.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct IdentifyDoc {
     /// The known id an anonymous contact identifies as: the profile merges into it.
     #[serde(default)]
     user_id: Option<String>,
+    /// The email address.
     #[serde(default)]
     email: Option<String>,
+    /// The phone number, E.164.
     #[serde(default)]
     phone: Option<String>,
+    /// The IANA timezone.
     #[serde(default)]
     timezone: Option<String>,
+    /// Fields to set.
     #[serde(default)]
     fields: BTreeMap<String, Value>,
 }
 
-#[derive(Deserialize)]
+/// `alias:` in a timeline entry.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AliasDoc {
+    /// The profile that merges into the entry's contact.
     previous_id: String,
 }
 
@@ -143,6 +183,11 @@ pub struct Entry {
     pub at: DateTime<Utc>,
     pub contact: String,
     pub action: Action,
+}
+
+/// The JSON Schema of scenario files.
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(ScenarioDoc)
 }
 
 /// A loaded, checked scenario.

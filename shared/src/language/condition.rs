@@ -14,14 +14,23 @@ use crate::duration::Duration;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
+    /// Every condition in the list holds.
     All(Vec<Condition>),
+    /// At least one condition in the list holds.
     Any(Vec<Condition>),
+    /// The condition does not hold.
     Not(Box<Condition>),
+    /// A contact field passes the operators: `{ name: country, eq: DE }`.
     Field(FieldTest),
+    /// The contact has this tag.
     Tag(String),
+    /// The contact is in this list.
     List(String),
+    /// A score passes the operators: `{ gte: 50 }` (`name:` for another score than `lead`).
     Score(ScoreTest),
+    /// The contact matches this named segment (from the definitions).
     Segment(String),
+    /// The contact did an event, counted (and summed) over a window.
     Event(EventTest),
     /// No engagement event for this long (counted from the contact's creation when it has none).
     InactiveFor(Duration),
@@ -32,24 +41,34 @@ pub enum Condition {
 #[serde(deny_unknown_fields)]
 pub struct Ops {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Equal to (`5`, `5.0` and `"5"` are equal).
     pub eq: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Not equal to.
     pub ne: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Greater than (numbers, dates, or strings).
     pub gt: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Greater than or equal to.
     pub gte: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Less than.
     pub lt: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Less than or equal to.
     pub lte: Option<Value>,
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    /// One of these values.
     pub in_: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A string containing this, or a list holding it.
     pub contains: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A string starting with this.
     pub starts_with: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `true`: has a value; `false`: has none.
     pub exists: Option<bool>,
     /// The field holds a date older than this (dates only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +95,7 @@ impl Ops {
 /// `field: { name: country, eq: DE }`.
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct FieldTest {
+    /// The field (`email`, `phone` and `timezone` are fields too).
     pub name: String,
     #[serde(flatten)]
     pub test: Ops,
@@ -85,6 +105,7 @@ pub struct FieldTest {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct ScoreTest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Which score (default `lead`).
     pub name: Option<String>,
     #[serde(flatten)]
     pub test: Ops,
@@ -134,13 +155,16 @@ impl JsonSchema for Predicate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Since {
+    /// Since the run started.
     RunStart,
+    /// Since the run reached its current step.
     StepStart,
 }
 
 /// `sum: { of: amount, gt: 70 }`.
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct SumTest {
+    /// The event property to add up.
     pub of: String,
     #[serde(flatten)]
     pub test: Ops,
@@ -150,17 +174,22 @@ pub struct SumTest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTest {
+    /// The event name (`purchase`, `email_opened`, …).
     pub name: String,
     #[serde(default, rename = "where", skip_serializing_if = "BTreeMap::is_empty")]
+    /// Only events whose properties pass these tests.
     pub where_: Where,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Only events this recent (default: all time).
     pub within: Option<Duration>,
     /// Default `{ gte: 1 }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<Ops>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The total of a property over the counted events must pass the operators.
     pub sum: Option<SumTest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Only events since the run started (`run_start`) or reached this step (`step_start`).
     pub since: Option<Since>,
     /// Only events whose run key property equals this run's key (see `entry.key`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

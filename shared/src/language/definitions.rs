@@ -14,12 +14,16 @@ use crate::language::step::Channel;
 #[serde(deny_unknown_fields)]
 pub struct Definitions {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Named segments: conditions workflows refer to by name.
     pub segments: BTreeMap<String, Condition>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Scoring rules: points for events.
     pub scoring: Vec<ScoringRule>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Message templates by name (Liquid).
     pub templates: BTreeMap<String, Template>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Frequency caps and quiet hours for marketing messages.
     pub delivery: Option<Delivery>,
     /// The contact fields that exist (name → type), for template and condition checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,9 +66,12 @@ pub enum FieldType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScoringRule {
+    /// The event that earns the points.
     pub event: String,
+    /// Only events whose properties pass these tests.
     #[serde(default, rename = "where", skip_serializing_if = "Where::is_empty")]
     pub where_: Where,
+    /// Points per event (negative: remove).
     pub points: i64,
     /// The points stop counting this long after the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,17 +86,22 @@ pub struct ScoringRule {
 #[serde(deny_unknown_fields)]
 pub struct Template {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Email subject.
     pub subject: Option<String>,
     /// Inline Liquid, or a path (relative to the definitions file) ending in .html or .liquid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Email text part: inline, or a file next to the definitions.
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// SMS text.
     pub sms: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Push notification body.
     pub push: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Push notification title.
     pub title: Option<String>,
 }
 
@@ -124,6 +136,7 @@ impl Template {
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The From mailbox of email (`Shop <hello@example.com>`).
     pub from: Option<String>,
     /// Marketing messages only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -136,7 +149,9 @@ pub struct Delivery {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FrequencyCap {
+    /// At most this many marketing messages …
     pub max: u32,
+    /// … in this long.
     pub per: Duration,
 }
 

@@ -17,36 +17,52 @@ pub struct StepDoc {
     /// Slug, unique in the workflow.
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Send a message (email, SMS or push).
     pub send: Option<SendStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Wait for a time, a moment, a local time or a condition.
     pub wait: Option<WaitStep>,
     #[serde(default, rename = "if", skip_serializing_if = "Option::is_none")]
+    /// Branch on a condition (`then` / `else`).
     pub if_: Option<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// With `if`: the steps when the condition holds.
     pub then: Option<Vec<StepDoc>>,
     #[serde(default, rename = "else", skip_serializing_if = "Option::is_none")]
+    /// With `if`: the steps when it does not.
     pub else_: Option<Vec<StepDoc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Random branches by weight (A/B/n), stable per contact and run.
     pub split: Option<Vec<SplitBranch>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A goal: runs jump here when it holds.
     pub goal: Option<GoalStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Add or remove tags.
     pub tag: Option<TagStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Join or leave lists.
     pub list: Option<ListStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Change a score.
     pub score: Option<ScoreStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Set contact fields (`null` removes one).
     pub set: Option<BTreeMap<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Enroll the contact in another workflow (its reentry applies).
     pub start: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// End the contact's runs of another workflow.
     pub stop: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Call a URL with the contact and the run as JSON.
     pub webhook: Option<WebhookStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Jump to another step (a loop needs a wait in it).
     pub goto: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// End the run (`end: true`).
     pub end: Option<bool>,
     /// On a `split`: which goal its branches are compared on (they report as an
     /// experiment), and optionally when a winner takes over.
@@ -160,9 +176,12 @@ pub enum Category {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendStep {
+    /// `email` (SES), `sms` or `push` (SNS).
     pub channel: Channel,
+    /// A template from the definitions.
     pub template: String,
     #[serde(default)]
+    /// `marketing` (default: consent, caps and quiet hours apply) or `transactional`.
     pub category: Category,
 }
 
@@ -197,15 +216,19 @@ impl Weekday {
 #[serde(deny_unknown_fields)]
 pub struct WaitStep {
     #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    /// A fixed delay (`3d`).
     pub for_: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A moment (RFC 3339; past: no wait) or a condition to wait for.
     pub until: Option<Until>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// With a condition: give up after this long (default: wait as long as it takes).
     pub timeout: Option<Duration>,
     /// Local time `HH:MM`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// With `until_time`: only on these days.
     pub days: Option<Vec<Weekday>>,
     /// `contact` (the contact's timezone, the default) or an IANA name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -252,10 +275,13 @@ impl JsonSchema for Until {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitBranch {
+    /// Relative weight (zero or more).
     pub weight: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The name reports use (default `a`, `b`, … by position).
     pub name: Option<String>,
     #[serde(default)]
+    /// The steps of this branch; empty: a holdout.
     pub steps: Vec<StepDoc>,
 }
 
@@ -281,10 +307,13 @@ pub enum Otherwise {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoalStep {
+    /// The condition that achieves the goal.
     pub when: Condition,
     #[serde(default)]
+    /// `below` (default): runs before it jump here; `anywhere`: any run of the workflow.
     pub scope: GoalScope,
     #[serde(default)]
+    /// A run that walks onto it while it does not hold: `continue`, `wait` or `end`.
     pub otherwise: Otherwise,
     /// With `otherwise: wait`: stop waiting after this long and continue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,8 +324,10 @@ pub struct GoalStep {
 #[serde(deny_unknown_fields)]
 pub struct TagStep {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Tags to add.
     pub add: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Tags to remove.
     pub remove: Vec<String>,
 }
 
@@ -304,8 +335,10 @@ pub struct TagStep {
 #[serde(deny_unknown_fields)]
 pub struct ListStep {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Lists to join.
     pub join: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Lists to leave.
     pub leave: Vec<String>,
 }
 
@@ -313,8 +346,10 @@ pub struct ListStep {
 #[serde(deny_unknown_fields)]
 pub struct ScoreStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Points to add (negative: remove).
     pub add: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Set the score to this.
     pub set: Option<i64>,
     /// Which score; default `lead`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,9 +370,12 @@ pub enum HttpMethod {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookStep {
+    /// Where to send it (https).
     pub url: String,
     #[serde(default)]
+    /// The HTTP method (default `POST`).
     pub method: HttpMethod,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Extra headers to send.
     pub headers: BTreeMap<String, String>,
 }

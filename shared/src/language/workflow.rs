@@ -17,14 +17,18 @@ pub struct WorkflowDoc {
     /// Slug, unique in the project.
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A name for people (the console, graphs).
     pub name: Option<String>,
     #[serde(default = "enabled_default")]
+    /// `false` deploys it paused: no new runs.
     pub enabled: bool,
     #[serde(default)]
+    /// How contacts get in.
     pub entry: Entry,
     /// Checked on every change; a matching contact leaves at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_when: Option<Condition>,
+    /// The steps, in order.
     pub steps: Vec<StepDoc>,
     /// Moves runs of an older version onto this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +52,7 @@ pub struct Entry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Condition>,
     #[serde(default)]
+    /// `once` (default), `after_exit` or `concurrent`.
     pub reentry: Reentry,
     /// The run is keyed by this property of the entering event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,25 +76,33 @@ pub enum Reentry {
 #[serde(deny_unknown_fields)]
 pub struct TriggerDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The contact does this event.
     pub event: Option<String>,
     /// With `event`: a filter on the event's properties.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub where_: Option<Where>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// This tag is added.
     pub tag_added: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// This tag is removed.
     pub tag_removed: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The contact joins this list.
     pub list_joined: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The contact leaves this list.
     pub list_left: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// This contact field changes.
     pub field_changed: Option<String>,
     /// With `field_changed`: only when the field changes to this value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A date in the contact's fields comes round, in its timezone.
     pub date: Option<DateTrigger>,
+    /// The contact starts matching a named segment (by new data or by time alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_entered: Option<String>,
     /// The contact stops matching a named segment (by new data or by time alone).
@@ -122,13 +135,16 @@ impl TriggerDoc {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DateTrigger {
+    /// The contact field that holds the date (`birthday`, `renewal_date`).
     pub field: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// Every year on that day (anniversaries), not once.
     pub each_year: bool,
     /// Local time `HH:MM`; default `00:00` (or the field's own time when it holds one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Before or after the date (`-1d`, `2h`).
     pub offset: Option<Offset>,
 }
 
@@ -136,7 +152,9 @@ pub struct DateTrigger {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Migrate {
+    /// The version whose runs move onto this one.
     pub from: u32,
+    /// Where each of that version's steps is in this one (`old-step: new-step`).
     #[serde(default)]
     pub steps: BTreeMap<String, String>,
 }
