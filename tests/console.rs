@@ -6,22 +6,9 @@ use std::sync::Arc;
 use kairos_tests::{call, drain_with_retries, stack, Moto, API_KEY};
 use tower::ServiceExt;
 
-const DEFINITIONS: &str =
-    "templates:\n  hi: { subject: Welcome aboard, text: Glad you are here. }\n";
-const WELCOME: &str = r#"
-id: welcome
-name: Welcome
-entry: { triggers: [ { event: signed_up } ] }
-exit_when: { tag: churned }
-steps:
-  - { id: hello, send: { channel: email, template: hi } }
-  - id: pro
-    if: { field: { name: plan, eq: pro } }
-    then: [ { id: vip, tag: { add: [vip] } } ]
-    else: [ { id: regular, tag: { add: [regular] } } ]
-  - id: activated
-    goal: { when: { event: { name: activated } }, otherwise: wait, timeout: 7d }
-"#;
+/// The same batch as the browser test's (`tests/clients/`).
+const DEFINITIONS: &str = include_str!("clients/console-definitions.yaml");
+const WELCOME: &str = include_str!("clients/console-welcome.yaml");
 
 #[tokio::test(flavor = "current_thread")]
 async fn intake_on_moto_serves_the_console_with_the_same_counts() {

@@ -302,12 +302,23 @@ async fn accept_calls<P: Ports>(app: &App<P>, calls: Vec<Call>) -> Result<(), Ap
     Ok(())
 }
 
-fn too_large(what: &str, limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("{what} is larger than {} KB", limit / 1024),
-    )
+/// The JSON body with Segment's limit for `what` (a 413 says which limit).
+async fn read(
+    headers: &HeaderMap,
+    body: Body,
+    what: &str,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    body::json_at_most(headers, body, limit)
+        .await
+        .map_err(|e| match e.status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("{what} is larger than {} KB", limit / 1024),
+            ),
+            _ => e,
+        })
 }
 
 fn success() -> Response {
@@ -323,12 +334,7 @@ async fn single<P: Ports>(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let value: Value = body::json_at_most(&headers, body, MAX_MESSAGE_BYTES)
-        .await
-        .map_err(|e| match e.status {
-            StatusCode::PAYLOAD_TOO_LARGE => too_large("the message", MAX_MESSAGE_BYTES),
-            _ => e,
-        })?;
+    let value = read(&headers, body, "the message", MAX_MESSAGE_BYTES).await?;
     let Value::Object(m) = value else {
         return Err(ApiError::bad_request("expected a JSON object", ""));
     };
@@ -375,12 +381,7 @@ pub(crate) async fn batch<P: Ports>(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let value: Value = body::json_at_most(&headers, body, MAX_BATCH_BYTES)
-        .await
-        .map_err(|e| match e.status {
-            StatusCode::PAYLOAD_TOO_LARGE => too_large("the batch", MAX_BATCH_BYTES),
-            _ => e,
-        })?;
+    let value = read(&headers, body, "the batch", MAX_BATCH_BYTES).await?;
     let Some(Value::Array(elements)) = value.get("batch") else {
         return Err(ApiError::bad_request(
             "expected `batch`: an array of calls",

@@ -4,47 +4,17 @@
 //! sent, an outbox message, log out; no page logs a console error. Screenshots land in
 //! `target/tmp/console-screenshots/`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 const KEY: &str = "console-test-key";
 
-struct Server {
-    child: Child,
-    url: String,
-}
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("KAIROS_API_KEY", KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kairos serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = serde_json::from_str::<Value>(&line).unwrap()["listening"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Server { child, url }
-}
+use support::Server;
 
 async fn call(url: &str, method: reqwest::Method, path: &str, kind: &str, body: &str) -> Value {
     let response = reqwest::Client::new()
@@ -63,28 +33,14 @@ async fn call(url: &str, method: reqwest::Method, path: &str, kind: &str, body: 
     response.json().await.unwrap_or(Value::Null)
 }
 
-const DEFINITIONS: &str =
-    "templates:\n  hi: { subject: Welcome aboard, text: Glad you are here. }\n";
-const WELCOME: &str = r#"
-id: welcome
-name: Welcome
-entry: { triggers: [ { event: signed_up } ] }
-exit_when: { tag: churned }
-steps:
-  - { id: hello, send: { channel: email, template: hi } }
-  - id: pro
-    if: { field: { name: plan, eq: pro } }
-    then: [ { id: vip, tag: { add: [vip] } } ]
-    else: [ { id: regular, tag: { add: [regular] } } ]
-  - id: activated
-    goal: { when: { event: { name: activated } }, otherwise: wait, timeout: 7d }
-"#;
+/// The batch the browser test and the moto test both look at (`tests/clients/`).
+const DEFINITIONS: &str = include_str!("../../tests/clients/console-definitions.yaml");
+const WELCOME: &str = include_str!("../../tests/clients/console-welcome.yaml");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_in_a_real_browser() {
     let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-data");
-    let _ = std::fs::remove_dir_all(&data);
-    let server = start(&data);
+    let server = Server::start(&data, KEY, &[]);
     let url = server.url.clone();
     use reqwest::Method;
     call(

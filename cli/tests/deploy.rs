@@ -2,43 +2,16 @@
 //! a redeploy that changes nothing, a changed workflow that becomes a new version, and a
 //! broken file that deploys nothing at all.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 const KEY: &str = "deploy-test-key";
 
-struct Server(Child, String);
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("KAIROS_API_KEY", KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = serde_json::from_str::<Value>(&line).unwrap()["listening"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Server(child, url)
-}
+use support::Server;
 
 fn deploy(dir: &Path, url: &str, extra: &[&str]) -> (i32, String) {
     let Output {
@@ -99,30 +72,28 @@ fn project(dir: &Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_plans_applies_and_refuses_broken_files() {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let data = tmp.join("deploy-data");
-    let _ = std::fs::remove_dir_all(&data);
-    let server = serve(&data);
+    let server = Server::start(&tmp.join("deploy-data"), KEY, &[]);
     let dir = tmp.join("deploy-project");
     project(&dir);
 
-    let (code, out) = deploy(&dir, &server.1, &["--dry-run"]);
+    let (code, out) = deploy(&dir, &server.url, &["--dry-run"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("would deploy: welcome new"), "{out}");
     assert_eq!(
-        version(&server.1, "welcome").await,
+        version(&server.url, "welcome").await,
         None,
         "a dry run changes nothing"
     );
 
-    let (code, out) = deploy(&dir, &server.1, &[]);
+    let (code, out) = deploy(&dir, &server.url, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("deployed: definitions") && out.contains("deployed: welcome version 1"),
         "{out}"
     );
-    assert_eq!(version(&server.1, "tagger").await, Some(1));
+    assert_eq!(version(&server.url, "tagger").await, Some(1));
 
-    let (code, out) = deploy(&dir, &server.1, &[]);
+    let (code, out) = deploy(&dir, &server.url, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("definitions unchanged") && out.contains("welcome unchanged, version 1"),
@@ -131,13 +102,13 @@ async fn deploy_plans_applies_and_refuses_broken_files() {
     assert!(!out.contains("deployed:"), "{out}");
 
     std::fs::write(dir.join("flows/tagger.yaml"), "id: tagger\nentry: { triggers: [ { event: bought } ] }\nsteps:\n  - { id: tag, tag: { add: [buyer, customer] } }\n").unwrap();
-    let (code, out) = deploy(&dir, &server.1, &[]);
+    let (code, out) = deploy(&dir, &server.url, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("tagger changed, version 1 → 2") && out.contains("deployed: tagger version 2"),
         "{out}"
     );
-    assert_eq!(version(&server.1, "tagger").await, Some(2));
+    assert_eq!(version(&server.url, "tagger").await, Some(2));
 
     // One broken file: nothing goes, not even the valid change beside it.
     std::fs::write(dir.join("flows/tagger.yaml"), "id: tagger\nentry: { triggers: [ { event: bought } ] }\nsteps:\n  - { id: tag, tag: { add: [buyer] } }\n").unwrap();
@@ -146,20 +117,20 @@ async fn deploy_plans_applies_and_refuses_broken_files() {
         "id: broken\nsteps:\n  - { id: s, wait: { for: soon } }\n",
     )
     .unwrap();
-    let (code, out) = deploy(&dir, &server.1, &[]);
+    let (code, out) = deploy(&dir, &server.url, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("broken.yaml") && out.contains("nothing was deployed"),
         "{out}"
     );
-    assert_eq!(version(&server.1, "tagger").await, Some(2));
+    assert_eq!(version(&server.url, "tagger").await, Some(2));
 
     // A wrong key is the stack refusing: exit 2.
     std::fs::remove_file(dir.join("flows/broken.yaml")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
         .arg("deploy")
         .arg(&dir)
-        .args(["--url", &server.1])
+        .args(["--url", &server.url])
         .env("KAIROS_API_KEY", "wrong")
         .output()
         .unwrap();

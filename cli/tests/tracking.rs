@@ -3,9 +3,8 @@
 //! arrive as events, fields and merges; a messageId sent twice counts once; a wrong write
 //! key is refused; the write key cannot read contacts.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -16,63 +15,31 @@ const WRITE_KEY: &str = "tracking-write-key";
 /// Scores that show what arrived, and how often: a page view 5, a purchase 100, an item 1.
 const DEFINITIONS: &str = "scoring:\n  - { event: page_viewed, points: 5 }\n  - { event: purchase, points: 100 }\n  - { event: viewed_item, points: 1 }\n";
 
-struct Server {
-    child: Child,
-    url: String,
+mod support;
+
+use support::Server;
+
+/// A GET on the server's API, with the API key.
+async fn get(server: &Server, path: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", server.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
-impl Server {
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env("KAIROS_API_KEY", KEY)
-            .env("KAIROS_WRITE_KEY", WRITE_KEY)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kairos serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = serde_json::from_str::<Value>(&line).expect("the first line says where")
-            ["listening"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        Server { child, url }
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Polls a contact until `done` holds for it (the pipeline runs behind the API).
-    async fn contact_until(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, body) = self.get(&format!("/v1/contacts/{id}")).await;
-            if (status == 200 && done(&body)) || Instant::now() > deadline {
-                return body;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+/// Polls a contact until `done` holds for it (the pipeline runs behind the API).
+async fn contact_until(server: &Server, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(server, &format!("/v1/contacts/{id}")).await;
+        if (status == 200 && done(&body)) || Instant::now() > deadline {
+            return body;
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -101,8 +68,7 @@ fn segment_client(url: &str, write_key: &str, mode: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn segments_python_library_tracks_identifies_and_merges() {
     let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tracking-data");
-    let _ = std::fs::remove_dir_all(&data);
-    let server = Server::start(&data);
+    let server = Server::start(&data, KEY, &[("KAIROS_WRITE_KEY", WRITE_KEY)]);
     let status = reqwest::Client::new()
         .put(format!("{}/v1/definitions", server.url))
         .bearer_auth(KEY)
@@ -121,19 +87,17 @@ async fn segments_python_library_tracks_identifies_and_merges() {
     assert_eq!(sent["sent"], 13, "{sent}");
 
     // Three page views (two as visitor-1, one on the aliased device) and one purchase.
-    let ann = server
-        .contact_until("ann", |c| c["scores"]["lead"] == 115)
-        .await;
+    let ann = contact_until(&server, "ann", |c| c["scores"]["lead"] == 115).await;
     assert_eq!(ann["scores"]["lead"], 115, "{ann}");
     assert_eq!(ann["email"], "ann@example.com");
     assert_eq!(ann["fields"]["firstName"], "Ann");
     assert_eq!(ann["timezone"], "Europe/Berlin");
     // The merged ids answer with the contact they went into.
     for alias in ["visitor-1", "old-device"] {
-        let (status, body) = server.get(&format!("/v1/contacts/{alias}")).await;
+        let (status, body) = get(&server, &format!("/v1/contacts/{alias}")).await;
         assert_eq!((status, body["id"].as_str()), (200, Some("ann")), "{alias}");
     }
-    let (_, journal) = server.get("/v1/contacts/ann/journal").await;
+    let (_, journal) = get(&server, "/v1/contacts/ann/journal").await;
     let merged: Vec<&str> = journal["journal"]
         .as_array()
         .unwrap()
@@ -145,9 +109,7 @@ async fn segments_python_library_tracks_identifies_and_merges() {
     assert!(merged.contains(&"visitor-1") && merged.contains(&"old-device"));
 
     // The batch of five.
-    let bob = server
-        .contact_until("bob", |c| c["scores"]["lead"] == 5)
-        .await;
+    let bob = contact_until(&server, "bob", |c| c["scores"]["lead"] == 5).await;
     assert_eq!(bob["scores"]["lead"], 5, "{bob}");
 
     // A wrong write key is refused; the write key opens nothing but tracking.
