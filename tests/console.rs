@@ -8,6 +8,7 @@ use tower::ServiceExt;
 
 /// The same batch as the browser test's (`tests/clients/`).
 const DEFINITIONS: &str = include_str!("clients/console-definitions.yaml");
+const EVENTS: &str = include_str!("clients/console-events.json");
 const WELCOME: &str = include_str!("clients/console-welcome.yaml");
 
 #[tokio::test(flavor = "current_thread")]
@@ -45,12 +46,7 @@ async fn intake_on_moto_serves_the_console_with_the_same_counts() {
         )
         .await;
     }
-    let events = r#"{"events": [
-        {"contact": "bob", "event": "unsubscribed"},
-        {"contact": "ann", "event": "signed_up"},
-        {"contact": "bob", "event": "signed_up"},
-        {"contact": "cy", "event": "signed_up"}]}"#;
-    call(&aws, "POST", "/v1/events", "application/json", events).await;
+    call(&aws, "POST", "/v1/events", "application/json", EVENTS).await;
     drain_with_retries(&aws).await;
 
     let page = |path: &str| {

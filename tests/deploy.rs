@@ -2,19 +2,9 @@
 //! redeploy, a changed workflow as a new version, a broken file that deploys nothing.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use kairos_cli::deploy::{run, Failure, Options};
-use kairos_tests::{call, stack, Moto, API_KEY};
-
-async fn intake(aws: &kairos_aws::app::Aws) -> String {
-    let app = kairos_api::App::new(aws.clone(), API_KEY.into(), None);
-    let router = kairos_api::router(Arc::new(app));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
-}
+use kairos_tests::{call, intake_url, stack, Moto, API_KEY};
 
 fn write(dir: &Path, file: &str, text: &str) {
     std::fs::create_dir_all(dir.join(file).parent().unwrap()).unwrap();
@@ -25,7 +15,7 @@ fn write(dir: &Path, file: &str, text: &str) {
 async fn deploy_to_intake_on_moto() {
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
-    let url = intake(&aws).await;
+    let url = intake_url(&aws, None).await;
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deploy-moto");
     let _ = std::fs::remove_dir_all(&dir);
     write(&dir, "templates/hello.txt", "Hello!");

@@ -5,26 +5,14 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 
 use kairos_aws::app::Aws;
 use kairos_core::failpoint::{self, Action};
-use kairos_tests::{call, drain_with_retries, stack, Moto, API_KEY};
+use kairos_tests::{call, drain_with_retries, intake_url, stack, Moto};
 use serde_json::Value;
 
 const WRITE_KEY: &str = "moto-write-key";
 const DEFINITIONS: &str = "scoring:\n  - { event: page_viewed, points: 5 }\n  - { event: purchase, points: 100 }\n  - { event: viewed_item, points: 1 }\n";
-
-/// The intake router (API key and write key) on a loopback port, as the function serves it.
-async fn intake(aws: &Aws) -> String {
-    let app =
-        kairos_api::App::new(aws.clone(), API_KEY.into(), None).with_write_key(WRITE_KEY.into());
-    let router = kairos_api::router(Arc::new(app));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
-}
 
 fn segment_client(url: String, write_key: &'static str, mode: &'static str) -> Value {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -67,7 +55,7 @@ async fn segments_python_library_through_intake_on_moto() {
     )
     .await;
     assert_eq!(status, 200);
-    let url = intake(&aws).await;
+    let url = intake_url(&aws, Some(WRITE_KEY)).await;
     let sent = tokio::task::spawn_blocking(move || segment_client(url, WRITE_KEY, "calls"))
         .await
         .unwrap();
@@ -87,7 +75,7 @@ async fn segments_python_library_through_intake_on_moto() {
     }
     assert_eq!(contact(&aws, "bob").await["scores"]["lead"], 5);
 
-    let url = intake(&aws).await;
+    let url = intake_url(&aws, Some(WRITE_KEY)).await;
     let refused = tokio::task::spawn_blocking(move || segment_client(url, "wrong", "wrong-key"))
         .await
         .unwrap();

@@ -16,6 +16,7 @@ use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use kairos_core::engine::Input;
 use kairos_core::identity::{merge, merges_for};
+use kairos_core::language::definitions::MergeOn;
 use kairos_core::ports::{CatalogStore, WorkItem};
 use kairos_core::service::accept::{accept, Submission};
 use kairos_core::service::Ports;
@@ -276,18 +277,28 @@ fn read_call(
 
 /// The calls' submissions with the merges they ask for, accepted together.
 async fn accept_calls<P: Ports>(app: &App<P>, calls: Vec<Call>) -> Result<(), ApiError> {
-    let catalog = if calls.iter().any(|c| c.merge_ask.is_some()) {
-        Some(app.ports.catalog().catalog().await?)
+    // The merge rule is the definitions'; they are read only when a call gives an email
+    // (most tracking calls do not), not once per request.
+    let gives_email = calls
+        .iter()
+        .any(|c| matches!(c.merge_ask, Some((_, _, Some(_)))));
+    let merge_on = if gives_email {
+        app.ports
+            .catalog()
+            .catalog()
+            .await?
+            .definitions()
+            .merge_on()
     } else {
-        None
+        MergeOn::None
     };
     let mut submissions = Vec::new();
     for call in calls {
         submissions.extend(call.submissions);
-        if let (Some((user, anonymous, email)), Some(catalog)) = (call.merge_ask, &catalog) {
+        if let Some((user, anonymous, email)) = call.merge_ask {
             let merges = merges_for(
                 app.ports.contacts(),
-                catalog.definitions(),
+                merge_on,
                 &user,
                 anonymous.as_deref(),
                 email.as_deref(),

@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
-use kairos_api::html::escape;
+use kairos_api::html::{escape, url_component};
 use kairos_api::session::Sessions;
 use kairos_core::engine::Input;
 use kairos_core::ports::WorkQueue;
@@ -69,17 +69,7 @@ fn tracked(html: &str, id: &str) -> String {
         let end = after.find('"').unwrap_or(after.len());
         let url = &after[..end];
         if url.starts_with("http://") || url.starts_with("https://") {
-            let encoded: String = url
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
-            out.push_str(&format!("/outbox/{id}/click?u={encoded}"));
+            out.push_str(&format!("/outbox/{id}/click?u={}", url_component(url)));
         } else {
             out.push_str(url);
         }

@@ -197,7 +197,7 @@ async fn work_for(
             let email = profile.email.clone();
             let merges = identity::merges_for(
                 &pipeline.store,
-                pipeline.catalog.definitions(),
+                pipeline.catalog.definitions().merge_on(),
                 user,
                 anonymous,
                 email.as_deref(),

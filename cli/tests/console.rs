@@ -35,6 +35,7 @@ async fn call(url: &str, method: reqwest::Method, path: &str, kind: &str, body: 
 
 /// The batch the browser test and the moto test both look at (`tests/clients/`).
 const DEFINITIONS: &str = include_str!("../../tests/clients/console-definitions.yaml");
+const EVENTS: &str = include_str!("../../tests/clients/console-events.json");
 const WELCOME: &str = include_str!("../../tests/clients/console-welcome.yaml");
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,12 +75,7 @@ async fn the_console_in_a_real_browser() {
         )
         .await;
     }
-    let events = r#"{"events": [
-        {"contact": "bob", "event": "unsubscribed"},
-        {"contact": "ann", "event": "signed_up"},
-        {"contact": "bob", "event": "signed_up"},
-        {"contact": "cy", "event": "signed_up"}]}"#;
-    call(&url, Method::POST, "/v1/events", "application/json", events).await;
+    call(&url, Method::POST, "/v1/events", "application/json", EVENTS).await;
     // The pipeline runs behind the API: wait until bob's suppression is journaled.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::engine::Input;
-use crate::language::definitions::{Definitions, MergeOn};
+use crate::language::definitions::MergeOn;
 use crate::model::contact::ContactState;
 use crate::ports::{ContactStore, PortError, WorkItem};
 use crate::service::accept::Submission;
@@ -57,11 +57,11 @@ pub async fn destination<S: ContactStore>(
 /// call names) and the contacts they are already part of.
 async fn email_owner<S: ContactStore>(
     store: &S,
-    definitions: &Definitions,
+    merge_on: MergeOn,
     callers: &[Option<&str>],
     email: &str,
 ) -> Result<Option<String>, PortError> {
-    if definitions.merge_on() != MergeOn::Email {
+    if merge_on != MergeOn::Email {
         return Ok(None);
     }
     let callers: Vec<&str> = callers.iter().flatten().copied().collect();
@@ -107,14 +107,15 @@ pub fn merge(source: &str, into: &str, only_anonymous: bool, at: DateTime<Utc>) 
     }
 }
 
-/// The merges a call about `user` asks for: a different `anonymous` id (the visitor's
+/// The merges a call about `user` asks for (`merge_on`: the definitions' rule, consulted
+/// only when the call gives an email): a different `anonymous` id (the visitor's
 /// profile so far) into `user` (`only_anonymous` as in [`merge`]); and, when the call
 /// gives `user` an `email` another contact has had first, `user` into that contact.
 /// Queue them after the call's own inputs: the merge of `user` must follow its identify.
 #[allow(clippy::too_many_arguments)]
 pub async fn merges_for<S: ContactStore>(
     store: &S,
-    definitions: &Definitions,
+    merge_on: MergeOn,
     user: &str,
     anonymous: Option<&str>,
     email: Option<&str>,
@@ -127,7 +128,7 @@ pub async fn merges_for<S: ContactStore>(
         merges.push(merge(anonymous, user, only_anonymous, at));
     }
     if let Some(email) = email {
-        let owner = email_owner(store, definitions, &[Some(user), anonymous], email).await?;
+        let owner = email_owner(store, merge_on, &[Some(user), anonymous], email).await?;
         // The caller's own profile goes into the contact that had the address first:
         // nothing of that contact is handed to the caller, so no key is needed beyond the
         // one the call came with.

@@ -147,6 +147,20 @@ pub async fn call(
     )
 }
 
+/// The intake function's router on a loopback socket over `aws`, as API Gateway would
+/// reach it (with a write key for the tracking routes, when given); its base URL.
+pub async fn intake_url(aws: &Aws, write_key: Option<&str>) -> String {
+    let mut app = kairos_api::App::new(aws.clone(), API_KEY.into(), None);
+    if let Some(key) = write_key {
+        app = app.with_write_key(key.into());
+    }
+    let router = kairos_api::router(std::sync::Arc::new(app));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
 /// The stack on moto: short visibility timeouts so retries and DLQ moves happen in seconds.
 pub async fn stack(moto: &Moto) -> (Aws, SdkConfig) {
     let config = moto.config().await;

@@ -54,13 +54,5 @@ fn page<P>(app: &App<P>, title: &str, body: &str) -> Html<String> {
 
 /// An id as one path segment of a link (ids may hold `/`, `?`, spaces …).
 fn segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    crate::html::url_component(id)
 }
