@@ -17,26 +17,35 @@ use kairos_core::service::accept::{accept, Submission};
 use kairos_core::service::contacts::preview;
 use kairos_core::service::Ports;
 use kairos_core::{Catalog, ContactState};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::answer::Accepted;
 use crate::body::{self, contact_id, PathId};
 use crate::error::ApiError;
 use crate::{App, Now};
 
-#[derive(Deserialize)]
+/// A contact's profile, all optional: what is given is merged into what is there.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ContactBody {
+pub(crate) struct ContactBody {
+    /// The email address.
     #[serde(default)]
     email: Option<String>,
+    /// The phone number, E.164 (`+4915112345678`).
     #[serde(default)]
     phone: Option<String>,
+    /// An IANA time zone (`Europe/Berlin`), for quiet hours, local times and dates.
     #[serde(default)]
     timezone: Option<String>,
+    /// Custom fields (`null` removes one).
     #[serde(default)]
     fields: BTreeMap<String, Value>,
+    /// Tags to add.
     #[serde(default)]
     tags: Vec<String>,
+    /// Lists to join.
     #[serde(default)]
     lists: Vec<String>,
 }
@@ -104,25 +113,87 @@ impl ContactBody {
 }
 
 /// The contact as the API shows it; `catalog` names the step each run is at.
-fn view(state: &ContactState, catalog: &Catalog, now: DateTime<Utc>) -> Value {
+/// A contact as the API shows it.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct ContactView {
+    /// Its id.
+    id: String,
+    /// Its email address.
+    email: Option<String>,
+    /// Its phone number (E.164).
+    phone: Option<String>,
+    /// Its time zone.
+    timezone: String,
+    /// Custom fields.
+    fields: BTreeMap<String, Value>,
+    /// Tags.
+    tags: Vec<String>,
+    /// Lists it is on.
+    lists: Vec<String>,
+    /// Scores now, by name (expired points left out).
+    scores: BTreeMap<String, i64>,
+    /// What it agreed to and what it withdrew.
+    consent: Value,
+    /// When it was first seen.
+    #[schemars(with = "String")]
+    created_at: DateTime<Utc>,
+    /// Its active runs.
+    runs: Vec<RunView>,
+}
+
+/// An active run, as the API shows it.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct RunView {
+    /// `workflow:n`.
+    run: String,
+    /// The workflow.
+    workflow: String,
+    /// The version it runs on.
+    version: u32,
+    /// The step it is at.
+    step: Option<String>,
+    /// When it started.
+    #[schemars(with = "String")]
+    started_at: DateTime<Utc>,
+    /// When its wait ends, if it waits for a time.
+    #[schemars(with = "Option<String>")]
+    waiting_until: Option<DateTime<Utc>>,
+}
+
+fn view(state: &ContactState, catalog: &Catalog, now: DateTime<Utc>) -> ContactView {
     let c = &state.contact;
-    let scores: BTreeMap<&String, i64> =
-        c.scores.iter().map(|(k, v)| (k, v.value_at(now))).collect();
-    let runs: Vec<Value> = state
+    let runs = state
         .runs
         .values()
-        .map(|r| {
-            let step = catalog
+        .map(|r| RunView {
+            run: r.id(),
+            workflow: r.workflow.clone(),
+            version: r.version,
+            step: catalog
                 .get(&r.workflow, r.version)
                 .and_then(|w| w.nodes.get(r.at))
-                .map(|node| node.id.as_str());
-            json!({ "run": r.id(), "workflow": r.workflow, "version": r.version, "step": step, "started_at": r.started_at, "waiting_until": r.waiting.as_ref().and_then(|w| w.until) })
+                .map(|node| node.id.clone()),
+            started_at: r.started_at,
+            waiting_until: r.waiting.as_ref().and_then(|w| w.until),
         })
         .collect();
-    json!({
-        "id": c.id, "email": c.email, "phone": c.phone, "timezone": c.timezone.name(), "fields": c.fields,
-        "tags": c.tags, "lists": c.lists, "scores": scores, "consent": c.consent, "created_at": c.created_at, "runs": runs,
-    })
+    ContactView {
+        id: c.id.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        timezone: c.timezone.name().to_string(),
+        fields: c.fields.clone(),
+        tags: c.tags.iter().cloned().collect(),
+        lists: c.lists.iter().cloned().collect(),
+        scores: c
+            .scores
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value_at(now)))
+            .collect(),
+        consent: json!(c.consent),
+        created_at: c.created_at,
+        runs,
+    }
 }
 
 /// Queues the profile, tag and list changes, and answers with the contact as the engine
@@ -134,7 +205,7 @@ pub(crate) async fn put<P: Ports>(
     Now(now): Now,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactView>, ApiError> {
     contact_id(&id, "id")?;
     let b: ContactBody = body::json(&headers, body).await?;
     let mut inputs = vec![Input::Identify(b.profile()?)];
@@ -170,7 +241,7 @@ pub(crate) async fn get<P: Ports>(
     State(app): State<Arc<App<P>>>,
     PathId(id): PathId,
     Now(now): Now,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactView>, ApiError> {
     // A merged profile's id answers with the contact it was merged into.
     let state = kairos_core::identity::resolve(app.ports.contacts(), &id)
         .await?
@@ -188,20 +259,26 @@ pub(crate) async fn delete<P: Ports>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// Tags to add and to remove.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TagsBody {
+pub(crate) struct TagsBody {
+    /// Tags to add.
     #[serde(default)]
     add: Vec<String>,
+    /// Tags to remove.
     #[serde(default)]
     remove: Vec<String>,
 }
 
-#[derive(Deserialize)]
+/// Lists to join and to leave.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ListsBody {
+pub(crate) struct ListsBody {
+    /// Lists to join.
     #[serde(default)]
     join: Vec<String>,
+    /// Lists to leave.
     #[serde(default)]
     leave: Vec<String>,
 }
@@ -212,7 +289,7 @@ pub(crate) async fn tags<P: Ports>(
     Now(now): Now,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     contact_id(&id, "id")?;
     let b: TagsBody = body::json(&headers, body).await?;
     let input = Input::Tags {
@@ -228,7 +305,7 @@ pub(crate) async fn lists<P: Ports>(
     Now(now): Now,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     contact_id(&id, "id")?;
     let b: ListsBody = body::json(&headers, body).await?;
     let input = Input::Lists {
@@ -244,14 +321,14 @@ async fn accept_one<P: Ports>(
     contact: String,
     input: Input,
     at: DateTime<Utc>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let item = WorkItem { contact, input, at };
     let accepted = accept(&app.ports, [Submission { item, dedupe: None }]).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))
 }
 
 /// `?explain=1` (also `true`) adds the story in plain words; `&workflow=W` narrows it.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub(crate) struct JournalQuery {
     #[serde(default)]
     explain: Option<String>,
@@ -259,11 +336,23 @@ pub(crate) struct JournalQuery {
     workflow: Option<String>,
 }
 
+/// A contact's journal, and with `?explain=1` the same told in words.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct JournalView {
+    /// The contact.
+    contact: String,
+    /// One sentence per entry (`?explain=1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    story: Option<Vec<String>>,
+    /// What happened to it and why, oldest first: the entries `kairos simulate` prints.
+    journal: Vec<Value>,
+}
+
 pub(crate) async fn journal<P: Ports>(
     State(app): State<Arc<App<P>>>,
     PathId(id): PathId,
     Query(query): Query<JournalQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JournalView>, ApiError> {
     let journal = app.ports.contacts().journal(&id).await?;
     if journal.is_empty() && app.ports.contacts().load(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no contact `{id}`")));
@@ -276,13 +365,10 @@ pub(crate) async fn journal<P: Ports>(
             return Err(ApiError::bad_request(message, "explain"));
         }
     };
-    let mut body = json!({ "contact": id });
-    if explain {
-        body["story"] = json!(kairos_core::explain::story(
-            &journal,
-            query.workflow.as_deref()
-        ));
-    }
-    body["journal"] = json!(journal);
-    Ok(Json(body))
+    let story = explain.then(|| kairos_core::explain::story(&journal, query.workflow.as_deref()));
+    Ok(Json(JournalView {
+        contact: id,
+        story,
+        journal: journal.iter().map(|e| json!(e)).collect(),
+    }))
 }

@@ -7,11 +7,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
+use kairos_core::language::definitions::Definitions;
 use kairos_core::ports::CatalogStore;
 use kairos_core::service::deploy::deploy_definitions;
 use kairos_core::service::Ports;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
 
+use crate::answer::DefinitionsDeployed;
 use crate::body;
 use crate::error::ApiError;
 use crate::App;
@@ -20,16 +23,29 @@ pub(crate) async fn put<P: Ports>(
     State(app): State<Arc<App<P>>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DefinitionsDeployed>, ApiError> {
     let (text, name) = body::document(&headers, body).await?;
     let defs = deploy_definitions(&app.ports, name, &text).await?;
-    Ok(Json(
-        json!({ "segments": defs.segments.len(), "templates": defs.templates.len(), "scoring": defs.scoring.len() }),
-    ))
+    Ok(Json(DefinitionsDeployed {
+        segments: defs.segments.len(),
+        templates: defs.templates.len(),
+        scoring: defs.scoring.len(),
+    }))
+}
+
+/// The definitions in force.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct DefinitionsInForce {
+    /// Segments, templates, scoring, delivery policy, identity, as deployed.
+    definitions: Definitions,
 }
 
 /// The definitions in force, as stored (what `kairos deploy` compares its own with).
-pub(crate) async fn get<P: Ports>(State(app): State<Arc<App<P>>>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn get<P: Ports>(
+    State(app): State<Arc<App<P>>>,
+) -> Result<Json<DefinitionsInForce>, ApiError> {
     let catalog = app.ports.catalog().catalog().await?;
-    Ok(Json(json!({ "definitions": catalog.definitions() })))
+    Ok(Json(DefinitionsInForce {
+        definitions: catalog.definitions().clone(),
+    }))
 }

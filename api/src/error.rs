@@ -3,10 +3,12 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use kairos_core::diagnostic::Severity;
 use kairos_core::ports::PortError;
 use kairos_core::service::deploy::DeployError;
 use kairos_core::Diagnostic;
-use serde_json::json;
+
+use crate::answer::{ErrorBody, ErrorDetail, Finding};
 
 #[derive(Debug)]
 /// An API error as the contract shapes it, with the status it is answered with.
@@ -104,18 +106,30 @@ impl From<PortError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(path) = self.path.filter(|p| !p.is_empty()) {
-            error["path"] = json!(path);
-        }
-        if !self.details.is_empty() {
-            let details: Vec<_> = self
-                .details
-                .iter()
-                .map(|d| json!({ "path": d.path, "line": d.line, "message": d.message, "severity": d.severity }))
-                .collect();
-            error["details"] = json!(details);
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let details = self
+            .details
+            .into_iter()
+            .map(|d| Finding {
+                path: d.path,
+                line: d.line,
+                message: d.message,
+                severity: match d.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                }
+                .to_string(),
+            })
+            .collect();
+        let error = ErrorDetail {
+            code: self.code.to_string(),
+            message: self.message,
+            path: self.path.filter(|p| !p.is_empty()),
+            details,
+        };
+        let body = ErrorBody {
+            error,
+            rejected: Vec::new(),
+        };
+        (self.status, Json(body)).into_response()
     }
 }

@@ -12,30 +12,49 @@ use kairos_core::ports::WorkItem;
 use kairos_core::service::accept::{accept, Submission};
 use kairos_core::service::Ports;
 use kairos_core::Event;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
+use crate::answer::Accepted;
 use crate::body::{self, contact_id, MAX_EVENTS};
 use crate::error::ApiError;
 use crate::{App, Now};
 
-#[derive(Deserialize)]
+/// One event about one contact.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EventBody {
+pub(crate) struct EventBody {
+    /// Your id for the event: the same id twice is accepted once.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 256))]
     id: Option<String>,
+    /// The contact it is about (created when unknown).
+    #[schemars(length(min = 1, max = 256))]
     contact: String,
+    /// The event's name (`purchase`, `cart_updated`).
+    #[schemars(length(min = 1))]
     event: String,
+    /// Its properties, for conditions, keys and templates.
     #[serde(default)]
     props: Map<String, Value>,
+    /// When it happened (ISO 8601); the time of receipt when absent.
     #[serde(default)]
     at: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// One event, or up to 100 as `{"events": [...]}`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
-enum EventsBody {
-    Many { events: Vec<Value> },
+pub(crate) enum EventsBody {
+    /// Several events, checked together: none is accepted unless all are valid.
+    Many {
+        /// The events.
+        #[schemars(with = "Vec<EventBody>", length(max = 100))]
+        events: Vec<Value>,
+    },
+    /// One event.
+    #[schemars(with = "EventBody")]
     One(Value),
 }
 
@@ -44,7 +63,7 @@ pub(crate) async fn post<P: Ports>(
     Now(now): Now,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let raw: EventsBody = body::json(&headers, body).await?;
     let (values, prefix) = match raw {
         EventsBody::Many { events } => (events, "events"),
@@ -102,5 +121,5 @@ pub(crate) async fn post<P: Ports>(
         });
     }
     let accepted = accept(&app.ports, submissions).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))
 }

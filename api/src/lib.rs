@@ -9,6 +9,9 @@
 //! - `body`: reading bodies (size limit, media types) and path segments.
 //! - `workflows`, `definitions`, `contacts`, `events`: the `/v1` resources.
 //! - `tracking`: the Segment-compatible tracking API (`/v1/track`, `/v1/batch`, …).
+//! - `answer`: the JSON bodies the routes answer with, as types.
+//! - [`openapi`]: the OpenAPI 3.1 document of the routes, from those types and the
+//!   request bodies' own, served at `/openapi.json`.
 //! - [`session`]: browser sessions (login with the API key, a strict cookie) for pages.
 //! - `console`: the pages — workflows as journeys with live counts, contacts' timelines.
 //! - `unsubscribe`: the one-click unsubscribe routes and their pages (no key: the
@@ -16,6 +19,7 @@
 
 #![warn(unreachable_pub, missing_docs)]
 
+mod answer;
 mod auth;
 mod body;
 mod console;
@@ -24,6 +28,7 @@ mod definitions;
 pub mod error;
 mod events;
 pub mod html;
+pub mod openapi;
 pub mod session;
 mod tracking;
 mod unsubscribe;
@@ -154,11 +159,17 @@ pub fn router<P: Ports>(app: Arc<App<P>>) -> Router {
     let console = sessions
         .protect(console::routes(app.clone()))
         .merge(sessions.routes());
-    // For load balancers and scripts that wait for `serve`: no key, nothing read.
-    let health = Router::new().route(
-        "/health",
-        get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
-    );
+    // For load balancers and scripts that wait for `serve`: no key, nothing read. The
+    // API's description, too, is public.
+    let health = Router::new()
+        .route(
+            "/health",
+            get(|| async { axum::Json(answer::Health { status: "ok" }) }),
+        )
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        );
     v1.merge(tracking)
         .merge(unsubscribe)
         .merge(health)

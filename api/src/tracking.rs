@@ -21,8 +21,9 @@ use kairos_core::ports::{CatalogStore, WorkItem};
 use kairos_core::service::accept::{accept, Submission};
 use kairos_core::service::Ports;
 use kairos_core::Event;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
+use crate::answer::{ErrorBody, ErrorDetail, RejectedCall, Tracked};
 use crate::auth::TrackingKey;
 use crate::body::{self, contact_id};
 use crate::contacts::checked_profile;
@@ -332,8 +333,12 @@ async fn read(
         })
 }
 
-fn success() -> Response {
-    Json(json!({ "success": true })).into_response()
+fn success(rejected: Vec<RejectedCall>) -> Response {
+    Json(Tracked {
+        success: true,
+        rejected,
+    })
+    .into_response()
 }
 
 /// One call on its own route (`/v1/track`, …).
@@ -359,7 +364,7 @@ async fn single<P: Ports>(
     let call =
         read_call(kind, &m, &received).map_err(|r| ApiError::bad_request(r.message, r.path))?;
     accept_calls(&app, vec![call]).await?;
-    Ok(success())
+    Ok(success(Vec::new()))
 }
 
 macro_rules! route {
@@ -453,22 +458,27 @@ pub(crate) async fn batch<P: Ports>(
                     "" => format!("batch[{index}]"),
                     field => format!("batch[{index}].{field}"),
                 };
-                refused.push(json!({ "index": index, "path": path, "message": r.message }));
+                refused.push(RejectedCall {
+                    index,
+                    path,
+                    message: r.message,
+                });
             }
         }
     }
     if calls.is_empty() && !refused.is_empty() {
-        let error = json!({
-            "code": "bad_request",
-            "message": "no call in the batch is valid",
-            "path": "batch",
-        });
-        let body = json!({ "error": error, "rejected": refused });
+        let error = ErrorDetail {
+            code: "bad_request".into(),
+            message: "no call in the batch is valid".into(),
+            path: Some("batch".into()),
+            details: Vec::new(),
+        };
+        let body = ErrorBody {
+            error,
+            rejected: refused,
+        };
         return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
     }
     accept_calls(&app, calls).await?;
-    if refused.is_empty() {
-        return Ok(success());
-    }
-    Ok(Json(json!({ "success": true, "rejected": refused })).into_response())
+    Ok(success(refused))
 }

@@ -84,13 +84,16 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Print the JSON Schema of workflow files (or of definitions or scenario files); the
-    /// same as the committed `schemas/*.schema.json`.
+    /// Print the JSON Schema of workflow files (or of definitions or scenario files, or
+    /// the OpenAPI document of the HTTP API); the same as the committed `schemas/*.json`.
     Schema {
-        #[arg(long, conflicts_with = "scenario")]
+        #[arg(long, conflicts_with_all = ["scenario", "openapi"])]
         definitions: bool,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "openapi")]
         scenario: bool,
+        /// The OpenAPI 3.1 document `GET /openapi.json` serves.
+        #[arg(long)]
+        openapi: bool,
     },
 }
 
@@ -159,9 +162,11 @@ fn main() -> ExitCode {
         Command::Schema {
             definitions,
             scenario,
-        } => schema::run(match (definitions, scenario) {
-            (true, _) => schema::Format::Definitions,
-            (_, true) => schema::Format::Scenario,
+            openapi,
+        } => schema::run(match (definitions, scenario, openapi) {
+            (true, _, _) => schema::Format::Definitions,
+            (_, true, _) => schema::Format::Scenario,
+            (_, _, true) => schema::Format::OpenApi,
             _ => schema::Format::Workflow,
         }),
         Command::Deploy { dir, url, dry_run } => return deploy(dir, url, dry_run),

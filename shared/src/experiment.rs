@@ -3,11 +3,12 @@
 //! the difference to the first branch with its two-sided p-value (two-proportion z-test,
 //! pooled). The normal distribution is `statrs`'s.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
 
 /// One split's experiment in a report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExperimentReport {
     /// The split step.
     pub step: String,
@@ -20,7 +21,7 @@ pub struct ExperimentReport {
 }
 
 /// One branch of an experiment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BranchResult {
     pub branch: String,
     /// An empty branch: the control group that gets nothing.

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
@@ -13,12 +14,12 @@ use crate::experiment::{compare, ExperimentReport};
 use crate::model::journal::{JournalEntry, Kind};
 use crate::program::NodeKind;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     pub workflows: Vec<WorkflowReport>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkflowReport {
     pub workflow: String,
     /// Runs started.
@@ -33,7 +34,7 @@ pub struct WorkflowReport {
     pub experiments: Vec<ExperimentReport>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepReport {
     pub step: String,
     pub entered: u64,

@@ -7,6 +7,7 @@ pub mod lines;
 pub mod lint;
 pub mod nesting;
 pub mod parse;
+pub mod schema;
 pub mod step;
 pub mod validate;
 pub mod workflow;
