@@ -8,6 +8,8 @@
 //! - `auth`: the API key (`Authorization: Bearer`) and the tracking write key (Basic).
 //! - `body`: reading bodies (size limit, media types) and path segments.
 //! - `workflows`, `definitions`, `contacts`, `events`: the `/v1` resources.
+//! - `broadcasts`: business events, broadcast runs and their controls; `segments`: a
+//!   segment's members and their hashed export.
 //! - `tracking`: the Segment-compatible tracking API (`/v1/track`, `/v1/batch`, …).
 //! - `answer`: the JSON bodies the routes answer with, as types.
 //! - [`openapi`]: the OpenAPI 3.1 document of the routes, from those types and the
@@ -22,6 +24,7 @@
 mod answer;
 mod auth;
 mod body;
+mod broadcasts;
 mod console;
 mod contacts;
 mod definitions;
@@ -29,6 +32,7 @@ pub mod error;
 mod events;
 pub mod html;
 pub mod openapi;
+mod segments;
 pub mod session;
 mod tracking;
 mod unsubscribe;
@@ -133,6 +137,13 @@ pub fn router<P: Ports>(app: Arc<App<P>>) -> Router {
         .route("/v1/contacts/{id}/lists", post(contacts::lists::<P>))
         .route("/v1/contacts/{id}/journal", get(contacts::journal::<P>))
         .route("/v1/events", post(events::post::<P>))
+        .route("/v1/business-events", post(broadcasts::business_event::<P>))
+        .route("/v1/broadcasts/{id}", get(broadcasts::get::<P>))
+        .route("/v1/broadcasts/{id}/pause", post(broadcasts::pause::<P>))
+        .route("/v1/broadcasts/{id}/resume", post(broadcasts::resume::<P>))
+        .route("/v1/broadcasts/{id}/cancel", post(broadcasts::cancel::<P>))
+        .route("/v1/segments/{id}/members", get(segments::members::<P>))
+        .route("/v1/segments/{id}/export", get(segments::export::<P>))
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             auth::require_api_key::<P>,

@@ -11,9 +11,11 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{json, Map, Value};
 
 use crate::answer::{Accepted, DefinitionsDeployed, Deployed, ErrorBody, Health, Tracked};
+use crate::broadcasts::{BroadcastView, BusinessEventBody, FiredRuns};
 use crate::contacts::{ContactBody, ContactView, JournalView, ListsBody, TagsBody};
 use crate::definitions::DefinitionsInForce;
 use crate::events::EventsBody;
+use crate::segments::Members;
 use crate::workflows::{WorkflowList, WorkflowVersions};
 use kairos_core::language::definitions::Definitions;
 use kairos_core::language::workflow::WorkflowDoc;
@@ -47,6 +49,7 @@ enum Content {
     Document(SchemaOf),
     Html,
     Css,
+    Csv,
     /// Plain text (axum's own rejections of a form).
     Text,
     Form,
@@ -150,6 +153,26 @@ fn operations() -> Vec<Operation> {
             keyed(vec![answer("200", "accepted", Json(of::<Tracked>))], true),
         )
     };
+    let control = |path, id, summary| {
+        op(
+            "post",
+            path,
+            id,
+            "broadcasts",
+            summary,
+            ApiKey,
+            vec![path_param("id", "the broadcast's id")],
+            Empty,
+            keyed(
+                vec![
+                    answer("202", "the runs it changed", Json(of::<FiredRuns>)),
+                    error("404", "no such broadcast"),
+                    error("409", "no run in a state this applies to"),
+                ],
+                false,
+            ),
+        )
+    };
     let page = |path, id, summary, params| {
         op(
             "get",
@@ -238,6 +261,39 @@ fn operations() -> Vec<Operation> {
             "One event, or up to 100; an event with an `id` is accepted once", ApiKey,
             vec![], Json(of::<EventsBody>),
             keyed(vec![answer("202", "queued", Json(of::<Accepted>))], true)),
+        op("post", "/v1/business-events", "postBusinessEvent", "broadcasts",
+            "An event about the business (a price change): fires the broadcasts `on` it; an `id` fires once",
+            ApiKey, vec![], Json(of::<BusinessEventBody>),
+            keyed(vec![answer("202", "the runs it started", Json(of::<FiredRuns>))], true)),
+        op("get", "/v1/broadcasts/{id}", "getBroadcast", "broadcasts",
+            "A broadcast's runs: audience, queued, sent, suppressed by reason, delivered, opened, clicked, state",
+            ApiKey, vec![id()], Empty,
+            keyed(vec![
+                answer("200", "the broadcast", Json(of::<BroadcastView>)),
+                error("404", "no such broadcast"),
+            ], false)),
+        control("/v1/broadcasts/{id}/pause", "pauseBroadcast", "Pause its running runs: nothing more goes out until resumed"),
+        control("/v1/broadcasts/{id}/resume", "resumeBroadcast", "Resume its paused runs"),
+        control("/v1/broadcasts/{id}/cancel", "cancelBroadcast", "Cancel its runs: what has not gone out never will"),
+        op("get", "/v1/segments/{id}/members", "segmentMembers", "audiences",
+            "A segment's members now, a page at a time", ApiKey,
+            vec![id(), query_param("cursor", "from the previous page"),
+                query_param("limit", "ids per page, 1 to 10,000 (default 1,000)")],
+            Empty,
+            keyed(vec![
+                answer("200", "a page of members", Json(of::<Members>)),
+                error("404", "no such segment"),
+            ], false)),
+        op("get", "/v1/segments/{id}/export", "exportSegment", "audiences",
+            "The members who take marketing as SHA-256 of the normalised email and phone (CSV), for ad platforms' customer lists; the next page's cursor in `Kairos-Next-Cursor`",
+            ApiKey,
+            vec![id(), query_param("format", "`hashed`"), query_param("cursor", "from the previous page"),
+                query_param("limit", "members per page, 1 to 10,000 (default 10,000)")],
+            Empty,
+            keyed(vec![
+                answer("200", "`email_sha256,phone_sha256` rows", Csv),
+                error("404", "no such segment"),
+            ], false)),
         tracking("/v1/track", "track", "Segment `track`: an event"),
         tracking("/v1/identify", "identify", "Segment `identify`: who a user is, with traits"),
         tracking("/v1/page", "page", "Segment `page`: a page view (`page_viewed`)"),
@@ -330,6 +386,7 @@ fn content(kind: Content, generator: &mut SchemaGenerator) -> Option<Value> {
         }
         Content::Html => json!({ "text/html": { "schema": { "type": "string" } } }),
         Content::Css => json!({ "text/css": { "schema": { "type": "string" } } }),
+        Content::Csv => json!({ "text/csv": { "schema": { "type": "string" } } }),
         Content::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
         Content::Form => json!({ "application/x-www-form-urlencoded": { "schema": {
             "type": "object", "required": ["key"],

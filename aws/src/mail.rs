@@ -141,6 +141,7 @@ mod tests {
                 event: None,
                 due: chrono::Utc::now(),
                 held_at_goals: None,
+                broadcast: None,
             },
             to: to.into(),
             subject: Some(subject.into()),

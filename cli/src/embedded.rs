@@ -265,6 +265,16 @@ impl Embedded {
         self.runner.prune_claims(now)
     }
 
+    /// Fires broadcasts whose time has come and fans out running runs, a few pages at a
+    /// time (serve calls it every round: the pipeline works through what each page queued
+    /// in between). Whether pages were worked (call again soon).
+    pub async fn work_broadcasts(&self, now: DateTime<Utc>) -> Result<bool, PortError> {
+        let store = &self.runner;
+        let (pages, _) =
+            kairos_core::service::broadcasts::work(store, store, self.work(), now, 8).await?;
+        Ok(pages > 0)
+    }
+
     /// Decides the experiments with `winner:` that are due (serve calls it each minute).
     pub async fn decide_experiments(&self, now: DateTime<Utc>) -> Result<usize, PortError> {
         let store = &self.runner;

@@ -75,12 +75,18 @@ struct ContactDoc {
 struct EntryDoc {
     /// When, after `start` (e.g. `2d3h`).
     at: Duration,
-    /// Whose: a listed contact, or one an earlier `identify` or `alias` introduced.
+    /// Whose: a listed contact, or one an earlier `identify` or `alias` introduced (none
+    /// for a `business_event`).
+    #[serde(default)]
     contact: String,
     /// The contact does this event.
     #[serde(default)]
     event: Option<String>,
-    /// The event's properties (with `event`).
+    /// An event about the business (a price change, a restock), tied to no contact: it
+    /// fires the broadcasts `on` it.
+    #[serde(default)]
+    business_event: Option<String>,
+    /// The event's properties (with `event` or `business_event`).
     #[serde(default)]
     props: Option<Map<String, Value>>,
     /// A tag is added.
@@ -154,6 +160,8 @@ struct AliasDoc {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     Event(String, Map<String, Value>),
+    /// A business event (no contact): it fires the broadcasts `on` it.
+    BusinessEvent(String, Map<String, Value>),
     Tags {
         add: Vec<String>,
         remove: Vec<String>,
@@ -376,7 +384,12 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
         .timeline
         .iter()
         .enumerate()
-        .filter(|(i, e)| e.identify.is_none() && e.alias.is_none() && !exists(&e.contact, e.at, *i))
+        .filter(|(i, e)| {
+            e.identify.is_none()
+                && e.alias.is_none()
+                && e.business_event.is_none()
+                && !exists(&e.contact, e.at, *i)
+        })
         .map(|(i, e)| (i, e.contact.clone()))
         .collect();
     for (i, contact) in unknown {
@@ -396,8 +409,13 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
                 ),
             );
         }
-        if e.contact.trim().is_empty() {
-            error(format!("{path}.contact"), "name the contact".into());
+        match (&e.business_event, e.contact.trim().is_empty()) {
+            (None, true) => error(format!("{path}.contact"), "name the contact".into()),
+            (Some(_), false) => error(
+                format!("{path}.contact"),
+                "a business event is about no contact: leave `contact` out".into(),
+            ),
+            _ => {}
         }
         match action(&e) {
             Ok(action) => timeline.push(Entry {
@@ -464,8 +482,17 @@ fn action(e: &EntryDoc) -> Result<Action, (&'static str, String)> {
             e.props.clone().unwrap_or_default(),
         ));
         names.push("event");
+    } else if let Some(name) = &e.business_event {
+        found.push(Action::BusinessEvent(
+            name.clone(),
+            e.props.clone().unwrap_or_default(),
+        ));
+        names.push("business_event");
     } else if e.props.is_some() {
-        return Err(("props", "`props` belongs to an `event` entry".into()));
+        return Err((
+            "props",
+            "`props` belongs to an `event` or `business_event` entry".into(),
+        ));
     }
     let mut simple = |on: bool, name: &'static str, a: Action| {
         if on {

@@ -98,6 +98,13 @@ async fn serve_embedded(options: Options, api_key: String) -> Result<(), String>
                 Ok(Err(e)) => tracing::error!(error = %e, "pipeline round failed; retrying"),
                 Err(e) => tracing::error!(error = %e, "pipeline round panicked; retrying"),
             }
+            let broadcasting = runner.clone();
+            match tokio::spawn(async move { broadcasting.work_broadcasts(Utc::now()).await }).await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "a broadcast fan-out failed; retrying"),
+                Err(e) => tracing::error!(error = %e, "a broadcast fan-out panicked; retrying"),
+            }
             if Utc::now() - decided >= chrono::Duration::minutes(1) {
                 decided = Utc::now();
                 // Its own task, like a round: a panic in it is logged, the loop goes on.

@@ -6,14 +6,16 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use kairos_core::adapters::memory::{
-    MemoryDispatch, MemoryMailer, MemoryQueue, MemoryStore, MemoryTimers, RecordingWebhooks,
+    MemoryCatalog, MemoryDispatch, MemoryMailer, MemoryQueue, MemoryStore, MemoryTimers,
+    RecordingWebhooks,
 };
 use kairos_core::engine::Input;
 use kairos_core::identity;
 use kairos_core::pipeline::Pipeline;
+use kairos_core::ports::CatalogStore;
 use kairos_core::ports::{ContactStore, PortError, WorkItem};
 use kairos_core::report::Report;
-use kairos_core::service::experiments;
+use kairos_core::service::{broadcasts, experiments};
 use kairos_core::{Event, JournalEntry};
 
 use crate::output;
@@ -134,12 +136,22 @@ pub async fn run(
     emit(pipeline.drain(start).await?);
     let mut timeline = timeline.into_iter().peekable();
     let mut next_decision = start;
+    // Broadcasts `at` a time fire then, as `serve` fires them.
+    let mut scheduled: Vec<DateTime<Utc>> = pipeline
+        .catalog
+        .definitions()
+        .broadcasts
+        .values()
+        .filter_map(|b| kairos_core::calendar::parse_timestamp(b.at.as_deref()?).ok())
+        .collect();
+    scheduled.sort();
     loop {
         let next_timer = pipeline.next_due().await?;
         let next_entry = timeline.peek().map(|e| e.at);
         let Some(now) = next_timer
             .into_iter()
             .chain(next_entry)
+            .chain(scheduled.first().copied())
             .min()
             .filter(|t| *t <= end)
         else {
@@ -162,7 +174,21 @@ pub async fn run(
             emit(decisions.into_iter().map(|d| d.entry).collect());
         }
         emit(pipeline.advance_to(now).await?);
+        if scheduled.first().is_some_and(|at| *at <= now) {
+            scheduled.remove(0);
+            emit(broadcast(&mut pipeline, None, now).await?);
+        }
         while let Some(entry) = timeline.next_if(|e| e.at <= now) {
+            if let Action::BusinessEvent(name, props) = &entry.action {
+                let event = Event {
+                    id: None,
+                    name: name.clone(),
+                    props: props.clone(),
+                    at: entry.at,
+                };
+                emit(broadcast(&mut pipeline, Some(event), entry.at).await?);
+                continue;
+            }
             for item in work_for(&pipeline, &entry, &mut warnings).await? {
                 pipeline.submit(item).await?;
             }
@@ -170,6 +196,35 @@ pub async fn run(
         }
     }
     Ok(Outcome { pipeline, warnings })
+}
+
+/// A business event (or a broadcast's time): the broadcasts it fires, fanned out at once
+/// through the same use case as `serve` and the functions, and the work they queue.
+async fn broadcast(
+    pipeline: &mut MemoryPipeline,
+    event: Option<Event>,
+    now: DateTime<Utc>,
+) -> Result<Vec<JournalEntry>, PortError> {
+    let catalogs = MemoryCatalog::new(pipeline.catalog.clone());
+    let mut journal = Vec::new();
+    if let Some(event) = event {
+        journal.extend(
+            broadcasts::fire(&catalogs, &pipeline.store, event, now)
+                .await?
+                .journal,
+        );
+    }
+    loop {
+        let (pages, fired) =
+            broadcasts::work(&catalogs, &pipeline.store, &pipeline.work, now, 64).await?;
+        journal.extend(fired.journal);
+        if pages == 0 {
+            break;
+        }
+    }
+    pipeline.catalog = catalogs.catalog().await?;
+    journal.extend(pipeline.drain(now).await?);
+    Ok(journal)
 }
 
 /// The work a timeline entry makes: its input, and the merges an identify or an alias
@@ -227,8 +282,10 @@ async fn input_for(
     warnings: &mut Vec<String>,
 ) -> Result<Option<Input>, PortError> {
     Ok(Some(match entry.action.clone() {
-        // Answered by `work_for`.
-        Action::Identify { .. } | Action::Alias { .. } => return Ok(None),
+        // Answered by `work_for`, and by `broadcast`.
+        Action::Identify { .. } | Action::Alias { .. } | Action::BusinessEvent(..) => {
+            return Ok(None)
+        }
         Action::Event(name, props) => Input::Event(Event {
             id: None,
             name,

@@ -78,6 +78,7 @@ fn the_schemas_are_valid_and_every_example_passes_them() {
     let examples = root().join("examples");
     let mut workflows = Vec::new();
     let mut scenarios = Vec::new();
+    let mut definitions = vec![examples.join("definitions.yaml")];
     for dir in std::fs::read_dir(&examples)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -91,6 +92,7 @@ fn the_schemas_are_valid_and_every_example_passes_them() {
         {
             match file.file_name().and_then(|n| n.to_str()) {
                 Some("scenario.yaml") => scenarios.push(file),
+                Some("definitions.yaml") => definitions.push(file),
                 Some(name) if name.ends_with(".yaml") => workflows.push(file),
                 _ => {}
             }
@@ -100,10 +102,7 @@ fn the_schemas_are_valid_and_every_example_passes_them() {
     for (schema, files) in [
         ("workflow.schema.json", workflows),
         ("scenario.schema.json", scenarios),
-        (
-            "definitions.schema.json",
-            vec![examples.join("definitions.yaml")],
-        ),
+        ("definitions.schema.json", definitions),
     ] {
         let schema = schemas.join(schema);
         let mut args: Vec<&Path> = vec![Path::new("--schemafile"), &schema];

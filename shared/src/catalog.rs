@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::language::definitions::Definitions;
 use crate::language::validate::{validate_workflow, References};
 use crate::language::workflow::WorkflowDoc;
+use crate::model::broadcast::BroadcastRun;
 use crate::program::{DateRule, Trigger, Workflow};
 
 #[derive(Clone, Debug, Default)]
@@ -17,6 +18,8 @@ pub struct Catalog {
     watched_segments: BTreeSet<String>,
     /// The branch each decided experiment takes from now on, by (workflow, split step).
     winners: BTreeMap<(String, String), String>,
+    /// Every broadcast run, by (broadcast, number).
+    broadcast_runs: BTreeMap<(String, u32), BroadcastRun>,
 }
 
 /// The outcome of a deploy.
@@ -65,6 +68,29 @@ impl Catalog {
         self.winners
             .entry((workflow.to_string(), step.to_string()))
             .or_insert_with(|| branch.to_string());
+    }
+
+    /// A broadcast run.
+    pub fn broadcast_run(&self, broadcast: &str, number: u32) -> Option<&BroadcastRun> {
+        self.broadcast_runs.get(&(broadcast.to_string(), number))
+    }
+
+    /// A broadcast's runs, oldest first.
+    pub fn broadcast_runs(&self, broadcast: &str) -> impl Iterator<Item = &BroadcastRun> {
+        self.broadcast_runs
+            .range((broadcast.to_string(), 0)..=(broadcast.to_string(), u32::MAX))
+            .map(|(_, run)| run)
+    }
+
+    /// Every broadcast run.
+    pub fn all_broadcast_runs(&self) -> impl Iterator<Item = &BroadcastRun> {
+        self.broadcast_runs.values()
+    }
+
+    /// Records a broadcast run as it is now.
+    pub fn set_broadcast_run(&mut self, run: BroadcastRun) {
+        self.broadcast_runs
+            .insert((run.broadcast.clone(), run.number), run);
     }
 
     /// Adds a version of a workflow. `migrate.from` must name an earlier version.
@@ -158,6 +184,7 @@ impl Catalog {
         let mut definitions = Definitions::default();
         let mut workflows = BTreeMap::new();
         let mut winners = Vec::new();
+        let mut runs = Vec::new();
         for (key, json) in documents {
             if key == DEFINITIONS_KEY {
                 definitions =
@@ -166,6 +193,10 @@ impl Catalog {
                 let branch: String =
                     serde_json::from_str(&json).map_err(|e| format!("stored {key}: {e}"))?;
                 winners.push((workflow, step, branch));
+            } else if key.starts_with("BR#") {
+                let run: BroadcastRun =
+                    serde_json::from_str(&json).map_err(|e| format!("stored {key}: {e}"))?;
+                runs.push(run);
             } else if let Some((id, version)) = parse_workflow_key(&key) {
                 workflows.insert((id, version), (key, json));
             }
@@ -192,8 +223,17 @@ impl Catalog {
         for (workflow, step, branch) in winners {
             catalog.set_winner(&workflow, &step, &branch);
         }
+        for run in runs {
+            catalog.set_broadcast_run(run);
+        }
         Ok(catalog)
     }
+}
+
+/// The key of a stored broadcast run: `BR#<broadcast>#<number, 6 digits>`. Its document
+/// is the run as JSON.
+pub fn broadcast_run_key(broadcast: &str, number: u32) -> String {
+    format!("BR#{broadcast}#{number:06}")
 }
 
 /// The key of an experiment's stored winner: `WIN#<workflow>#<split step>` (ids are

@@ -126,6 +126,13 @@ fn line(e: &JournalEntry) -> Option<String> {
             "clicked in {} ({run} › {step})",
             e.template.as_deref().unwrap_or("a message")
         ),
+        Kind::BroadcastReceived => format!("is in the audience of the broadcast {run}"),
+        Kind::BroadcastFired => format!("the broadcast {run} fired"),
+        Kind::BroadcastSkipped => format!(
+            "the broadcast {} did not fire: {}",
+            e.broadcast.as_deref().unwrap_or(""),
+            e.message.as_deref().unwrap_or("")
+        ),
         Kind::TagAdded => format!("got the tag {}", e.tag.as_deref().unwrap_or("")),
         Kind::TagRemoved => format!("lost the tag {}", e.tag.as_deref().unwrap_or("")),
         Kind::ListJoined => format!("joined the list {}", e.list.as_deref().unwrap_or("")),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Catalog;
 use crate::engine::Input;
 use crate::language::definitions::Definitions;
+use crate::model::broadcast::BroadcastRun;
 use crate::model::contact::ContactState;
 use crate::model::effect::{Message, Timer, WebhookCall};
 use crate::model::event::Event;
@@ -94,6 +95,26 @@ pub trait ContactStore: Send + Sync {
         contact: &str,
     ) -> impl Future<Output = Result<Option<DateTime<Utc>>, PortError>> + Send;
     fn contact_ids(&self) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    /// Up to `limit` contact ids after `cursor` (none: from the start) and the cursor of
+    /// the next page, `None` after the last: what a fan-out pages through. A cursor is a
+    /// position only the store reads (here the last id; DynamoDB's scan key); a page may
+    /// be short, or empty, while more follow.
+    fn contact_ids_after(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<String>, Option<String>), PortError>> + Send {
+        async move {
+            let mut ids = self.contact_ids().await?;
+            ids.sort();
+            let start = cursor.map_or(0, |c| ids.partition_point(|id| id.as_str() <= c));
+            let page: Vec<String> = ids.iter().skip(start).take(limit).cloned().collect();
+            let next = (start + page.len() < ids.len())
+                .then(|| page.last().cloned())
+                .flatten();
+            Ok((page, next))
+        }
+    }
     /// Appends a batch of entries. The same batch appended again (a retry) must not
     /// appear twice; `journal::batch_fingerprint` names a batch by its content.
     fn append_journal(
@@ -154,6 +175,13 @@ pub trait CatalogStore: Send + Sync {
         &self,
         definitions: &Definitions,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Stores a broadcast run. `create`: only if it is not stored yet (`false` when it
+    /// was: a concurrent firing took the number); otherwise it replaces what is stored.
+    fn put_broadcast_run(
+        &self,
+        run: &BroadcastRun,
+        create: bool,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Records an experiment's decision (`catalog::winner_key`; an empty branch: none
     /// won). The first one stored stands: `false` when one was stored already.
     fn put_winner(

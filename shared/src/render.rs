@@ -117,6 +117,11 @@ pub fn context(message: &Message, state: &ContactState, unsubscribe_url: Option<
     }
     let run = serde_json::json!({ "id": message.run, "workflow": message.workflow, "step": message.step, "template": message.template });
     let mut vars = serde_json::json!({ "contact": contact, "event": event, "run": run });
+    // A broadcast's message also sees its business event as `broadcast.event.*`.
+    if let Some(broadcast) = &message.broadcast {
+        vars["broadcast"] =
+            serde_json::json!({ "id": broadcast, "run": message.run, "event": event });
+    }
     // Always defined (empty for transactional mail), so a shared footer still renders.
     vars["unsubscribe_url"] = Value::from(unsubscribe_url.unwrap_or_default());
     vars

@@ -1,6 +1,7 @@
 //! sweep: runs every minute (EventBridge schedule). Moves indexed timers due within 15
 //! minutes onto the delay queue with their exact remaining delay (date triggers are timers
-//! too), and works through `enroll_existing` fan-outs a bounded page at a time.
+//! too), works through `enroll_existing` fan-outs a bounded page at a time, fires
+//! broadcasts whose time has come and fans out broadcast runs the same way.
 
 use crate::app::Aws;
 use crate::queues::MAX_DELAY_SECONDS;
@@ -8,11 +9,13 @@ use crate::table::TIMER_SHARDS;
 use chrono::{DateTime, Duration, Utc};
 use kairos_core::engine::Input;
 use kairos_core::ports::{CatalogStore, PortError, WorkItem, WorkQueue};
-use kairos_core::service::experiments;
+use kairos_core::service::{broadcasts, experiments};
 use serde::Serialize;
 
 /// Contacts enrolled per fan-out per sweep: bounded so one run stays well inside its timeout.
 pub const FANOUT_PAGE: i32 = 500;
+/// Broadcast fan-out pages per sweep (of `broadcasts::PAGE` contacts each).
+const BROADCAST_PAGES_PER_SWEEP: usize = 20;
 /// How long a sweep moves timers before it stops paging (the function's timeout is 50 s;
 /// the fan-outs come after).
 const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(35);
@@ -32,6 +35,8 @@ pub struct Swept {
     pub enrolled: usize,
     /// Experiments whose winner was decided.
     pub winners: usize,
+    /// Broadcast fan-out pages worked.
+    pub broadcast_pages: usize,
 }
 
 impl Sweep {
@@ -81,6 +86,18 @@ impl Sweep {
             }
             self.aws.table.advance_fanout(&workflow, next).await?;
         }
+        // Broadcasts: those whose time has come fire, running runs fan out a page at a
+        // time within what is left of the budget (the rest next minute).
+        let pages = BROADCAST_PAGES_PER_SWEEP;
+        let (worked, _) = broadcasts::work(
+            &self.aws.table,
+            &self.aws.table,
+            &self.aws.queues,
+            now,
+            pages,
+        )
+        .await?;
+        swept.broadcast_pages = worked;
         // Experiments with `winner:` that are due are decided here, once a minute.
         let catalog = self.aws.table.catalog().await?;
         let decisions = experiments::due_decisions(&self.aws.table, &catalog, now).await?;

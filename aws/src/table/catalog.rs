@@ -3,7 +3,7 @@
 
 use super::{corrupt, key, n, s, to_json, Table};
 use crate::port_error;
-use kairos_core::catalog::{winner_key, workflow_key, Catalog, DEFINITIONS_KEY};
+use kairos_core::catalog::{broadcast_run_key, winner_key, workflow_key, Catalog, DEFINITIONS_KEY};
 use kairos_core::language::definitions::Definitions;
 use kairos_core::ports::{CatalogStore, PortError};
 use kairos_core::program::Workflow;
@@ -114,6 +114,27 @@ impl CatalogStore for Table {
             false,
         )
         .await
+    }
+
+    /// `create`: conditional (a concurrent firing that took the number wins).
+    async fn put_broadcast_run(
+        &self,
+        run: &kairos_core::model::broadcast::BroadcastRun,
+        create: bool,
+    ) -> Result<bool, PortError> {
+        let text = to_json(run, "broadcast run")?;
+        match self
+            .put_catalog_item(
+                &broadcast_run_key(&run.broadcast, run.number),
+                &text,
+                create,
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(PortError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Conditional: the first winner stored stands (a second decision is a no-op).

@@ -106,6 +106,16 @@ impl ContactStore for Table {
         Ok(Some(at.unwrap_or(DateTime::UNIX_EPOCH)))
     }
 
+    /// A page of the table's scan (the cursor is its last key).
+    async fn contact_ids_after(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>), PortError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        self.contacts_after(cursor.unwrap_or(""), limit).await
+    }
+
     async fn contact_ids(&self) -> Result<Vec<String>, PortError> {
         let mut ids = Vec::new();
         let mut cursor = String::new();

@@ -58,8 +58,8 @@ impl Table {
             let sk = format!("J#{}#{batch}#{i:04}", entry.at.format("%Y%m%dT%H%M%S%.9f"));
             let mut item = key(contact_pk(&entry.contact), sk.clone());
             item.insert("body".into(), s(text));
-            if let Some(workflow) = &entry.workflow {
-                item.insert("wpk".into(), s(workflow_pk(workflow, &entry.contact)));
+            if let Some(workflow) = entry.index_name() {
+                item.insert("wpk".into(), s(workflow_pk(&workflow, &entry.contact)));
                 item.insert("wsk".into(), s(sk));
             }
             requests.push(Self::put_request(item)?);

@@ -1,7 +1,7 @@
 //! Deployed workflow versions and the definitions, one row each under the keys
 //! `kairos_core::catalog` names, and the replayed catalog every handle shares.
 
-use kairos_core::catalog::{winner_key, workflow_key, DEFINITIONS_KEY};
+use kairos_core::catalog::{broadcast_run_key, winner_key, workflow_key, DEFINITIONS_KEY};
 use kairos_core::language::definitions::Definitions;
 use kairos_core::ports::{CatalogStore, PortError};
 use kairos_core::{Catalog, Workflow};
@@ -76,6 +76,34 @@ impl CatalogStore for Store {
             .map_err(|e| db("store the definitions", e))?;
         catalog.set_definitions(definitions.clone());
         Ok(())
+    }
+
+    async fn put_broadcast_run(
+        &self,
+        run: &kairos_core::model::broadcast::BroadcastRun,
+        create: bool,
+    ) -> Result<bool, PortError> {
+        let mut catalog = self
+            .shared
+            .catalog
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let sql = if create {
+            "INSERT OR IGNORE INTO catalog (key, doc) VALUES (?1, ?2)"
+        } else {
+            "INSERT OR REPLACE INTO catalog (key, doc) VALUES (?1, ?2)"
+        };
+        let written = self
+            .conn()
+            .execute(
+                sql,
+                params![broadcast_run_key(&run.broadcast, run.number), to_json(run)?],
+            )
+            .map_err(|e| db("store a broadcast run", e))?;
+        if written == 1 {
+            catalog.set_broadcast_run(run.clone());
+        }
+        Ok(written == 1)
     }
 
     async fn put_winner(

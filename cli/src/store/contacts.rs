@@ -141,7 +141,7 @@ impl ContactStore for Store {
             insert
                 .execute(params![
                     entry.contact,
-                    entry.workflow,
+                    entry.index_name(),
                     micros(entry.at),
                     to_json(entry)?
                 ])

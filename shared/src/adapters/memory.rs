@@ -108,7 +108,7 @@ impl ContactStore for MemoryStore {
         let mut entries: Vec<JournalEntry> = lock(&self.journal)
             .values()
             .flatten()
-            .filter(|e| e.workflow.as_deref() == Some(workflow))
+            .filter(|e| e.index_name().as_deref() == Some(workflow))
             .cloned()
             .collect();
         entries.sort_by_key(|e| e.at);
@@ -268,6 +268,15 @@ pub struct MemoryCatalog {
     catalog: Mutex<Catalog>,
 }
 
+impl MemoryCatalog {
+    /// A store holding `catalog`.
+    pub fn new(catalog: Catalog) -> MemoryCatalog {
+        MemoryCatalog {
+            catalog: Mutex::new(catalog),
+        }
+    }
+}
+
 impl CatalogStore for MemoryCatalog {
     async fn catalog(&self) -> Result<Catalog, PortError> {
         Ok(lock(&self.catalog).clone())
@@ -290,6 +299,19 @@ impl CatalogStore for MemoryCatalog {
     async fn put_definitions(&self, definitions: &Definitions) -> Result<(), PortError> {
         lock(&self.catalog).set_definitions(definitions.clone());
         Ok(())
+    }
+
+    async fn put_broadcast_run(
+        &self,
+        run: &crate::model::broadcast::BroadcastRun,
+        create: bool,
+    ) -> Result<bool, PortError> {
+        let mut catalog = lock(&self.catalog);
+        if create && catalog.broadcast_run(&run.broadcast, run.number).is_some() {
+            return Ok(false);
+        }
+        catalog.set_broadcast_run(run.clone());
+        Ok(true)
     }
 
     async fn put_winner(

@@ -84,8 +84,12 @@ impl Cx<'_> {
         let (Some(workflow), Some(step)) = (prop("workflow"), prop("step")) else {
             return;
         };
+        let broadcast = prop("broadcast");
         let entry = self.journal(kind);
-        entry.workflow = Some(workflow);
+        match broadcast {
+            Some(broadcast) => entry.broadcast = Some(broadcast),
+            None => entry.workflow = Some(workflow),
+        }
         entry.step = Some(step);
         entry.run = prop("run").filter(|run| !run.is_empty());
         entry.channel = Some("email".into());

@@ -7,7 +7,9 @@
 //! - `runner`: walks a run through its steps; waits, goals, `exit_when`, timers.
 //! - `eval`: condition evaluation; `evidence`: the same with its reasons, for traces.
 //! - `merge`: one profile merged into another (identify, alias, a shared email).
+//! - `broadcast`: a broadcast run's message (or workflow start) for one member.
 
+mod broadcast;
 mod changes;
 mod enroll;
 pub mod eval;
@@ -69,6 +71,14 @@ pub enum Input {
         /// phone): what a write key may ask (see `identity::merge`).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         only_anonymous: bool,
+    },
+    /// The contact is in the audience of a broadcast run (the fan-out found it a member
+    /// at the firing): its message, not before `not_before` (the throttle's slot), or its
+    /// workflow start.
+    Broadcast {
+        broadcast: String,
+        number: u32,
+        not_before: DateTime<Utc>,
     },
     /// Take in a profile merged into this contact: its state as it stood at the merge.
     /// `hops` counts how often it was passed on along merged profiles (a bound on cycles).
@@ -168,6 +178,11 @@ pub fn process(
         Input::Start { workflow } => cx.enroll_by_id(&workflow, None, false),
         Input::Refresh => {}
         Input::Absorb { from, .. } => cx.absorb(*from),
+        Input::Broadcast {
+            broadcast,
+            number,
+            not_before,
+        } => cx.receive_broadcast(&broadcast, number, not_before),
         Input::MergeInto { .. } => {}
     }
     if cx.changes.is_empty() {

@@ -208,6 +208,7 @@ impl Cx<'_> {
                         event: run.trigger.clone(),
                         due: self.now,
                         held_at_goals: None,
+                        broadcast: None,
                     };
                     self.out.effects.push(Effect::Send(message));
                 }

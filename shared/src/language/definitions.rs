@@ -31,6 +31,10 @@ pub struct Definitions {
     /// How profiles become one contact (`identity: { merge_on: email }`, the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
+    /// Broadcasts by id: one message for a whole audience, fired by a business event or
+    /// at a time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broadcasts: BTreeMap<String, crate::language::broadcast::Broadcast>,
 }
 
 /// `identity:` in definitions.

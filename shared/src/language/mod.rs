@@ -1,8 +1,10 @@
 //! The workflow language: document types (what users write), parsing with paths and
 //! lines, validation into a compiled [`crate::program::Workflow`], and lint.
 
+pub mod broadcast;
 pub mod condition;
 pub mod definitions;
+pub mod expr;
 pub mod lines;
 pub mod lint;
 pub mod nesting;

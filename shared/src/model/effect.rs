@@ -87,6 +87,10 @@ pub struct Message {
     /// At release it goes out only if the run is still there and achieved none since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_at_goals: Option<u32>,
+    /// The broadcast it belongs to (then `workflow` is empty and `run` is the broadcast
+    /// run, `price-drop:3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<String>,
 }
 
 impl Message {
@@ -98,7 +102,10 @@ impl Message {
         kind: crate::model::journal::Kind,
     ) -> crate::model::journal::JournalEntry {
         let mut entry = crate::model::journal::JournalEntry::new(at, &self.contact, kind);
-        entry.workflow = Some(self.workflow.clone());
+        match &self.broadcast {
+            Some(broadcast) => entry.broadcast = Some(broadcast.clone()),
+            None => entry.workflow = Some(self.workflow.clone()),
+        }
         entry.step = Some(self.step.clone());
         entry.run = Some(self.run.clone());
         entry.channel = Some(self.channel.as_str().to_string());
@@ -109,7 +116,11 @@ impl Message {
     /// A provider's feedback about this message (`email_opened`, …) as an event carrying
     /// the workflow, run, step and template it belongs to.
     pub fn feedback_event(&self, name: &str, at: DateTime<Utc>) -> Event {
-        Event::new(name, at)
+        let event = match &self.broadcast {
+            Some(broadcast) => Event::new(name, at).with("broadcast", broadcast.as_str()),
+            None => Event::new(name, at),
+        };
+        event
             .with("workflow", self.workflow.as_str())
             .with("run", self.run.as_str())
             .with("step", self.step.as_str())

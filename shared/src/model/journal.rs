@@ -48,6 +48,15 @@ pub enum Kind {
     /// An experiment picked its winner (`workflow`, `step` = the split, `branch`): new
     /// runs take that branch. Not about one contact: `contact` is empty.
     SplitWinner,
+    /// A broadcast fired (`broadcast`, `run`; `value`: the business event's props). Not
+    /// about one contact: `contact` is empty.
+    BroadcastFired,
+    /// A business event did not fire a broadcast because its filter could not be
+    /// evaluated (a prop missing or of the wrong type); `message` says why.
+    BroadcastSkipped,
+    /// The contact is in the audience of a broadcast run (`broadcast`, `run`): its
+    /// message (or workflow start) is on its way.
+    BroadcastReceived,
     /// The engine stopped something for safety (a cascade of changes too long for one
     /// input) and says so, rather than dropping work silently; `message` says what.
     Warning,
@@ -61,6 +70,9 @@ pub struct JournalEntry {
     pub kind: Kind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
+    /// The broadcast an entry is about (instead of a workflow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,12 +128,23 @@ pub fn batch_fingerprint(entries: &[JournalEntry]) -> u64 {
 }
 
 impl JournalEntry {
+    /// The name a store indexes the entry under for reports: its workflow, or its
+    /// broadcast's [`crate::model::broadcast::journal_index`].
+    pub fn index_name(&self) -> Option<String> {
+        match (&self.workflow, &self.broadcast) {
+            (Some(workflow), _) => Some(workflow.clone()),
+            (None, Some(broadcast)) => Some(crate::model::broadcast::journal_index(broadcast)),
+            (None, None) => None,
+        }
+    }
+
     pub fn new(at: DateTime<Utc>, contact: &str, kind: Kind) -> JournalEntry {
         JournalEntry {
             at,
             contact: contact.to_string(),
             kind,
             workflow: None,
+            broadcast: None,
             step: None,
             run: None,
             version: None,

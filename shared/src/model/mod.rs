@@ -1,6 +1,8 @@
 //! The state the engine reads and writes: contacts, events and their history, runs,
+//! broadcast runs,
 //! journal entries with their decision traces, and effects.
 
+pub mod broadcast;
 pub mod contact;
 pub mod effect;
 pub mod event;

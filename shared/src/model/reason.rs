@@ -72,6 +72,8 @@ pub enum Suppression {
     RunEnded,
     /// Held and released after its run achieved a goal.
     GoalAchieved,
+    /// Its broadcast run was cancelled before it went out.
+    BroadcastCancelled,
 }
 
 impl Suppression {
@@ -87,6 +89,7 @@ impl Suppression {
             Suppression::RenderError => "render_error",
             Suppression::RunEnded => "run_ended",
             Suppression::GoalAchieved => "goal_achieved",
+            Suppression::BroadcastCancelled => "broadcast_cancelled",
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::catalog::Catalog;
 use crate::delivery::{decide, Decision};
 use crate::engine::Input;
 use crate::language::step::{Category, Channel};
+use crate::model::broadcast::RunState;
 use crate::model::contact::ContactState;
 use crate::model::effect::{Message, WebhookCall};
 use crate::model::journal::{JournalEntry, Kind};
@@ -73,7 +74,25 @@ where
         };
         let mut entry = message.journal_entry(now, Kind::MessageSent);
         let mut fate = Fate::Done;
-        match decide(&message, &state, self.catalog.definitions(), now) {
+        let decision = match self.broadcast_state(&message) {
+            Some(RunState::Paused) => {
+                // Paused: it waits, unjournaled, and looks again in a minute.
+                let again = now + chrono::Duration::minutes(1);
+                self.dispatch
+                    .push(DispatchJob::Message(message), Some(again))
+                    .await?;
+                return Ok((Vec::new(), Fate::Held));
+            }
+            Some(RunState::Cancelled) => {
+                let test = format!("broadcast run {} not cancelled", message.run);
+                Decision::Suppress(
+                    Suppression::BroadcastCancelled,
+                    crate::model::trace::Trace::leaf(test, Some("cancelled".into()), false),
+                )
+            }
+            _ => decide(&message, &state, self.catalog.definitions(), now),
+        };
+        match decision {
             Decision::Suppress(reason, trace) => {
                 entry.kind = Kind::MessageSuppressed;
                 entry.reason = Some(reason.as_str().to_string());
@@ -118,6 +137,13 @@ where
             .append_journal(std::slice::from_ref(&entry))
             .await?;
         Ok((vec![entry], fate))
+    }
+
+    /// The state of the broadcast run a message belongs to (none: not a broadcast's).
+    fn broadcast_state(&self, message: &Message) -> Option<RunState> {
+        let broadcast = message.broadcast.as_deref()?;
+        let number = message.run.rsplit_once(':')?.1.parse().ok()?;
+        Some(self.catalog.broadcast_run(broadcast, number)?.state)
     }
 
     /// The message as the provider gets it: its template rendered for the contact, with

@@ -197,8 +197,10 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
             match effect.clone() {
                 Effect::Timer(timer) => self.timers.schedule(timer).await?,
                 Effect::Send(message) => {
+                    // A broadcast's message waits for its throttle slot and local time.
+                    let not_before = message.broadcast.is_some().then_some(message.due);
                     self.dispatch
-                        .push(DispatchJob::Message(message), None)
+                        .push(DispatchJob::Message(message), not_before)
                         .await?
                 }
                 Effect::Webhook(call) => {

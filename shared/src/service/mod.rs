@@ -7,10 +7,15 @@
 //! - [`accept`]: hand inputs to the engine exactly once per client-given id.
 //! - [`contacts`]: a contact as a change will leave it, through the engine itself.
 //! - [`experiments`]: experiment winners, decided once when they are due.
+//! - [`audiences`]: a segment's members, paged, and hashed for ad platforms.
+//! - [`broadcasts`]: business events fire broadcast runs; runs fan out a page at a time;
+//!   pause, resume, cancel; each run's counts.
 //!
 //! A backend is a [`Ports`]: its contact store, catalog store and work queue.
 
 pub mod accept;
+pub mod audiences;
+pub mod broadcasts;
 pub mod contacts;
 pub mod deploy;
 pub mod experiments;

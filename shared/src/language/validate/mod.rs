@@ -6,6 +6,7 @@
 //! filters and conditions), `steps` (steps, waits, references to templates and other
 //! workflows) and `cycles` (loops without a wait, segments defined through themselves).
 
+mod broadcasts;
 mod cycles;
 mod steps;
 mod triggers;
@@ -208,6 +209,9 @@ pub fn validate_definitions(defs: &Definitions, file: &str) -> Vec<Diagnostic> {
         for (part, error) in crate::render::check(template) {
             check.error(&format!("{path}.{part}"), format!("Liquid syntax: {error}"));
         }
+    }
+    for (id, broadcast) in &defs.broadcasts {
+        check.broadcast(&format!("broadcasts.{id}"), id, broadcast);
     }
     if let Some(delivery) = &defs.delivery {
         for (channel, cap) in &delivery.frequency_cap {
