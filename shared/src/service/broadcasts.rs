@@ -156,7 +156,7 @@ pub async fn work<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
         .collect();
     for mut run in pending {
         while worked < pages && !run.fanned_out {
-            run = fan_out_page(catalogs, &catalog, store, queue, run, now).await?;
+            run = fan_out_page(catalogs, &catalog, store, queue, run).await?;
             worked += 1;
         }
     }
@@ -171,7 +171,6 @@ pub async fn fan_out_page<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
     store: &S,
     queue: &Q,
     mut run: BroadcastRun,
-    now: DateTime<Utc>,
 ) -> Result<BroadcastRun, PortError> {
     let definition = catalog.definitions().broadcasts.get(&run.broadcast);
     let Some(definition) = definition.filter(|_| run.state != RunState::Cancelled) else {
@@ -208,7 +207,9 @@ pub async fn fan_out_page<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
                 number: run.number,
                 not_before,
             },
-            at: now.max(run.fired_at),
+            // The firing's time, not the page's: a page offered again after a crash is
+            // the same input (the same fingerprint), which the contact applies once.
+            at: run.fired_at,
         });
     }
     queue.push_all(items).await?;
