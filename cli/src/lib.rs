@@ -12,8 +12,10 @@
 //! - `store`: the embedded store, SQLite in WAL mode, every port.
 //! - `outbox`: the local outbox of `serve`, with tracked opens and clicks.
 //! - `deploy`: a project folder pushed to a running stack through its HTTP API.
+//! - `audience`: a segment's hashed export, from a scenario or a running stack.
 //! - `serve`: the HTTP API and the pipeline in one process (embedded store or AWS endpoint).
 
+pub mod audience;
 pub mod check;
 pub mod deploy;
 pub mod embedded;

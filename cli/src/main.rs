@@ -84,6 +84,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Segments as ad audiences.
+    Audience {
+        #[command(subcommand)]
+        command: AudienceCommand,
+    },
     /// Print the JSON Schema of workflow files (or of definitions or scenario files, or
     /// the OpenAPI document of the HTTP API); the same as the committed `schemas/*.json`.
     Schema {
@@ -94,6 +99,22 @@ enum Command {
         /// The OpenAPI 3.1 document `GET /openapi.json` serves.
         #[arg(long)]
         openapi: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AudienceCommand {
+    /// Print a segment's members who take marketing as SHA-256 of their normalised email
+    /// and phone (CSV `email_sha256,phone_sha256`, as Meta's and Google's customer lists
+    /// take them): from a simulated scenario's end, or from a running stack
+    /// (KAIROS_API_KEY).
+    Export {
+        segment: String,
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        scenario: Option<PathBuf>,
+        /// The stack's base URL.
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -133,6 +154,30 @@ fn deploy(dir: PathBuf, url: String, dry_run: bool) -> ExitCode {
     }
 }
 
+/// `kairos audience export`.
+fn export_audience(
+    segment: &str,
+    scenario: Option<PathBuf>,
+    url: Option<String>,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rows = runtime.block_on(async {
+        match (scenario, url) {
+            (Some(path), _) => kairos_cli::audience::from_scenario(&path, segment).await,
+            (None, Some(url)) => {
+                let key = std::env::var("KAIROS_API_KEY")
+                    .map_err(|_| "set KAIROS_API_KEY to the stack's API key".to_string())?;
+                kairos_cli::audience::from_url(&url, &key, segment).await
+            }
+            (None, None) => Err("give --scenario FILE or --url URL".into()),
+        }
+    })?;
+    kairos_cli::audience::print(&rows)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -170,6 +215,14 @@ fn main() -> ExitCode {
             _ => schema::Format::Workflow,
         }),
         Command::Deploy { dir, url, dry_run } => return deploy(dir, url, dry_run),
+        Command::Audience {
+            command:
+                AudienceCommand::Export {
+                    segment,
+                    scenario,
+                    url,
+                },
+        } => export_audience(&segment, scenario, url),
         Command::Serve {
             listen,
             data,
