@@ -135,6 +135,19 @@ pub fn report_table(report: &Report) -> String {
             }
         }
     }
+    if !report.broadcasts.is_empty() {
+        out.push_str(&format!(
+            "\nbroadcasts\n  {:<24} {:>8} {:>6} {:>10} {:>9} {:>6} {:>7}\n",
+            "run", "audience", "sent", "suppressed", "delivered", "opened", "clicked"
+        ));
+        for b in &report.broadcasts {
+            let suppressed: u64 = b.suppressed.values().sum();
+            out.push_str(&format!(
+                "  {:<24} {:>8} {:>6} {:>10} {:>9} {:>6} {:>7}\n",
+                b.run, b.audience, b.sent, suppressed, b.delivered, b.opened, b.clicked
+            ));
+        }
+    }
     out
 }
 

@@ -17,6 +17,59 @@ use crate::program::NodeKind;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     pub workflows: Vec<WorkflowReport>,
+    /// Per broadcast run: audience, sent, suppressed by reason, delivered, opened, clicked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broadcasts: Vec<BroadcastReport>,
+}
+
+/// One broadcast run's counts, each contact counted once per kind.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BroadcastReport {
+    pub broadcast: String,
+    /// `price-drop:3`.
+    pub run: String,
+    /// Members the run reached (`broadcast_received`).
+    pub audience: u64,
+    pub sent: u64,
+    /// Suppressed messages by reason (`unsubscribed`, `frequency_cap`, …).
+    pub suppressed: BTreeMap<String, u64>,
+    pub delivered: u64,
+    pub opened: u64,
+    pub clicked: u64,
+}
+
+/// Every broadcast run's counts in `journal` (entries that name a broadcast), by run.
+pub fn broadcasts(journal: &[JournalEntry]) -> Vec<BroadcastReport> {
+    let mut runs: BTreeMap<(&str, &str), BroadcastReport> = BTreeMap::new();
+    let mut seen: BTreeSet<(Kind, &str, &str, Option<&str>)> = BTreeSet::new();
+    for e in journal {
+        let (Some(broadcast), Some(run)) = (e.broadcast.as_deref(), e.run.as_deref()) else {
+            continue;
+        };
+        if !seen.insert((e.kind, e.contact.as_str(), run, e.reason.as_deref())) {
+            continue;
+        }
+        let r = runs
+            .entry((broadcast, run))
+            .or_insert_with(|| BroadcastReport {
+                broadcast: broadcast.to_string(),
+                run: run.to_string(),
+                ..BroadcastReport::default()
+            });
+        match e.kind {
+            Kind::BroadcastReceived => r.audience += 1,
+            Kind::MessageSent => r.sent += 1,
+            Kind::MessageSuppressed => {
+                let reason = e.reason.clone().unwrap_or_default();
+                *r.suppressed.entry(reason).or_default() += 1;
+            }
+            Kind::MessageDelivered => r.delivered += 1,
+            Kind::MessageOpened => r.opened += 1,
+            Kind::MessageClicked => r.clicked += 1,
+            _ => {}
+        }
+    }
+    runs.into_values().collect()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -175,7 +228,10 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
             runs.entry(wf).or_default().active += 1;
         }
     }
-    let mut report = Report::default();
+    let mut report = Report {
+        broadcasts: broadcasts(journal),
+        ..Report::default()
+    };
     for workflow in catalog.latest_all() {
         let mut wr = runs.remove(workflow.id.as_str()).unwrap_or_default();
         wr.workflow = workflow.id.clone();

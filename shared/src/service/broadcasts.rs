@@ -338,30 +338,13 @@ pub async fn status<S: ContactStore>(
             ..RunStatus::default()
         })
         .collect();
-    let mut seen = std::collections::BTreeSet::new();
-    for e in &entries {
-        let Some(status) = runs.iter_mut().find(|r| Some(&r.run) == e.run.as_ref()) else {
-            continue;
-        };
-        // Each contact counted once per kind (an open twice is one open).
-        if !seen.insert((
-            e.kind,
-            e.contact.clone(),
-            status.run.clone(),
-            e.reason.clone(),
-        )) {
-            continue;
-        }
-        match e.kind {
-            Kind::MessageSent => status.sent += 1,
-            Kind::MessageSuppressed => {
-                let reason = e.reason.clone().unwrap_or_default();
-                *status.suppressed.entry(reason).or_default() += 1;
-            }
-            Kind::MessageDelivered => status.delivered += 1,
-            Kind::MessageOpened => status.opened += 1,
-            Kind::MessageClicked => status.clicked += 1,
-            _ => {}
+    for counts in crate::report::broadcasts(&entries) {
+        if let Some(status) = runs.iter_mut().find(|r| r.run == counts.run) {
+            status.sent = counts.sent;
+            status.suppressed = counts.suppressed;
+            status.delivered = counts.delivered;
+            status.opened = counts.opened;
+            status.clicked = counts.clicked;
         }
     }
     for status in &mut runs {
