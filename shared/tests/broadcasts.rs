@@ -128,7 +128,7 @@ fn sends_per_contact(pipeline: &TestPipeline) -> BTreeMap<String, usize> {
 
 #[test]
 fn every_member_gets_it_once_with_the_events_values_also_when_a_page_is_offered_again() {
-    let (mut pipeline, catalogs) = world(2_000, "");
+    let (mut pipeline, catalogs) = world(10_000, "");
     let fired = ready(broadcasts::fire(
         &catalogs,
         &pipeline.store,
@@ -144,7 +144,7 @@ fn every_member_gets_it_once_with_the_events_values_also_when_a_page_is_offered_
     assert_eq!(failures, 1, "the page failed once and was offered again");
 
     let counts = sends_per_contact(&pipeline);
-    assert_eq!(counts.len(), 1_000, "every member, and only members");
+    assert_eq!(counts.len(), 5_000, "every member, and only members");
     assert!(counts.values().all(|n| *n == 1), "nobody twice");
     assert!(counts
         .keys()
@@ -165,7 +165,7 @@ fn every_member_gets_it_once_with_the_events_values_also_when_a_page_is_offered_
     assert_eq!(status.len(), 1);
     assert_eq!(
         (status[0].audience, status[0].sent, status[0].queued),
-        (1_000, 1_000, 0)
+        (5_000, 5_000, 0)
     );
     assert!(status[0].fanned_out);
 }
