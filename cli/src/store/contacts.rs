@@ -122,6 +122,29 @@ impl ContactStore for Store {
         Ok(ids)
     }
 
+    /// A page by the primary key: no listing of every id per page.
+    async fn contact_ids_after(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>), PortError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached("SELECT id FROM contacts WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .map_err(|e| db("list contacts", e))?;
+        // One more than asked: whether another page follows.
+        let mut ids: Vec<String> = statement
+            .query_map(params![cursor.unwrap_or(""), limit as i64 + 1], |r| {
+                r.get(0)
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| db("list contacts", e))?;
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        let next = if more { ids.last().cloned() } else { None };
+        Ok((ids, next))
+    }
+
     async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
         let conn = self.conn();
         let fingerprint = batch_fingerprint(entries) as i64;
