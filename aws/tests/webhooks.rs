@@ -53,6 +53,7 @@ fn call(url: String, method: HttpMethod) -> WebhookCall {
         method,
         headers: [("X-Api-Token".to_string(), "secret".to_string())].into(),
         body: json!({ "contact": { "id": "ann" }, "run": { "id": "crm:1" } }),
+        audience: None,
     }
 }
 

@@ -41,10 +41,12 @@ impl Deployed {
 
 impl Catalog {
     pub fn new(definitions: Definitions) -> Catalog {
-        Catalog {
+        let mut catalog = Catalog {
             definitions: Arc::new(definitions),
             ..Catalog::default()
-        }
+        };
+        catalog.reindex();
+        catalog
     }
 
     pub fn definitions(&self) -> &Definitions {
@@ -53,6 +55,7 @@ impl Catalog {
 
     pub fn set_definitions(&mut self, definitions: Definitions) {
         self.definitions = Arc::new(definitions);
+        self.reindex();
     }
 
     /// The branch an experiment's `winner:` picked, once it has.
@@ -129,6 +132,10 @@ impl Catalog {
                     _ => {}
                 }
             }
+        }
+        // An audience's segment is watched like a trigger's: its changes are pushed.
+        for audience in self.definitions.audiences.values() {
+            self.watched_segments.insert(audience.segment.clone());
         }
     }
 

@@ -126,6 +126,15 @@ fn line(e: &JournalEntry) -> Option<String> {
             "clicked in {} ({run} › {step})",
             e.template.as_deref().unwrap_or("a message")
         ),
+        Kind::AudienceChanged => format!(
+            "{} the ad audience {}",
+            if e.value.as_ref().and_then(|v| v.as_str()) == Some("add") {
+                "was added to"
+            } else {
+                "was removed from"
+            },
+            e.name.as_deref().unwrap_or("")
+        ),
         Kind::BroadcastReceived => format!("is in the audience of the broadcast {run}"),
         Kind::BroadcastFired => format!("the broadcast {run} fired"),
         Kind::BroadcastSkipped => format!(

@@ -23,6 +23,7 @@
 //! - [`journey`]: a workflow in words (steps, conditions, triggers, exits) for pictures.
 //! - [`explain`]: a contact's journal, with its decision traces, told in plain words.
 //! - [`failpoint`]: named failpoints at the pipeline's boundaries, for crash tests.
+//! - [`hashed`]: a contact's identifiers hashed as ad platforms' customer lists take them.
 //! - [`keys`]: deterministic keys from content, for idempotent writes and dedupe.
 //! - [`report`]: per-step counts and goal conversion from a journal.
 //! - [`experiment`]: splits compared as experiments (rates, intervals, p-values, winner).
@@ -42,6 +43,7 @@ pub mod engine;
 pub mod experiment;
 pub mod explain;
 pub mod failpoint;
+pub mod hashed;
 pub mod identity;
 pub mod journey;
 pub mod keys;

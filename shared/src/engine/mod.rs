@@ -8,7 +8,9 @@
 //! - `eval`: condition evaluation; `evidence`: the same with its reasons, for traces.
 //! - `merge`: one profile merged into another (identify, alias, a shared email).
 //! - `broadcast`: a broadcast run's message (or workflow start) for one member.
+//! - `audiences`: membership changes of synced ad audiences, posted once each.
 
+mod audiences;
 mod broadcast;
 mod changes;
 mod enroll;
@@ -249,6 +251,7 @@ impl Cx<'_> {
             self.check_segments();
             self.check_runs();
         }
+        self.sync_audiences();
         self.refresh_date_timers();
         self.refresh_segment_timers();
     }

@@ -268,6 +268,7 @@ impl Cx<'_> {
                         method: hook.method,
                         headers: hook.headers.clone(),
                         body,
+                        audience: None,
                     }));
                 }
                 NodeKind::Goto(target) => {

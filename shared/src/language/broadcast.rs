@@ -1,5 +1,6 @@
 //! `broadcasts:` in definitions: a message (or a workflow start) for a whole audience at
-//! once, fired by a business event that passes a filter (`on`) or at a time (`at`).
+//! once, fired by a business event that passes a filter (`on`) or at a time (`at`); and
+//! `audiences:`, segments kept in sync with an ad platform.
 //!
 //! ```yaml
 //! broadcasts:
@@ -94,6 +95,33 @@ impl Filter {
             Some(text) => Expr::parse(text).map_err(EvalError)?.holds(props),
         }
     }
+}
+
+/// `audiences.<id>`: a segment pushed to an ad platform as it changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceSync {
+    /// The segment whose members (those who take marketing) make the audience.
+    pub segment: String,
+    /// Where the changes go.
+    pub destination: Destination,
+}
+
+/// Where an audience's changes are posted: `{audience, add: [{email_sha256,
+/// phone_sha256}], remove: [...]}`, with an `Idempotency-Key` per change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    /// The URL (http or https) that takes the changes (your connector to Meta's or
+    /// Google's API).
+    pub webhook: String,
+    /// At most this many changes per request (1 to 10,000). Changes are posted as they
+    /// happen, one per request, which never exceeds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+    /// Extra headers (an authorization for the connector).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// `throttle:`.

@@ -35,6 +35,10 @@ pub struct Definitions {
     /// at a time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub broadcasts: BTreeMap<String, crate::language::broadcast::Broadcast>,
+    /// Ad audiences kept in sync with a segment: each change of membership (entering,
+    /// leaving, unsubscribing) is posted to the destination, once.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub audiences: BTreeMap<String, crate::language::broadcast::AudienceSync>,
 }
 
 /// `identity:` in definitions.

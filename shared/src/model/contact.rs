@@ -160,6 +160,12 @@ pub struct ContactState {
     /// `enroll_existing`'s job); membership that starts from then on does.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub tracked_segments: BTreeSet<String>,
+    /// The synced ad audiences (`audiences:`) the contact was last pushed into.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub audiences: BTreeSet<String>,
+    /// Audience changes pushed so far: each change's key counts on from it.
+    #[serde(default, skip_serializing_if = "crate::model::contact::no_changes")]
+    pub audience_changes: u64,
     /// The pending re-check of each watched segment whose membership time alone will
     /// change, by segment name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -203,6 +209,8 @@ impl ContactState {
             enrollments: BTreeMap::new(),
             segments: BTreeSet::new(),
             tracked_segments: BTreeSet::new(),
+            audiences: BTreeSet::new(),
+            audience_changes: 0,
             segment_timers: BTreeMap::new(),
             ended_runs: VecDeque::new(),
             date_timers: BTreeMap::new(),
@@ -284,4 +292,9 @@ pub struct EndedRun {
     pub early: bool,
     /// Goals it had achieved when it left.
     pub goals: u32,
+}
+
+/// Serde: leave a zero count out.
+pub(crate) fn no_changes(n: &u64) -> bool {
+    *n == 0
 }

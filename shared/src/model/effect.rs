@@ -151,6 +151,11 @@ pub struct WebhookCall {
     pub url: String,
     pub method: HttpMethod,
     pub headers: std::collections::BTreeMap<String, String>,
-    /// The contact and the run as JSON.
+    /// The contact and the run as JSON (an audience change: the change).
     pub body: Value,
+    /// The synced audience this call pushes a change to (then `workflow` is empty). Sent
+    /// even after the contact is deleted: it carries only hashes, and the platform must
+    /// learn of the removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }

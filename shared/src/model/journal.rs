@@ -57,6 +57,9 @@ pub enum Kind {
     /// The contact is in the audience of a broadcast run (`broadcast`, `run`): its
     /// message (or workflow start) is on its way.
     BroadcastReceived,
+    /// The contact went into (`value`: `add`) or out of (`remove`) a synced ad audience
+    /// (`name`); the change is posted to its destination once.
+    AudienceChanged,
     /// The engine stopped something for safety (a cascade of changes too long for one
     /// input) and says so, rather than dropping work silently; `message` says what.
     Warning,

@@ -213,10 +213,12 @@ where
         call: WebhookCall,
         now: DateTime<Utc>,
     ) -> Result<Vec<JournalEntry>, PortError> {
-        // A contact deleted since the call was queued is not sent anywhere any more.
-        if crate::identity::resolve(self.store, &call.contact)
-            .await?
-            .is_none()
+        // A contact deleted since the call was queued is not sent anywhere any more — but
+        // an audience change goes: it carries only hashes, and the platform must learn it.
+        if call.audience.is_none()
+            && crate::identity::resolve(self.store, &call.contact)
+                .await?
+                .is_none()
         {
             return Ok(Vec::new());
         }
@@ -233,9 +235,10 @@ where
             }
         };
         let mut entry = JournalEntry::new(now, &call.contact, Kind::WebhookCalled);
-        entry.workflow = Some(call.workflow);
-        entry.step = Some(call.step);
-        entry.run = Some(call.run);
+        entry.workflow = Some(call.workflow).filter(|w| !w.is_empty());
+        entry.step = Some(call.step).filter(|s| !s.is_empty());
+        entry.run = Some(call.run).filter(|r| !r.is_empty());
+        entry.name = call.audience;
         entry.url = Some(call.url);
         entry.value = Some(Value::from(status));
         self.store

@@ -1,12 +1,10 @@
 //! Audiences: a segment's members, paged, and the same as hashed identifiers for ad
-//! platforms' customer lists (Meta custom audiences, Google Customer Match): email trimmed
-//! and lower-cased, phone as E.164 digits without `+`, each SHA-256 in hex; only members
-//! who take marketing (not unsubscribed, no hard bounce or complaint).
+//! platforms' customer lists ([`crate::hashed`]); only members who take marketing.
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::engine::eval::Scope;
+use crate::hashed::{hashed, takes_marketing};
 use crate::language::definitions::Definitions;
 use crate::model::contact::{Contact, ContactState};
 use crate::ports::{ContactStore, PortError};
@@ -76,81 +74,15 @@ pub async fn members<S: ContactStore>(
     }
 }
 
-/// Whether the contact takes marketing (what ad audiences may contain).
-pub fn takes_marketing(contact: &Contact) -> bool {
-    let c = &contact.consent;
-    !c.unsubscribed && !c.bounced && !c.complained
-}
-
-/// An email as the ad platforms hash it: trimmed, lower-case.
-pub fn normal_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-/// A phone number as the ad platforms hash it: digits only, with the country code, no
-/// `+` (`+49 151 1234-5678` → `4915112345678`; `0049…` → `49…`).
-pub fn normal_phone(phone: &str) -> String {
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    match digits.strip_prefix("00") {
-        Some(rest) if !phone.trim_start().starts_with('+') => rest.to_string(),
-        _ => digits,
-    }
-}
-
-/// SHA-256 in lower-case hex.
-pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// One CSV row `email_sha256,phone_sha256` for a member who takes marketing (either may
 /// be empty); `None` for one who does not, or who has neither.
 pub fn hashed_row(contact: &Contact) -> Option<String> {
     if !takes_marketing(contact) {
         return None;
     }
-    let email = contact
-        .email
-        .as_deref()
-        .map(normal_email)
-        .filter(|e| !e.is_empty());
-    let phone = contact
-        .phone
-        .as_deref()
-        .map(normal_phone)
-        .filter(|p| !p.is_empty());
-    if email.is_none() && phone.is_none() {
-        return None;
-    }
-    Some(format!(
-        "{},{}",
-        email.map(|e| sha256_hex(&e)).unwrap_or_default(),
-        phone.map(|p| sha256_hex(&p)).unwrap_or_default()
-    ))
+    let ids = hashed(contact)?;
+    Some(format!("{},{}", ids.email_sha256, ids.phone_sha256))
 }
 
 /// The CSV header of a hashed export.
 pub const HASHED_HEADER: &str = "email_sha256,phone_sha256";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalised_as_the_ad_platforms_say() {
-        assert_eq!(
-            normal_email("  Ann.Lee@Example.COM "),
-            "ann.lee@example.com"
-        );
-        assert_eq!(normal_phone("+49 151 1234-5678"), "4915112345678");
-        assert_eq!(normal_phone("0049 151 12345678"), "4915112345678");
-        assert_eq!(normal_phone("+1 (555) 010-0199"), "15550100199");
-        // SHA-256 of "abc", as the standard's test vector says.
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-}

@@ -1,9 +1,11 @@
-//! Checks of `broadcasts:`: one firing (`on` or `at`), one action (`send` or `start`), a
-//! well-formed and well-typed `where.expr`, the audience, local time and throttle.
+//! Checks of `broadcasts:` — one firing (`on` or `at`), one action (`send` or `start`), a
+//! well-formed and well-typed `where.expr`, the audience, local time and throttle — and
+//! of `audiences:` (a known segment, an http(s) destination).
 
 use super::Checker;
 use crate::calendar::{parse_local_time, parse_timestamp};
-use crate::language::broadcast::Broadcast;
+use crate::language::broadcast::{AudienceSync, Broadcast};
+use crate::language::definitions::Definitions;
 use crate::language::expr::Expr;
 
 impl Checker<'_> {
@@ -64,6 +66,32 @@ impl Checker<'_> {
             self.error(
                 &format!("{path}.throttle.per_minute"),
                 "0 per minute would never send",
+            );
+        }
+    }
+
+    pub(super) fn audience(&mut self, path: &str, id: &str, a: &AudienceSync, defs: &Definitions) {
+        self.slug(path, id, "audience id");
+        if !defs.segments.contains_key(&a.segment) {
+            self.error(
+                &format!("{path}.segment"),
+                format!("unknown segment `{}`", a.segment),
+            );
+        }
+        let url = &a.destination.webhook;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            self.error(
+                &format!("{path}.destination.webhook"),
+                format!("`{url}` is not an http(s) URL"),
+            );
+        }
+        if a.destination
+            .batch
+            .is_some_and(|b| !(1..=10_000).contains(&b))
+        {
+            self.error(
+                &format!("{path}.destination.batch"),
+                "a batch is 1 to 10,000 changes",
             );
         }
     }

@@ -213,6 +213,9 @@ pub fn validate_definitions(defs: &Definitions, file: &str) -> Vec<Diagnostic> {
     for (id, broadcast) in &defs.broadcasts {
         check.broadcast(&format!("broadcasts.{id}"), id, broadcast);
     }
+    for (id, audience) in &defs.audiences {
+        check.audience(&format!("audiences.{id}"), id, audience, defs);
+    }
     if let Some(delivery) = &defs.delivery {
         for (channel, cap) in &delivery.frequency_cap {
             if cap.per.seconds() == 0 {
