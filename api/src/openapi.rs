@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document of the router, served at `GET /openapi.json` and committed as
-//! `docs/openapi.json` (a test fails when it is stale). Every schema in it is generated
+//! `schemas/openapi.json` (a test fails when it is stale). Every schema in it is generated
 //! from the type a handler reads or answers with (schemars, JSON Schema 2020-12 — the
 //! dialect OpenAPI 3.1 uses), made publishable as the schema files are; what is written
 //! here by hand is only what a type cannot say: the method and path, who may call, which

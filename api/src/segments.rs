@@ -8,6 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use kairos_core::ports::CatalogStore;
 use kairos_core::service::audiences::{self, AudienceError, HASHED_HEADER};
 use kairos_core::service::Ports;
@@ -55,6 +57,22 @@ fn limit(query: &PageQuery, default: usize) -> Result<usize, ApiError> {
     }
 }
 
+/// A store's cursor as the API hands it out: base64url, so any position (DynamoDB's is a
+/// key with a newline; ids may be any Unicode) is a safe query value and header value.
+fn encode_cursor(cursor: Option<String>) -> Option<String> {
+    cursor.map(|c| URL_SAFE_NO_PAD.encode(c))
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(text) = cursor else { return Ok(None) };
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request("not a cursor this API handed out", "cursor"))
+}
+
 fn audience_error(id: &str, e: AudienceError) -> ApiError {
     match e {
         AudienceError::UnknownSegment => ApiError::not_found(format!("no segment `{id}`")),
@@ -74,14 +92,17 @@ pub(crate) async fn members<P: Ports>(
         app.ports.contacts(),
         catalog.definitions(),
         &id,
-        query.cursor,
+        decode_cursor(query.cursor.as_deref())?,
         limit,
         now,
     )
     .await
     .map_err(|e| audience_error(&id, e))?;
     let members = found.into_iter().map(|s| s.contact.id).collect();
-    Ok(Json(Members { members, cursor }))
+    Ok(Json(Members {
+        members,
+        cursor: encode_cursor(cursor),
+    }))
 }
 
 /// The CSV; a next page's cursor, when there is one, in the `Kairos-Next-Cursor` header.
@@ -103,7 +124,7 @@ pub(crate) async fn export<P: Ports>(
         app.ports.contacts(),
         catalog.definitions(),
         &id,
-        query.cursor,
+        decode_cursor(query.cursor.as_deref())?,
         limit,
         now,
     )
@@ -122,9 +143,11 @@ pub(crate) async fn export<P: Ports>(
         csv,
     )
         .into_response();
-    // Contact ids are checked at the boundary (no control characters); one that still
-    // is not a header value is left out rather than sent broken.
-    if let Some(value) = cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(cursor) = encode_cursor(cursor) {
+        // base64url: always a header value.
+        let value = HeaderValue::from_str(&cursor).map_err(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a cursor")
+        })?;
         response.headers_mut().insert("kairos-next-cursor", value);
     }
     Ok(response)

@@ -88,7 +88,6 @@ fn the_document_is_valid_openapi_and_what_serve_answers() {
         assert!(ok, "schemathesis {pass:?} found problems:\n{out}");
     }
     drop(server);
-    assert!(ok, "schemathesis found problems:\n{out}");
     let _ = std::fs::remove_dir_all(&data);
 }
 

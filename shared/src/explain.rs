@@ -128,10 +128,10 @@ fn line(e: &JournalEntry) -> Option<String> {
         ),
         Kind::AudienceChanged => format!(
             "{} the ad audience {}",
-            if e.value.as_ref().and_then(|v| v.as_str()) == Some("add") {
-                "was added to"
-            } else {
-                "was removed from"
+            match e.value.as_ref().and_then(|v| v.as_str()) {
+                Some("add") => "was added to",
+                Some("replace") => "has new identifiers in",
+                _ => "was removed from",
             },
             e.name.as_deref().unwrap_or("")
         ),

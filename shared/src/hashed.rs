@@ -3,13 +3,13 @@
 //! digits without `+`, each SHA-256 in lower-case hex — and whether the contact may be in
 //! such a list at all (it takes marketing).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::contact::Contact;
 
 /// The hashed identifiers of one contact (either may be empty, not both).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashedIds {
     pub email_sha256: String,
     pub phone_sha256: String,

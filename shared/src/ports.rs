@@ -59,6 +59,17 @@ impl WorkItem {
             Input::Event(Event { id: Some(id), .. }) => {
                 crate::keys::fnv1a(format!("event\u{0}{}\u{0}{id}", self.contact).bytes())
             }
+            // A broadcast run reaches a contact once, however often (and whenever) its
+            // page is offered.
+            Input::Broadcast {
+                broadcast, number, ..
+            } => crate::keys::fnv1a(
+                format!(
+                    "broadcast\u{0}{}\u{0}{broadcast}\u{0}{number}",
+                    self.contact
+                )
+                .bytes(),
+            ),
             _ => crate::keys::fnv1a(serde_json::to_vec(self).unwrap_or_default()),
         }
     }

@@ -1,10 +1,13 @@
 //! Synced ad audiences (`audiences:` in definitions): after every input, a contact that
 //! should be in an audience (a member of its segment who takes marketing, with an email
-//! or a phone) and is not yet — or is and should not be any more (left the segment,
-//! unsubscribed, bounced) — gets the change journaled and posted to the audience's
-//! destination as a webhook whose key counts the contact's changes, so it goes once.
+//! or a phone) and is not yet is added; one that is and should not be any more (left the
+//! segment, unsubscribed, bounced) is removed with the identifiers it was added with; one
+//! whose address changed is removed under the old and added under the new. Each change is
+//! journaled and posted as a webhook whose key counts the contact's changes (and names
+//! the contact's creation, so a contact deleted and created again starts anew): claimed
+//! before the call, it goes once.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::Cx;
 use crate::hashed::{hashed, takes_marketing};
@@ -17,38 +20,38 @@ impl Cx<'_> {
         let catalog = self.catalog;
         for (id, audience) in &catalog.definitions().audiences {
             let contact = &self.state.contact;
-            let ids = hashed(contact);
-            let want = self.state.segments.contains(&audience.segment)
-                && takes_marketing(contact)
-                && ids.is_some();
-            let have = self.state.audiences.contains(id);
+            let want = hashed(contact).filter(|_| {
+                self.state.segments.contains(&audience.segment) && takes_marketing(contact)
+            });
+            let have = self.state.audiences.get(id).cloned();
             if want == have {
                 continue;
             }
-            let (change, list) = if want {
-                ("add", "add")
-            } else {
-                ("remove", "remove")
+            let (add, remove, change) = match (&want, &have) {
+                (Some(new), None) => (vec![new.clone()], vec![], "add"),
+                (None, Some(old)) => (vec![], vec![old.clone()], "remove"),
+                (Some(new), Some(old)) => (vec![new.clone()], vec![old.clone()], "replace"),
+                (None, None) => continue,
             };
-            if want {
-                self.state.audiences.insert(id.clone());
-            } else {
-                self.state.audiences.remove(id);
-            }
+            match want {
+                Some(ids) => self.state.audiences.insert(id.clone(), ids),
+                None => self.state.audiences.remove(id),
+            };
             self.state.audience_changes += 1;
             let entry = self.journal(Kind::AudienceChanged);
             entry.name = Some(id.clone());
-            entry.value = Some(change.into());
-            let contact = self.state.contact.id.clone();
-            let mut body = json!({ "audience": id, "add": [], "remove": [] });
-            // A removal of a contact that no longer has an address still says who: the
-            // hashes it had are gone with the address, so the removal carries none.
-            if let Some(ids) = ids {
-                body[list] = json!([ids]);
-            }
+            entry.value = Some(Value::from(change));
+            let contact = &self.state.contact;
+            let key = format!(
+                "{}/audience/{id}/{}/{}",
+                contact.id,
+                contact.created_at.timestamp_micros(),
+                self.state.audience_changes
+            );
+            let body = json!({ "audience": id, "add": add, "remove": remove });
             self.out.effects.push(Effect::Webhook(WebhookCall {
-                key: format!("{contact}/audience/{id}/{}", self.state.audience_changes),
-                contact,
+                key,
+                contact: contact.id.clone(),
                 workflow: String::new(),
                 run: String::new(),
                 step: String::new(),

@@ -1,5 +1,5 @@
-//! A broadcast run reaching one member of its audience: the message, keyed by run and
-//! contact so it goes out once however often the work is redelivered, due at the
+//! A broadcast run reaching one member of its audience — once: the contact remembers the
+//! runs that reached it — with the message, keyed by run and contact, due at the
 //! throttle's slot and then at the broadcast's local time in the contact's timezone; or
 //! the workflow it starts, with the business event as its trigger.
 
@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 use super::{Command, Cx};
 use crate::calendar::{next_local_time, parse_local_time};
 use crate::model::broadcast::RunState;
+use crate::model::contact::BROADCASTS_KEPT;
 use crate::model::effect::{Effect, Message};
 use crate::model::journal::Kind;
+use crate::model::reason::Suppression;
 
 impl Cx<'_> {
     pub(crate) fn receive_broadcast(&mut self, id: &str, number: u32, not_before: DateTime<Utc>) {
@@ -20,10 +22,27 @@ impl Cx<'_> {
         ) else {
             return;
         };
-        if run.state == RunState::Cancelled {
+        let run_id = run.id();
+        if self.state.broadcasts.contains(&run_id) {
             return;
         }
-        let run_id = run.id();
+        self.state.broadcasts.push_back(run_id.clone());
+        if self.state.broadcasts.len() > BROADCASTS_KEPT {
+            self.state.broadcasts.pop_front();
+        }
+        if run.state == RunState::Cancelled {
+            // Counted as what it is: a member whose message was cancelled before it left.
+            if let Some(send) = &definition.send {
+                let entry = self.journal(Kind::MessageSuppressed);
+                entry.broadcast = Some(id.to_string());
+                entry.run = Some(run_id);
+                entry.step = Some("send".into());
+                entry.channel = Some(send.channel.as_str().to_string());
+                entry.template = Some(send.template.clone());
+                entry.reason = Some(Suppression::BroadcastCancelled.as_str().into());
+            }
+            return;
+        }
         let entry = self.journal(Kind::BroadcastReceived);
         entry.broadcast = Some(id.to_string());
         entry.run = Some(run_id.clone());

@@ -160,9 +160,14 @@ pub struct ContactState {
     /// `enroll_existing`'s job); membership that starts from then on does.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub tracked_segments: BTreeSet<String>,
-    /// The synced ad audiences (`audiences:`) the contact was last pushed into.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub audiences: BTreeSet<String>,
+    /// The broadcast runs that reached the contact lately (`price-drop:3`; the last
+    /// [`BROADCASTS_KEPT`]): a run reaches it once, however often its page is offered.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub broadcasts: VecDeque<String>,
+    /// The synced ad audiences (`audiences:`) the contact was last pushed into, with the
+    /// hashed identifiers pushed (what a removal or an address change takes back).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub audiences: BTreeMap<String, crate::hashed::HashedIds>,
     /// Audience changes pushed so far: each change's key counts on from it.
     #[serde(default, skip_serializing_if = "crate::model::contact::no_changes")]
     pub audience_changes: u64,
@@ -209,7 +214,8 @@ impl ContactState {
             enrollments: BTreeMap::new(),
             segments: BTreeSet::new(),
             tracked_segments: BTreeSet::new(),
-            audiences: BTreeSet::new(),
+            broadcasts: VecDeque::new(),
+            audiences: BTreeMap::new(),
             audience_changes: 0,
             segment_timers: BTreeMap::new(),
             ended_runs: VecDeque::new(),
@@ -298,3 +304,6 @@ pub struct EndedRun {
 pub(crate) fn no_changes(n: &u64) -> bool {
     *n == 0
 }
+
+/// How many broadcast runs a contact remembers having received.
+pub const BROADCASTS_KEPT: usize = 64;

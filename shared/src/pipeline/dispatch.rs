@@ -19,6 +19,9 @@ use crate::ports::{
 use crate::render::{context, render};
 use crate::unsubscribe::{Links, ALL_MARKETING};
 
+/// How often a paused broadcast's held message looks whether its run was resumed.
+const PAUSED_RECHECK_MINUTES: i64 = 5;
+
 /// What became of a job: done (its queue entry and stored payload can go), or queued
 /// again to run later (held for quiet hours) under the same payload, which must stay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,12 +75,21 @@ where
         let Some(state) = crate::identity::resolve(self.store, &message.contact).await? else {
             return Ok((Vec::new(), Fate::Done));
         };
+        // Not due yet (a broadcast's throttle slot or local time): a queue that cannot
+        // hold it that long (SQS: 15 minutes) delivered it early; it waits again.
+        if message.broadcast.is_some() && message.due > now {
+            let due = message.due;
+            self.dispatch
+                .push(DispatchJob::Message(message), Some(due))
+                .await?;
+            return Ok((Vec::new(), Fate::Held));
+        }
         let mut entry = message.journal_entry(now, Kind::MessageSent);
         let mut fate = Fate::Done;
         let decision = match self.broadcast_state(&message) {
             Some(RunState::Paused) => {
-                // Paused: it waits, unjournaled, and looks again in a minute.
-                let again = now + chrono::Duration::minutes(1);
+                // Paused: it waits, unjournaled, and looks again in a few minutes.
+                let again = now + chrono::Duration::minutes(PAUSED_RECHECK_MINUTES);
                 self.dispatch
                     .push(DispatchJob::Message(message), Some(again))
                     .await?;

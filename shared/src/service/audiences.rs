@@ -9,11 +9,11 @@ use crate::language::definitions::Definitions;
 use crate::model::contact::{Contact, ContactState};
 use crate::ports::{ContactStore, PortError};
 
-/// Contacts looked at per page of a store.
-const PAGE: usize = 500;
-/// At most this many contacts looked at per call: a request answers in bounded time and
-/// hands back a cursor to go on from.
-const LOOK_AT_MOST: usize = 20 * PAGE;
+use super::broadcasts::PAGE;
+
+/// At most this many pages of the store per call: a request answers in bounded time and
+/// hands back a cursor to go on from (on DynamoDB a scan page may hold no contact).
+const PAGES_AT_MOST: usize = 20;
 
 /// Why members cannot be listed.
 #[derive(Debug, PartialEq)]
@@ -44,15 +44,15 @@ pub async fn members<S: ContactStore>(
         .ok_or(AudienceError::UnknownSegment)?;
     let mut found = Vec::new();
     let mut cursor = cursor;
-    let mut looked = 0;
+    let mut pages = 0;
     loop {
-        if found.len() >= limit || looked >= LOOK_AT_MOST {
+        if found.len() >= limit || pages >= PAGES_AT_MOST {
             return Ok((found, cursor));
         }
+        pages += 1;
         // A page no longer than the members still wanted: never more than `limit`.
         let size = (limit - found.len()).min(PAGE);
         let (ids, next) = store.contact_ids_after(cursor.as_deref(), size).await?;
-        looked += ids.len();
         for id in ids {
             let Some(state) = store.load(&id).await?.filter(|s| s.merged_into.is_none()) else {
                 continue;

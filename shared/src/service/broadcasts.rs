@@ -5,9 +5,9 @@
 //! sends nothing twice (the engine applies a repeated input once; each message's key is
 //! its run and contact, claimed before sending).
 //!
-//! Drivers call [`fire`] for business events and [`work`] periodically (the simulator
-//! after every input and each simulated minute of a fan-out, `kairos serve` each
-//! second, the sweep function on AWS each minute).
+//! Drivers call [`fire`] for business events and [`work`] periodically (the simulator at
+//! each firing and broadcast time, `kairos serve` every round, the sweep function on AWS
+//! each minute).
 
 use std::collections::BTreeMap;
 
@@ -69,7 +69,25 @@ pub async fn fire<C: CatalogStore, S: ContactStore>(
         if catalog.broadcast_runs(id).any(seen) {
             continue;
         }
-        let run = start(catalogs, &catalog, id, Some(event.clone()), now).await?;
+        // Two deliveries of the same named event at once (a client's retry after a
+        // timeout) race past the check above: the claim lets one through. Given back
+        // when the run cannot be stored, so a retry fires it.
+        let claim = event.id.as_ref().map(|e| format!("business/{id}/{e}"));
+        if let Some(key) = &claim {
+            if !store.claim(key).await? {
+                continue;
+            }
+        }
+        let run = match start(catalogs, &catalog, id, Some(event.clone()), now, false).await {
+            Ok(Some(run)) => run,
+            Ok(None) => continue,
+            Err(e) => {
+                if let Some(key) = &claim {
+                    store.release(key).await?;
+                }
+                return Err(e);
+            }
+        };
         journal.push(fired_entry(&run, now));
         started.push(run);
     }
@@ -82,14 +100,16 @@ pub async fn fire<C: CatalogStore, S: ContactStore>(
     })
 }
 
-/// Stores a new run under the next free number.
+/// Stores a new run under the next free number — or, `only_first` (a broadcast `at` a
+/// time fires once), as run 1 only: `None` when a concurrent caller stored it first.
 async fn start<C: CatalogStore>(
     catalogs: &C,
     catalog: &Catalog,
     id: &str,
     event: Option<Event>,
     now: DateTime<Utc>,
-) -> Result<BroadcastRun, PortError> {
+    only_first: bool,
+) -> Result<Option<BroadcastRun>, PortError> {
     let mut number = catalog
         .broadcast_runs(id)
         .last()
@@ -107,7 +127,10 @@ async fn start<C: CatalogStore>(
         };
         // A concurrent firing took the number: the next one.
         if catalogs.put_broadcast_run(&run, true).await? {
-            return Ok(run);
+            return Ok(Some(run));
+        }
+        if only_first {
+            return Ok(None);
         }
         number += 1;
     }
@@ -140,7 +163,9 @@ pub async fn work<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
             .and_then(|at| crate::calendar::parse_timestamp(at).ok())
             .is_some_and(|at| at <= now);
         if due && catalog.broadcast_runs(id).next().is_none() {
-            let run = start(catalogs, &catalog, id, None, now).await?;
+            let Some(run) = start(catalogs, &catalog, id, None, now, true).await? else {
+                continue;
+            };
             let entry = fired_entry(&run, now);
             store.append_journal(std::slice::from_ref(&entry)).await?;
             fired.journal.push(entry);
@@ -156,7 +181,7 @@ pub async fn work<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
         .collect();
     for mut run in pending {
         while worked < pages && !run.fanned_out {
-            run = fan_out_page(catalogs, &catalog, store, queue, run).await?;
+            run = fan_out_page(catalogs, &catalog, store, queue, run, now).await?;
             worked += 1;
         }
     }
@@ -171,6 +196,7 @@ pub async fn fan_out_page<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
     store: &S,
     queue: &Q,
     mut run: BroadcastRun,
+    now: DateTime<Utc>,
 ) -> Result<BroadcastRun, PortError> {
     let definition = catalog.definitions().broadcasts.get(&run.broadcast);
     let Some(definition) = definition.filter(|_| run.state != RunState::Cancelled) else {
@@ -207,15 +233,21 @@ pub async fn fan_out_page<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
                 number: run.number,
                 not_before,
             },
-            // The firing's time, not the page's: a page offered again after a crash is
-            // the same input (the same fingerprint), which the contact applies once.
-            at: run.fired_at,
+            // A page offered again after a crash is the same input (its fingerprint is the
+            // run and the contact), which the contact applies once.
+            at: now,
         });
     }
     queue.push_all(items).await?;
     crate::failpoint::hit("broadcast.after_page")?;
     run.fanned_out = next.is_none();
     run.cursor = next;
+    // The progress is ours to store, the state is not: a pause or cancel since this
+    // page began stands.
+    let current = catalogs.catalog().await?;
+    if let Some(current) = current.broadcast_run(&run.broadcast, run.number) {
+        run.state = current.state;
+    }
     catalogs.put_broadcast_run(&run, false).await?;
     Ok(run)
 }
