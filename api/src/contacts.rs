@@ -255,7 +255,7 @@ pub(crate) async fn delete<P: Ports>(
     PathId(id): PathId,
     Now(now): Now,
 ) -> Result<StatusCode, ApiError> {
-    kairos_core::identity::delete(app.ports.contacts(), &id, now).await?;
+    kairos_core::service::contacts::delete(&app.ports, &id, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

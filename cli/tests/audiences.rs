@@ -281,3 +281,83 @@ timeline:
     ]);
     assert_eq!(exported, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_audience_hears_of_entering_and_of_deletion_once_each() {
+    use std::sync::{Arc, Mutex};
+    // The connector: records what it is posted.
+    let posted: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let record = posted.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("audiences-sync");
+    let server = Server::start(&data, KEY, &[]);
+    let url = server.url.clone();
+    let definitions = format!(
+        "segments:\n  vip: {{ tag: vip }}\naudiences:\n  fb-vip: {{ segment: vip, destination: {{ webhook: \"{hook}\" }} }}\n"
+    );
+    let put = reqwest::Client::new()
+        .put(format!("{url}/v1/definitions"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/yaml")
+        .body(definitions)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+    let (status, _) = call(
+        &url,
+        "PUT",
+        "/v1/contacts/ann",
+        Some(json!({ "email": "Ann@Example.com", "tags": ["vip"] })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ann = python_rows(&[("Ann@Example.com", "")]);
+    let email_hash = ann.iter().next().unwrap().trim_end_matches(',').to_string();
+    let wait_for = |n: usize| {
+        let posted = posted.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while posted.lock().unwrap().len() < n {
+                assert!(Instant::now() < deadline, "{:?}", posted.lock().unwrap());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for(1).await;
+    let added = posted.lock().unwrap()[0].clone();
+    assert_eq!(added["audience"], "fb-vip");
+    assert_eq!(
+        added["add"][0]["email_sha256"],
+        email_hash.as_str(),
+        "{added}"
+    );
+
+    let (status, _) = call(&url, "DELETE", "/v1/contacts/ann", None).await;
+    assert_eq!(status, 204);
+    wait_for(2).await;
+    let removed = posted.lock().unwrap()[1].clone();
+    assert_eq!(
+        removed["remove"][0]["email_sha256"],
+        email_hash.as_str(),
+        "{removed}"
+    );
+    assert_eq!(removed["add"], json!([]));
+    // Nothing more comes.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(posted.lock().unwrap().len(), 2);
+    drop(server);
+}

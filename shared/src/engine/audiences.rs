@@ -10,8 +10,11 @@
 use serde_json::{json, Value};
 
 use super::Cx;
-use crate::hashed::{hashed, takes_marketing};
+use crate::hashed::{hashed, takes_marketing, HashedIds};
+use crate::language::broadcast::AudienceSync;
+use crate::language::definitions::Definitions;
 use crate::language::step::HttpMethod;
+use crate::model::contact::ContactState;
 use crate::model::effect::{Effect, WebhookCall};
 use crate::model::journal::Kind;
 
@@ -41,26 +44,52 @@ impl Cx<'_> {
             let entry = self.journal(Kind::AudienceChanged);
             entry.name = Some(id.clone());
             entry.value = Some(Value::from(change));
-            let contact = &self.state.contact;
-            let key = format!(
-                "{}/audience/{id}/{}/{}",
-                contact.id,
-                contact.created_at.timestamp_micros(),
-                self.state.audience_changes
-            );
-            let body = json!({ "audience": id, "add": add, "remove": remove });
-            self.out.effects.push(Effect::Webhook(WebhookCall {
-                key,
-                contact: contact.id.clone(),
-                workflow: String::new(),
-                run: String::new(),
-                step: String::new(),
-                url: audience.destination.webhook.clone(),
-                method: HttpMethod::Post,
-                headers: audience.destination.headers.clone(),
-                body,
-                audience: Some(id.clone()),
-            }));
+            let call = change_call(self.state, id, audience, add, remove);
+            self.out.effects.push(Effect::Webhook(call));
         }
+    }
+}
+
+/// The contact's removal from every synced audience it is in, for its deletion (queued as
+/// [`crate::engine::Input::Farewell`] before its records go).
+pub fn farewell(state: &ContactState, definitions: &Definitions) -> Vec<WebhookCall> {
+    let mut state = state.clone();
+    let mut calls = Vec::new();
+    for (id, ids) in std::mem::take(&mut state.audiences) {
+        let Some(audience) = definitions.audiences.get(&id) else {
+            continue;
+        };
+        state.audience_changes += 1;
+        calls.push(change_call(&state, &id, audience, vec![], vec![ids]));
+    }
+    calls
+}
+
+/// One audience change as a webhook call: its key counts the contact's changes and names
+/// the contact's creation.
+fn change_call(
+    state: &ContactState,
+    id: &str,
+    audience: &AudienceSync,
+    add: Vec<HashedIds>,
+    remove: Vec<HashedIds>,
+) -> WebhookCall {
+    let contact = &state.contact;
+    WebhookCall {
+        key: format!(
+            "{}/audience/{id}/{}/{}",
+            contact.id,
+            contact.created_at.timestamp_micros(),
+            state.audience_changes
+        ),
+        contact: contact.id.clone(),
+        workflow: String::new(),
+        run: String::new(),
+        step: String::new(),
+        url: audience.destination.webhook.clone(),
+        method: HttpMethod::Post,
+        headers: audience.destination.headers.clone(),
+        body: json!({ "audience": id, "add": add, "remove": remove }),
+        audience: Some(id.to_string()),
     }
 }

@@ -10,7 +10,7 @@
 //! - `broadcast`: a broadcast run's message (or workflow start) for one member.
 //! - `audiences`: membership changes of synced ad audiences, posted once each.
 
-mod audiences;
+pub mod audiences;
 mod broadcast;
 mod changes;
 mod enroll;
@@ -81,6 +81,11 @@ pub enum Input {
         broadcast: String,
         number: u32,
         not_before: DateTime<Utc>,
+    },
+    /// Calls to make for a contact being deleted (its removals from synced ad audiences):
+    /// handed to dispatch as they are, whether the contact is still there or not.
+    Farewell {
+        calls: Vec<crate::model::effect::WebhookCall>,
     },
     /// Take in a profile merged into this contact: its state as it stood at the merge.
     /// `hops` counts how often it was passed on along merged profiles (a bound on cycles).
@@ -185,7 +190,7 @@ pub fn process(
             number,
             not_before,
         } => cx.receive_broadcast(&broadcast, number, not_before),
-        Input::MergeInto { .. } => {}
+        Input::MergeInto { .. } | Input::Farewell { .. } => {}
     }
     if cx.changes.is_empty() {
         cx.changes.push(Change::Tick);

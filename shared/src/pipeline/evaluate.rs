@@ -37,6 +37,16 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
     /// — the input is not applied twice — and any leftover outbox, which it hands on again:
     /// appending the journal, scheduling timers and queueing jobs are all idempotent.
     pub async fn handle(&self, item: WorkItem) -> Result<Vec<JournalEntry>, PortError> {
+        // A deleted contact's last calls: nothing of it is left to load or save. Each
+        // call's key is claimed at dispatch, so a redelivery calls once.
+        if let Input::Farewell { calls } = &item.input {
+            for call in calls {
+                self.dispatch
+                    .push(DispatchJob::Webhook(call.clone()), None)
+                    .await?;
+            }
+            return Ok(Vec::new());
+        }
         let is_timer = matches!(item.input, Input::Timer(_));
         let fingerprint = item.fingerprint();
         for attempt in 1..=SAVE_ATTEMPTS {

@@ -1,4 +1,4 @@
-//! A contact as a change will leave it.
+//! A contact as a change will leave it, and a contact's deletion.
 //!
 //! `PUT /v1/contacts/{id}` answers with the contact as it will be once its inputs are
 //! applied, while the engine applies them later, in order with everything else that
@@ -9,9 +9,11 @@
 
 use chrono::{DateTime, Utc};
 
+use super::Ports;
 use crate::catalog::Catalog;
 use crate::engine::{process, Input};
 use crate::model::contact::{Contact, ContactState};
+use crate::ports::{CatalogStore, PortError, WorkItem, WorkQueue};
 
 /// `stored` (or a new contact `id`) after `inputs`, at `now`.
 pub fn preview(
@@ -27,4 +29,29 @@ pub fn preview(
         let _ = process(catalog, &mut state, input.clone(), now);
     }
     state
+}
+
+/// Deletes a contact (and the profiles merged into it) for good. Its removals from the
+/// synced ad audiences it is in are queued first: a crash before the records go leaves
+/// the contact, and the client's retry queues them again — each removal's key is claimed
+/// at dispatch, so it is posted once.
+pub async fn delete<P: Ports>(ports: &P, id: &str, now: DateTime<Utc>) -> Result<(), PortError> {
+    if let Some(state) = crate::identity::resolve(ports.contacts(), id).await? {
+        let catalog = ports.catalog().catalog().await?;
+        let calls = crate::engine::audiences::farewell(&state, catalog.definitions());
+        if !calls.is_empty() {
+            // Queued under a key of its own: the deletion removes everything stored under
+            // the contact's id, queued payloads included (ids hold no `#`: no contact has
+            // this one).
+            ports
+                .work()
+                .push(WorkItem {
+                    contact: format!("{}#farewell", state.contact.id),
+                    input: Input::Farewell { calls },
+                    at: now,
+                })
+                .await?;
+        }
+    }
+    crate::identity::delete(ports.contacts(), id, now).await
 }
