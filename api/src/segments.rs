@@ -80,24 +80,35 @@ fn audience_error(id: &str, e: AudienceError) -> ApiError {
     }
 }
 
+/// The page of members a query asks for, and the cursor after it (as the store has it).
+async fn page<P: Ports>(
+    app: &App<P>,
+    id: &str,
+    query: &PageQuery,
+    default_limit: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<kairos_core::ContactState>, Option<String>), ApiError> {
+    let limit = limit(query, default_limit)?;
+    let catalog = app.ports.catalog().catalog().await?;
+    audiences::members(
+        app.ports.contacts(),
+        catalog.definitions(),
+        id,
+        decode_cursor(query.cursor.as_deref())?,
+        limit,
+        now,
+    )
+    .await
+    .map_err(|e| audience_error(id, e))
+}
+
 pub(crate) async fn members<P: Ports>(
     State(app): State<Arc<App<P>>>,
     PathId(id): PathId,
     Now(now): Now,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Members>, ApiError> {
-    let limit = limit(&query, 1000)?;
-    let catalog = app.ports.catalog().catalog().await?;
-    let (found, cursor) = audiences::members(
-        app.ports.contacts(),
-        catalog.definitions(),
-        &id,
-        decode_cursor(query.cursor.as_deref())?,
-        limit,
-        now,
-    )
-    .await
-    .map_err(|e| audience_error(&id, e))?;
+    let (found, cursor) = page(&app, &id, &query, 1000, now).await?;
     let members = found.into_iter().map(|s| s.contact.id).collect();
     Ok(Json(Members {
         members,
@@ -118,18 +129,7 @@ pub(crate) async fn export<P: Ports>(
             "format",
         ));
     }
-    let limit = limit(&query, MAX_LIMIT)?;
-    let catalog = app.ports.catalog().catalog().await?;
-    let (found, cursor) = audiences::members(
-        app.ports.contacts(),
-        catalog.definitions(),
-        &id,
-        decode_cursor(query.cursor.as_deref())?,
-        limit,
-        now,
-    )
-    .await
-    .map_err(|e| audience_error(&id, e))?;
+    let (found, cursor) = page(&app, &id, &query, MAX_LIMIT, now).await?;
     let mut csv = format!("{HASHED_HEADER}\n");
     for state in &found {
         if let Some(row) = audiences::hashed_row(&state.contact) {

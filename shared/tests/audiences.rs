@@ -63,14 +63,30 @@ fn changes_of_membership_and_consent_are_pushed_once_each() {
     world.event("page_viewed", json!({}));
     assert!(pushes(&world).is_empty());
 
-    // Unsubscribing removes her, though she is still a VIP.
+    // A new address: out under the old, in under the new.
+    world.clear();
+    world.input(Input::Identify(Profile {
+        email: Some("ann@new.example".into()),
+        ..Profile::default()
+    }));
+    let new = json!([{ "email_sha256": sha256_hex("ann@new.example"), "phone_sha256": "" }]);
+    assert_eq!(
+        pushes(&world),
+        [(
+            "2".to_string(),
+            json!({ "audience": "fb-vip", "add": new, "remove": ann })
+        )]
+    );
+
+    // Unsubscribing removes her under the address she was added with last, though she
+    // is still a VIP.
     world.clear();
     world.input(Input::Event(Event::new("unsubscribed", world.now)));
     assert_eq!(
         pushes(&world),
         [(
-            "2".to_string(),
-            json!({ "audience": "fb-vip", "add": [], "remove": ann })
+            "3".to_string(),
+            json!({ "audience": "fb-vip", "add": [], "remove": new })
         )]
     );
 
