@@ -68,3 +68,60 @@ fn sqs_consumers_report_batch_failures_and_queues_outlast_functions() {
         );
     }
 }
+
+/// The resource names (two-space indented keys under `Resources:`) with their `Type:`.
+fn resources(text: &str) -> Vec<(String, String)> {
+    let body = text.split("\nResources:\n").nth(1).unwrap_or_default();
+    let body = body.split("\nOutputs:").next().unwrap_or_default();
+    let mut found = Vec::new();
+    let mut name: Option<String> = None;
+    for line in body.lines() {
+        if line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':') {
+            name = Some(line.trim().trim_end_matches(':').to_string());
+        } else if let (Some(n), Some(kind)) = (&name, line.trim().strip_prefix("Type: ")) {
+            if line.starts_with("    ") && !line.starts_with("     ") {
+                found.push((n.clone(), kind.to_string()));
+                name = None;
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_dead_letter_queue_alarms_every_function_keeps_its_logs_and_the_table_stays() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let resources = resources(&text);
+    let of = |kind: &str| -> Vec<String> {
+        resources
+            .iter()
+            .filter(|(_, k)| k == kind)
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    let queues = of("AWS::SQS::Queue");
+    let dead_letters: Vec<&String> = queues
+        .iter()
+        .filter(|q| q.ends_with("DeadLetterQueue"))
+        .collect();
+    assert!(dead_letters.len() >= 5, "{dead_letters:?}");
+    for dlq in dead_letters {
+        assert!(
+            text.contains(&format!("Value: !GetAtt {dlq}.QueueName }}]"))
+                && text.contains(&format!("{}Alarm:", dlq.trim_end_matches("Queue"))),
+            "no alarm on {dlq}"
+        );
+    }
+    let functions = of("AWS::Serverless::Function");
+    assert_eq!(functions.len(), 6, "{functions:?}");
+    for function in &functions {
+        assert!(
+            text.contains(&format!(
+                "LogGroupName: !Sub \"/aws/lambda/${{{function}}}\""
+            )),
+            "{function} has no log group with a retention"
+        );
+    }
+    assert!(text.contains("DeletionProtectionEnabled: true"));
+    assert!(text.contains("DeletionPolicy: Retain"));
+}
