@@ -143,6 +143,9 @@ pub async fn run(
         .broadcasts
         .values()
         .filter_map(|b| kairos_core::calendar::parse_timestamp(b.at.as_deref()?).ok())
+        // One whose time was before the simulation's start fires at the start, as `serve`
+        // fires it at once.
+        .map(|at| at.max(start))
         .collect();
     scheduled.sort();
     loop {
