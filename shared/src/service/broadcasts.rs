@@ -173,7 +173,11 @@ pub async fn work<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
         }
     }
     let mut worked = 0;
-    let catalog = catalogs.catalog().await?;
+    // Read again only when runs were just started (serve calls this every round).
+    let catalog = match fired.runs.is_empty() {
+        true => catalog,
+        false => catalogs.catalog().await?,
+    };
     let pending: Vec<BroadcastRun> = catalog
         .all_broadcast_runs()
         .filter(|r| !r.fanned_out && r.state != RunState::Paused)
@@ -189,7 +193,8 @@ pub async fn work<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
 }
 
 /// One page of a run's fan-out: the members among the next [`PAGE`] contacts are queued
-/// (the audience evaluated as it stood at the firing), then the run's position is stored.
+/// (the audience evaluated on each contact as it is now, at the firing's time), then the
+/// run's position is stored.
 pub async fn fan_out_page<C: CatalogStore, S: ContactStore, Q: WorkQueue>(
     catalogs: &C,
     catalog: &Catalog,
