@@ -60,6 +60,94 @@ async fn deploy(aws: &Aws) {
     assert_eq!(body["version"], 1);
 }
 
+/// Erasure on AWS: after `DELETE /v1/contacts/{id}` nothing in the table names the contact
+/// or its address but a far timer (in the index until due) — its tombstone and the claims
+/// of its sends, which stay 30 days, are keyed by HMACs under the store key — and the
+/// tombstone still stops work queued before.
+#[tokio::test]
+async fn a_deleted_contact_leaves_no_address_in_the_table() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    deploy(&aws).await;
+    let email = "erase.me@example.com";
+    let (status, _) = call(
+        &aws,
+        "PUT",
+        &format!("/v1/contacts/{email}"),
+        "application/json",
+        &format!(r#"{{"email": "{email}"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let event = format!(r#"{{"id": "e1", "contact": "{email}", "event": "signed_up"}}"#);
+    call(&aws, "POST", "/v1/events", "application/json", &event).await;
+    run_until_quiet(&aws).await;
+    assert_eq!(moto.sent_emails().await.len(), 1);
+
+    let items = || async {
+        aws.table
+            .client
+            .scan()
+            .table_name(&aws.table.name)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    };
+    let mentions = |items: &[kairos_aws::table::Item]| {
+        items
+            .iter()
+            .filter(|item| format!("{item:?}").contains("erase.me"))
+            .count()
+    };
+    assert!(
+        mentions(&items().await) > 1,
+        "the contact, its journal, claims"
+    );
+    let (status, _) = call(
+        &aws,
+        "DELETE",
+        &format!("/v1/contacts/{email}"),
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let after = items().await;
+    // The one exception (README, "GDPR"): the 2-day wait's timer, in the index until due.
+    let (timers, rest): (Vec<_>, Vec<_>) = after.iter().cloned().partition(|item| {
+        item.get("pk")
+            .and_then(|k| k.as_s().ok())
+            .is_some_and(|k| k.starts_with("T#"))
+    });
+    assert_eq!(mentions(&rest), 0, "{rest:#?}");
+    assert_eq!(timers.len(), 1, "{timers:#?}");
+    let keys: Vec<String> = after
+        .iter()
+        .filter_map(|item| item.get("pk")?.as_s().ok().cloned())
+        .collect();
+    assert!(
+        keys.iter().any(|k| k.starts_with("X#")),
+        "a tombstone: {keys:?}"
+    );
+    assert!(keys.iter().any(|k| k.starts_with("K#")), "claims: {keys:?}");
+    assert!(aws.table.deleted_at(email).await.unwrap().is_some());
+    // The same event again (a late redelivery) neither resurrects the contact nor sends.
+    call(&aws, "POST", "/v1/events", "application/json", &event).await;
+    run_until_quiet(&aws).await;
+    assert_eq!(moto.sent_emails().await.len(), 1);
+    let (status, _) = call(
+        &aws,
+        "GET",
+        &format!("/v1/contacts/{email}"),
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn an_event_becomes_an_email_in_the_emulator() {
     let moto = Moto::start();

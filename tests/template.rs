@@ -125,3 +125,68 @@ fn every_dead_letter_queue_alarms_every_function_keeps_its_logs_and_the_table_st
     assert!(text.contains("DeletionProtectionEnabled: true"));
     assert!(text.contains("DeletionPolicy: Retain"));
 }
+
+/// The lines of resource `name` in the template, up to the next key indented by two
+/// spaces (the next resource).
+fn block(text: &str, name: &str) -> String {
+    let header = format!("  {name}:");
+    let mut lines = text.lines().skip_while(|l| *l != header);
+    assert!(lines.next().is_some(), "{name} is not in the template");
+    let next_resource =
+        |l: &&str| l.starts_with("  ") && !l.starts_with("   ") && !l.trim_start().starts_with('#');
+    lines
+        .take_while(|l| !next_resource(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn secrets_come_from_ssm_and_each_function_reads_only_its_own() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    // No secret as a plain environment variable or a template parameter value.
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("KAIROS_") && (line.contains("SECRET") || line.contains("KEY")) {
+            assert!(
+                line.split(':').next().unwrap().ends_with("_PARAMETER"),
+                "a secret in the environment: {line}"
+            );
+        }
+    }
+    assert!(!text.contains("NoEcho"), "a secret passed as a parameter");
+    let reads = |function: &str, parameter: &str| {
+        block(&text, function).contains(&format!(
+            "SSMParameterWithSlashPrefixReadPolicy: {{ ParameterName: !Ref {parameter} }}"
+        ))
+    };
+    for function in [
+        "IntakeFunction",
+        "EvaluateFunction",
+        "WakeupFunction",
+        "SweepFunction",
+        "DispatchFunction",
+        "FeedbackFunction",
+    ] {
+        assert!(
+            reads(function, "StoreKeyParameter"),
+            "{function}: store key"
+        );
+        let signs_or_verifies = ["IntakeFunction", "DispatchFunction"].contains(&function);
+        assert_eq!(
+            reads(function, "UnsubscribeSecretParameter"),
+            signs_or_verifies,
+            "{function}: unsubscribe secret"
+        );
+        assert_eq!(
+            block(&text, function).contains("KAIROS_UNSUBSCRIBE_SECRET_PARAMETER"),
+            signs_or_verifies,
+            "{function}: unsubscribe secret's name"
+        );
+        assert_eq!(
+            reads(function, "ApiKeyParameter"),
+            function == "IntakeFunction",
+            "{function}: API key"
+        );
+    }
+    assert!(text.contains("KAIROS_STORE_KEY_PARAMETER: !Ref StoreKeyParameter"));
+}

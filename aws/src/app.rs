@@ -8,6 +8,7 @@ use super::mail::AwsMailer;
 use super::names::Names;
 use super::queues::Queues;
 use super::table::Table;
+use kairos_core::keys::StoreKey;
 use kairos_core::ports::PortError;
 
 #[derive(Clone)]
@@ -27,9 +28,14 @@ pub struct Aws {
 
 impl Aws {
     /// Clients from one shared configuration (region, credentials and any endpoint
-    /// override such as `AWS_ENDPOINT_URL` come from the environment).
-    pub fn new(config: &SdkConfig, names: Names) -> Aws {
-        let table = Table::new(aws_sdk_dynamodb::Client::new(config), names.table.clone());
+    /// override such as `AWS_ENDPOINT_URL` come from the environment); `store_key` names
+    /// claims and tombstones.
+    pub fn new(config: &SdkConfig, names: Names, store_key: StoreKey) -> Aws {
+        let table = Table::new(
+            aws_sdk_dynamodb::Client::new(config),
+            names.table.clone(),
+            store_key,
+        );
         let queues = Queues {
             sqs: aws_sdk_sqs::Client::new(config),
             table: table.clone(),
@@ -50,13 +56,15 @@ impl Aws {
         }
     }
 
-    /// Inside a Lambda function: names and configuration from its environment.
-    pub fn from_env() -> Result<Aws, PortError> {
+    /// Inside a Lambda function: names and configuration from its environment, the
+    /// secrets from SSM (see [`crate::secrets`]), read once at init.
+    pub async fn from_env() -> Result<Aws, PortError> {
         let names = Names::from_env()?;
         let config = lambda_sdk_config();
+        let store_key = crate::secrets::store_key(&config).await?;
         Ok(Aws {
-            links: links_from_env(),
-            ..Aws::new(&config, names)
+            links: crate::secrets::links(&config).await?,
+            ..Aws::new(&config, names, store_key)
         })
     }
 }
@@ -95,20 +103,6 @@ pub fn lambda_sdk_config() -> SdkConfig {
         config = config.endpoint_url(url);
     }
     config.build()
-}
-
-/// `KAIROS_UNSUBSCRIBE_SECRET` (the HMAC key; intake verifies with it) and
-/// `KAIROS_PUBLIC_URL` (where the API answers; dispatch needs it to write links). Without
-/// the secret there are no links; without the URL, links are verified but not written.
-pub fn links_from_env() -> Option<kairos_core::unsubscribe::Links> {
-    let secret = std::env::var("KAIROS_UNSUBSCRIBE_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())?;
-    let public_url = std::env::var("KAIROS_PUBLIC_URL").unwrap_or_default();
-    Some(kairos_core::unsubscribe::Links {
-        public_url,
-        signer: kairos_core::unsubscribe::Signer::new(secret),
-    })
 }
 
 /// The deployed catalog, cached across invocations and reloaded when its stamp moves

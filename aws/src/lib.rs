@@ -13,6 +13,7 @@
 //! - [`mail`]: SES (email, raw MIME built from parsed addresses) and SNS (SMS, push).
 //! - [`ses_tags`]: the message tags that make SES events attributable, escaped for SES.
 //! - [`webhooks`]: the HTTP(S) webhook sender on the SDK's own hyper + rustls stack.
+//! - [`secrets`]: the store key and the unsubscribe secret, read from SSM at init.
 //! - [`app`]: everything a function needs, built once from one SDK configuration.
 //! - [`handlers`]: the six functions' handlers (intake's is the HTTP router of
 //!   `kairos-api`).
@@ -31,6 +32,7 @@ pub mod local;
 pub mod mail;
 pub mod names;
 pub mod queues;
+pub mod secrets;
 pub mod ses_tags;
 pub mod table;
 pub mod webhooks;

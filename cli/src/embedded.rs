@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kairos_aws::webhooks::HttpWebhooks;
+use kairos_core::keys::StoreKey;
 use kairos_core::pipeline::{Dispatcher, Evaluator};
 use kairos_core::ports::{
     CatalogStore, DispatchJob, DispatchQueue, PortError, TimerQueue, WorkItem, WorkQueue,
@@ -76,8 +77,8 @@ impl Embedded {
         let durability = Durability::from_env()?;
         // Its own key, not the unsubscribe secret: rotating that must not orphan claims
         // and tombstones (a claim that no longer matches would let a message go twice).
-        let store_key = kept_secret(&dir.join("store-key"))?;
-        let store = Store::open(&dir, store_key.as_bytes(), durability)
+        let store_key = store_key(&dir)?;
+        let store = Store::open(&dir, store_key, durability)
             .await
             .map_err(|e| e.to_string())?;
         let runner = store.handle().map_err(|e| e.to_string())?;
@@ -313,6 +314,20 @@ pub fn unsubscribe_secret(dir: &Path) -> Result<String, String> {
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     kept_secret(&dir.join("unsubscribe-secret"))
+}
+
+/// The key that names tombstones and claims: `KAIROS_STORE_KEY`, or one made on first
+/// start and kept in the data directory like the unsubscribe secret. Changing it orphans
+/// the claims taken under the old one (a retried side effect could happen again).
+pub fn store_key(dir: &Path) -> Result<StoreKey, String> {
+    let key = match std::env::var("KAIROS_STORE_KEY") {
+        Ok(key) => key,
+        Err(_) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            kept_secret(&dir.join("store-key"))?
+        }
+    };
+    StoreKey::new(key).map_err(|e| format!("KAIROS_STORE_KEY: {e}"))
 }
 
 /// 32 random bytes (hex) kept in `path`, made on first use from the OS's random source,

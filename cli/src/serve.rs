@@ -17,7 +17,7 @@ use kairos_aws::local::event_source;
 use kairos_aws::local::provision::{provision, QueueSettings};
 use serde_json::json;
 
-use crate::embedded::{unsubscribe_secret, Embedded};
+use crate::embedded::{store_key, unsubscribe_secret, Embedded};
 
 pub struct Options {
     pub listen: SocketAddr,
@@ -177,7 +177,7 @@ async fn serve_aws(options: Options, endpoint: &str, api_key: String) -> Result<
     };
     let aws = Aws {
         links: Some(links),
-        ..Aws::new(&config, names)
+        ..Aws::new(&config, names, store_key(&options.data)?)
     };
     let (evaluate, wakeup, dispatch) = (
         Arc::new(Evaluate::new(aws.clone())),

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The store key `serve` and the functions share (on AWS both read it from SSM).
+const STORE_KEY: &str = "0123456789abcdef0123456789abcdef";
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -121,6 +124,7 @@ fn the_documented_local_lambda_recipe_works() {
                 ("AWS_ACCESS_KEY_ID", "test"),
                 ("AWS_SECRET_ACCESS_KEY", "test"),
                 ("KAIROS_API_KEY", "test-key"),
+                ("KAIROS_STORE_KEY", STORE_KEY),
                 ("RUST_LOG", "info"),
                 ("NO_COLOR", "1"),
             ])
@@ -160,6 +164,7 @@ fn the_documented_local_lambda_recipe_works() {
         env.push_str(&format!("{name}={}\n", variable(name)));
     }
     env.push_str("KAIROS_FROM_ADDRESS=kairos@example.com\nKAIROS_API_KEY=test-key\n");
+    env.push_str(&format!("KAIROS_STORE_KEY={STORE_KEY}\n"));
     let env_file = work.join("lambda.env");
     std::fs::write(&env_file, env).unwrap();
 

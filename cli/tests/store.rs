@@ -6,7 +6,9 @@ use kairos_cli::store::{Durability, Store};
 use kairos_core::ports::{ContactStore, WorkItem};
 use kairos_core::{Contact, ContactState, Event, Input};
 
-const KEY: &[u8] = b"a store key of thirty-two bytes!";
+fn key() -> kairos_core::keys::StoreKey {
+    kairos_core::keys::StoreKey::new(*b"a store key of thirty-two bytes!").unwrap()
+}
 
 #[tokio::test]
 async fn a_file_store_directory_is_carried_over_once() {
@@ -38,7 +40,7 @@ async fn a_file_store_directory_is_carried_over_once() {
     .unwrap();
     std::fs::write(dir.join("catalog/DEFS.json"), "{}").unwrap();
 
-    let store = Store::open(&dir, KEY, Durability::Normal).await.unwrap();
+    let store = Store::open(&dir, key(), Durability::Normal).await.unwrap();
     let loaded = store
         .load("ann")
         .await
@@ -61,7 +63,7 @@ async fn a_file_store_directory_is_carried_over_once() {
     assert!(dir.join("file-store-migrated/contacts/ann-1.json").exists());
     drop(store);
     // Opening again does not migrate again (or fail).
-    let again = Store::open(&dir, KEY, Durability::Normal).await.unwrap();
+    let again = Store::open(&dir, key(), Durability::Normal).await.unwrap();
     assert!(again.load("ann").await.unwrap().is_some());
 }
 
@@ -69,7 +71,7 @@ async fn a_file_store_directory_is_carried_over_once() {
 async fn a_panic_inside_a_transaction_rolls_it_back() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-panic");
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir, KEY, Durability::Normal).await.unwrap();
+    let store = Store::open(&dir, key(), Durability::Normal).await.unwrap();
     let runner = store.handle().unwrap();
     let panicking = runner.clone();
     let outcome = tokio::spawn(async move {

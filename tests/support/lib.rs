@@ -114,6 +114,14 @@ impl Drop for Moto {
 /// The API key the tests' routers take.
 pub const API_KEY: &str = "test-key";
 
+/// The store key of the test stacks (what `KAIROS_STORE_KEY` gives a function).
+pub const STORE_KEY: &str = "a test store key, thirty-two bytes or more";
+
+/// [`STORE_KEY`] as the adapters take it.
+pub fn store_key() -> kairos_core::keys::StoreKey {
+    kairos_core::keys::StoreKey::new(STORE_KEY).unwrap()
+}
+
 /// One request to the HTTP API (the intake function's router) on `aws`, with the key;
 /// the status and the JSON body (`null` if there is none).
 pub async fn call(
@@ -171,7 +179,7 @@ pub async fn stack(moto: &Moto) -> (Aws, SdkConfig) {
     let names = provision(&config, "kairos", "Shop <hello@example.com>", settings)
         .await
         .expect("provision");
-    (Aws::new(&config, names), config)
+    (Aws::new(&config, names, store_key()), config)
 }
 
 /// The stack on moto, its SDK traffic going through `faults`.
@@ -193,7 +201,7 @@ pub async fn stack_with_faults(moto: &Moto, faults: &faults::Faults) -> Aws {
     let names = provision(&config, "kairos", "Shop <hello@example.com>", settings)
         .await
         .expect("provision");
-    Aws::new(&config, names)
+    Aws::new(&config, names, store_key())
 }
 
 /// Runs evaluate and dispatch from their queues, failures and all (a failed record comes

@@ -12,7 +12,7 @@ use kairos_core::address::Mailbox;
 
 use crate::names::Names;
 use crate::port_error;
-use crate::table::{Table, EMAIL_INDEX, WORKFLOW_INDEX};
+use crate::table::{EMAIL_INDEX, WORKFLOW_INDEX};
 use kairos_core::ports::PortError;
 
 /// How the queues behave; the SAM template sets the same attributes on AWS.
@@ -86,11 +86,8 @@ pub async fn provision(
                 .0,
         );
     }
-    let table = Table::new(
-        aws_sdk_dynamodb::Client::new(config),
-        format!("{prefix}-table"),
-    );
-    table.create_if_missing().await?;
+    let table = format!("{prefix}-table");
+    create_table_if_missing(&aws_sdk_dynamodb::Client::new(config), &table).await?;
     let ses = aws_sdk_sesv2::Client::new(config);
     // Emulators (and SES sandboxes) only send from verified identities.
     let from_address = Mailbox::parse(from_address).map_err(|detail| PortError::Failed {
@@ -103,7 +100,7 @@ pub async fn provision(
         .send()
         .await;
     Ok(Names {
-        table: table.name,
+        table,
         work_queue_url: urls[0].clone(),
         delay_queue_url: urls[1].clone(),
         dispatch_queue_url: urls[2].clone(),
@@ -129,87 +126,87 @@ pub async fn dead_letter_queue_url(
     Ok(out.queue_url.unwrap_or_default())
 }
 
-impl Table {
-    /// Creates the table (pay per request, TTL on `ttl`) unless it exists. For `kairos
-    /// serve --aws-endpoint` and tests; on AWS the SAM template creates it.
-    pub async fn create_if_missing(&self) -> Result<(), PortError> {
-        if self
-            .client
-            .describe_table()
-            .table_name(&self.name)
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        let schema = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-        };
-        let build_err = |e: aws_sdk_dynamodb::error::BuildError| PortError::Failed {
-            what: "create table".into(),
-            detail: e.to_string(),
-        };
-        self.client
-            .create_table()
-            .table_name(&self.name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("pk").map_err(build_err)?)
-            .attribute_definitions(attr("sk").map_err(build_err)?)
-            .attribute_definitions(attr("wpk").map_err(build_err)?)
-            .attribute_definitions(attr("wsk").map_err(build_err)?)
-            .key_schema(schema("pk", KeyType::Hash).map_err(build_err)?)
-            .key_schema(schema("sk", KeyType::Range).map_err(build_err)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(WORKFLOW_INDEX)
-                    .key_schema(schema("wpk", KeyType::Hash).map_err(build_err)?)
-                    .key_schema(schema("wsk", KeyType::Range).map_err(build_err)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(build_err)?,
-            )
-            .attribute_definitions(attr("email").map_err(build_err)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(EMAIL_INDEX)
-                    .key_schema(schema("email", KeyType::Hash).map_err(build_err)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::KeysOnly)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(build_err)?,
-            )
-            .send()
-            .await
-            .map_err(|e| port_error("create table", e))?;
-        let spec = TimeToLiveSpecification::builder()
-            .attribute_name("ttl")
-            .enabled(true)
-            .build()
-            .map_err(build_err)?;
-        self.client
-            .update_time_to_live()
-            .table_name(&self.name)
-            .time_to_live_specification(spec)
-            .send()
-            .await
-            .map_err(|e| port_error("enable TTL", e))?;
-        Ok(())
+/// Creates the table `name` (pay per request, TTL on `ttl`) unless it exists. For `kairos
+/// serve --aws-endpoint` and tests; on AWS the SAM template creates it.
+async fn create_table_if_missing(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), PortError> {
+    if client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
     }
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let schema = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    let build_err = |e: aws_sdk_dynamodb::error::BuildError| PortError::Failed {
+        what: "create table".into(),
+        detail: e.to_string(),
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk").map_err(build_err)?)
+        .attribute_definitions(attr("sk").map_err(build_err)?)
+        .attribute_definitions(attr("wpk").map_err(build_err)?)
+        .attribute_definitions(attr("wsk").map_err(build_err)?)
+        .key_schema(schema("pk", KeyType::Hash).map_err(build_err)?)
+        .key_schema(schema("sk", KeyType::Range).map_err(build_err)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(WORKFLOW_INDEX)
+                .key_schema(schema("wpk", KeyType::Hash).map_err(build_err)?)
+                .key_schema(schema("wsk", KeyType::Range).map_err(build_err)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(build_err)?,
+        )
+        .attribute_definitions(attr("email").map_err(build_err)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(EMAIL_INDEX)
+                .key_schema(schema("email", KeyType::Hash).map_err(build_err)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(build_err)?,
+        )
+        .send()
+        .await
+        .map_err(|e| port_error("create table", e))?;
+    let spec = TimeToLiveSpecification::builder()
+        .attribute_name("ttl")
+        .enabled(true)
+        .build()
+        .map_err(build_err)?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+        .map_err(|e| port_error("enable TTL", e))?;
+    Ok(())
 }

@@ -6,7 +6,7 @@ use kairos_core::ports::PortError;
 
 impl Table {
     pub(super) async fn take_claim(&self, claim_key: &str) -> Result<bool, PortError> {
-        let mut item = key(format!("K#{claim_key}"), "CLAIM");
+        let mut item = key(self.claim_pk(claim_key), "CLAIM");
         item.insert("ttl".into(), ttl(KEEP_DAYS));
         let put = self
             .client
@@ -32,7 +32,7 @@ impl Table {
         self.client
             .delete_item()
             .table_name(&self.name)
-            .set_key(Some(key(format!("K#{claim_key}"), "CLAIM")))
+            .set_key(Some(key(self.claim_pk(claim_key), "CLAIM")))
             .send()
             .await
             .map_err(|e| port_error("release a claim", e))?;
@@ -40,6 +40,6 @@ impl Table {
     }
 
     pub(super) async fn is_claimed(&self, claim_key: &str) -> Result<bool, PortError> {
-        Ok(self.get(format!("K#{claim_key}"), "CLAIM").await?.is_some())
+        Ok(self.get(self.claim_pk(claim_key), "CLAIM").await?.is_some())
     }
 }

@@ -65,7 +65,7 @@ impl ContactStore for Table {
             self.client
                 .delete_item()
                 .table_name(&self.name)
-                .set_key(Some(key(contact_pk(&state.contact.id), "TOMB")))
+                .set_key(Some(key(self.tombstone_pk(&state.contact.id), "TOMB")))
                 .send()
                 .await
                 .map_err(|e| port_error("lift a tombstone", e))?;
@@ -88,7 +88,7 @@ impl ContactStore for Table {
             requests.push(WriteRequest::builder().delete_request(delete).build());
         }
         self.batch_write(requests).await?;
-        let mut tomb = key(contact_pk(contact), "TOMB");
+        let mut tomb = key(self.tombstone_pk(contact), "TOMB");
         tomb.insert("ttl".into(), ttl(KEEP_DAYS));
         tomb.insert("at".into(), s(at.to_rfc3339()));
         self.put(tomb, "leave a tombstone").await?;
@@ -96,7 +96,7 @@ impl ContactStore for Table {
     }
 
     async fn deleted_at(&self, contact: &str) -> Result<Option<DateTime<Utc>>, PortError> {
-        let Some(tomb) = self.get(contact_pk(contact), "TOMB").await? else {
+        let Some(tomb) = self.get(self.tombstone_pk(contact), "TOMB").await? else {
             return Ok(None);
         };
         let at = tomb

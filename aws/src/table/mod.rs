@@ -3,15 +3,19 @@
 //! | item | pk | sk |
 //! |---|---|---|
 //! | contact partition (contact, history, runs; versioned) | `C#<contact>` | `STATE` |
-//! | tombstone of a deleted contact (TTL) | `C#<contact>` | `TOMB` |
+//! | tombstone of a deleted contact (TTL) | `X#<HMAC of the contact>` | `TOMB` |
 //! | journal entry | `C#<contact>` | `J#<time>#<batch hash>#<n>` |
 //! | stored work item / dispatch job (queues carry only its key; TTL) | `C#<contact>` | `P#<key>` |
-//! | claim of a side effect (TTL) | `K#<key>` | `CLAIM` |
+//! | claim of a side effect (TTL) | `K#<HMAC of the key>` | `CLAIM` |
 //! | timer due later than the delay queue reaches (sharded) | `T#<shard>` | `<due>#<key>` |
 //! | workflow version / definitions / catalog stamp | `CATALOG` | `WF#<id>#V#<n>`, `DEFS`, `STAMP` |
 //!
 //! One `GetItem` loads everything the engine needs for a contact; every save is
 //! conditional on the version read (optimistic locking).
+//!
+//! What outlives a deleted contact — its tombstone, the claims of its side effects, both
+//! kept 30 days — is keyed by an HMAC under the store key (`KAIROS_STORE_KEY`), so the
+//! table holds no address of a contact that asked to be forgotten.
 
 //!
 //! One file per item family: `contacts` (the partition and tombstones: the
@@ -35,6 +39,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::port_error;
+use kairos_core::keys::StoreKey;
 use kairos_core::ports::PortError;
 
 /// Timer items spread over this many partitions (the index would be a hot key otherwise).
@@ -60,6 +65,8 @@ pub struct Table {
     pub client: Client,
     /// The table's name.
     pub name: String,
+    /// Names claims and tombstones: they outlive the contact, so they must not name it.
+    store_key: StoreKey,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -112,12 +119,24 @@ fn corrupt(what: &str, detail: &str) -> PortError {
 }
 
 impl Table {
-    /// The table `name` through `client`.
-    pub fn new(client: Client, name: impl Into<String>) -> Table {
+    /// The table `name` through `client`; `store_key` names claims and tombstones.
+    pub fn new(client: Client, name: impl Into<String>, store_key: StoreKey) -> Table {
         Table {
             client,
             name: name.into(),
+            store_key,
         }
+    }
+
+    /// The key of a claim: `K#` and the claim key's HMAC.
+    fn claim_pk(&self, claim_key: &str) -> String {
+        format!("K#{}", self.store_key.hex(claim_key))
+    }
+
+    /// The key of a contact's tombstone: `X#` and the contact id's HMAC (not in the
+    /// contact's partition, whose key is the id itself).
+    fn tombstone_pk(&self, contact: &str) -> String {
+        format!("X#{}", self.store_key.hex(contact))
     }
 
     /// An unconditional put.

@@ -28,11 +28,10 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use hmac::{Hmac, Mac};
+use kairos_core::keys::StoreKey;
 use kairos_core::ports::PortError;
 use kairos_core::Catalog;
 use rusqlite::Connection;
-use sha2::Sha256;
 
 pub use schema::Durability;
 
@@ -48,7 +47,7 @@ struct Shared {
     path: PathBuf,
     durability: Durability,
     /// Keys tombstones and claims (see the module doc).
-    pepper: Vec<u8>,
+    store_key: StoreKey,
     catalog: RwLock<Catalog>,
 }
 
@@ -88,10 +87,10 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T
 
 impl Store {
     /// Opens (creating if need be) `DIR/kairos.db`; a directory of the earlier file store
-    /// is carried over on the first open. `pepper` keys tombstones and claims.
+    /// is carried over on the first open. `store_key` names tombstones and claims.
     pub async fn open(
         dir: &Path,
-        pepper: &[u8],
+        store_key: StoreKey,
         durability: Durability,
     ) -> Result<Store, PortError> {
         std::fs::create_dir_all(dir).map_err(|e| failed(&dir.display().to_string(), e))?;
@@ -103,7 +102,7 @@ impl Store {
             shared: Arc::new(Shared {
                 path,
                 durability,
-                pepper: pepper.to_vec(),
+                store_key,
                 catalog: RwLock::new(Catalog::default()),
             }),
         };
@@ -138,12 +137,9 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The id as tombstones and claims store it: HMAC-SHA256 under the pepper.
+    /// The id as tombstones and claims store it: HMAC-SHA256 under the store key.
     fn keyed(&self, text: &str) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.shared.pepper)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(text.as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        self.shared.store_key.mac(text).to_vec()
     }
 
     /// Runs `work` in one write transaction on this handle: committed if it succeeds,

@@ -6,7 +6,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     kairos_aws::init_tracing();
-    let app = kairos_aws::handlers::dispatch::Dispatch::new(Aws::from_env()?)?;
+    let app = kairos_aws::handlers::dispatch::Dispatch::new(Aws::from_env().await?)?;
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
             let app = &app;

@@ -7,7 +7,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 async fn main() -> Result<(), lambda_runtime::Error> {
     kairos_aws::init_tracing();
     let app = kairos_aws::handlers::feedback::Feedback {
-        aws: Aws::from_env()?,
+        aws: Aws::from_env().await?,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let app = &app;
