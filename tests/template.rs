@@ -122,6 +122,12 @@ fn every_dead_letter_queue_alarms_every_function_keeps_its_logs_and_the_table_st
             "{function} has no log group with a retention"
         );
     }
+    let work = block(&text, "WorkQueue");
+    assert!(
+        work.contains("DeduplicationScope: messageGroup")
+            && work.contains("FifoThroughputLimit: perMessageGroupId"),
+        "the work queue is a high-throughput FIFO queue"
+    );
     assert!(text.contains("DeletionProtectionEnabled: true"));
     assert!(text.contains("DeletionPolicy: Retain"));
 }

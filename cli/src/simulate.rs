@@ -96,15 +96,19 @@ pub async fn run(
         .filter(|w| w.enroll_existing)
         .map(|w| w.id.clone())
         .collect();
+    // The journal goes to `sink`; the store keeps only what experiments read back.
+    let store = MemoryStore::keeping_journal_of(
+        experiments::deciding_workflows(&catalog).map(str::to_string),
+    );
     let mut pipeline = Pipeline {
         catalog,
         // Simulated mail carries no unsubscribe link (nothing would answer it).
         links: None,
-        store: MemoryStore::default(),
+        store,
         timers: MemoryTimers::default(),
         work: MemoryQueue::default(),
         dispatch: MemoryDispatch::default(),
-        mailer: MemoryMailer::default(),
+        mailer: MemoryMailer::counting(),
         webhooks: RecordingWebhooks::default(),
     };
     let mut warnings = Vec::new();
@@ -342,7 +346,8 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
     let show_progress = std::io::stderr().is_terminal();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut kept = Vec::new();
+    // The report is counted as the journal streams past: nothing is held for it.
+    let mut tally = options.report.then(kairos_core::report::Tally::default);
     let mut write_error = None;
     let mut sink = |e: &JournalEntry| {
         let line = if json {
@@ -353,8 +358,8 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
         if let Err(err) = writeln!(out, "{line}") {
             write_error.get_or_insert(err);
         }
-        if options.report {
-            kept.push(e.clone());
+        if let Some(tally) = &mut tally {
+            tally.add(e);
         }
     };
     let total = (end - start).num_seconds().max(1) as f64;
@@ -378,8 +383,8 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
     }
-    if options.report {
-        let report = kairos_core::report::build(&kept, &outcome.pipeline.catalog);
+    if let Some(tally) = tally {
+        let report = tally.finish(&outcome.pipeline.catalog);
         let text = if json {
             serde_json::json!({ "report": report }).to_string()
         } else {

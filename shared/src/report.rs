@@ -38,19 +38,29 @@ pub struct BroadcastReport {
     pub clicked: u64,
 }
 
-/// Every broadcast run's counts in `journal` (entries that name a broadcast), by run.
-pub fn broadcasts(journal: &[JournalEntry]) -> Vec<BroadcastReport> {
-    let mut runs: BTreeMap<(&str, &str), BroadcastReport> = BTreeMap::new();
-    let mut seen: BTreeSet<(Kind, &str, &str, Option<&str>)> = BTreeSet::new();
-    for e in journal {
+/// Broadcast counters kept entry by entry (see [`Tally`]).
+#[derive(Default)]
+pub struct BroadcastTally {
+    runs: BTreeMap<(String, String), BroadcastReport>,
+    /// (kind, contact, run, reason) already counted: each contact once per kind.
+    seen: BTreeSet<(Kind, String, String, Option<String>)>,
+}
+
+impl BroadcastTally {
+    /// Counts `e` if it names a broadcast run.
+    pub fn add(&mut self, e: &JournalEntry) {
         let (Some(broadcast), Some(run)) = (e.broadcast.as_deref(), e.run.as_deref()) else {
-            continue;
+            return;
         };
-        if !seen.insert((e.kind, e.contact.as_str(), run, e.reason.as_deref())) {
-            continue;
+        if !self
+            .seen
+            .insert((e.kind, e.contact.clone(), run.to_string(), e.reason.clone()))
+        {
+            return;
         }
-        let r = runs
-            .entry((broadcast, run))
+        let r = self
+            .runs
+            .entry((broadcast.to_string(), run.to_string()))
             .or_insert_with(|| BroadcastReport {
                 broadcast: broadcast.to_string(),
                 run: run.to_string(),
@@ -69,7 +79,18 @@ pub fn broadcasts(journal: &[JournalEntry]) -> Vec<BroadcastReport> {
             _ => {}
         }
     }
-    runs.into_values().collect()
+
+    /// The counts, by run.
+    pub fn finish(self) -> Vec<BroadcastReport> {
+        self.runs.into_values().collect()
+    }
+}
+
+/// Every broadcast run's counts in `journal` (entries that name a broadcast), by run.
+pub fn broadcasts(journal: &[JournalEntry]) -> Vec<BroadcastReport> {
+    let mut tally = BroadcastTally::default();
+    journal.iter().for_each(|e| tally.add(e));
+    tally.finish()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -133,57 +154,72 @@ struct Counts {
     delayed_by_provider: u64,
 }
 
-/// Builds the report of every workflow in `catalog` from `journal`.
-pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
-    // Where each run is (its last step) and whether it ended. Run ids count per contact
-    // (`welcome:1` is every contact's first run), so a run is (contact, workflow, run).
-    let mut position: BTreeMap<(&str, &str, &str), (&str, bool)> = BTreeMap::new();
-    let mut steps: BTreeMap<(&str, &str), Counts> = BTreeMap::new();
-    let mut runs: BTreeMap<&str, WorkflowReport> = BTreeMap::new();
-    // Feedback already counted, by (kind, contact, workflow, run, step): opens repeat.
-    let mut feedback_seen: BTreeSet<(Kind, &str, &str, &str, &str)> = BTreeSet::new();
-    // Experiments: which branch each run took at a split, and the goals each run reached.
-    let mut took: BTreeMap<(&str, &str), BTreeMap<(&str, &str), &str>> = BTreeMap::new();
-    let mut reached: BTreeSet<(&str, &str, &str, &str)> = BTreeSet::new();
-    for e in journal {
+/// The counts of `step` in `wf`, made on first use.
+fn counts<'a>(
+    steps: &'a mut BTreeMap<(String, String), Counts>,
+    wf: &str,
+    step: &str,
+) -> &'a mut Counts {
+    steps.entry((wf.to_string(), step.to_string())).or_default()
+}
+
+/// A run: (contact, workflow, run id). Run ids count per contact (`welcome:1` is every
+/// contact's first run).
+type RunKey = (String, String, String);
+
+/// The report's counters, kept entry by entry: what a report needs is the journal streamed
+/// past it once (`kairos simulate --report` tallies as it prints), not the journal held.
+/// Per run it keeps where the run is, the branch it took and the goals it reached.
+#[derive(Default)]
+pub struct Tally {
+    /// Where each run is (its last step) and whether it ended.
+    position: BTreeMap<RunKey, (String, bool)>,
+    steps: BTreeMap<(String, String), Counts>,
+    runs: BTreeMap<String, WorkflowReport>,
+    /// Feedback already counted, by (kind, run, step): opens repeat.
+    feedback_seen: BTreeSet<(Kind, RunKey, String)>,
+    /// Experiments: the branch each run took at a split (by workflow and step).
+    took: BTreeMap<(String, String), BTreeMap<(String, String), String>>,
+    /// The goals each run reached: (run, goal step).
+    reached: BTreeSet<(RunKey, String)>,
+    broadcasts: BroadcastTally,
+}
+
+impl Tally {
+    /// Counts one journal entry.
+    pub fn add(&mut self, e: &JournalEntry) {
+        self.broadcasts.add(e);
         let (Some(wf), Some(run)) = (e.workflow.as_deref(), e.run.as_deref()) else {
-            continue;
+            return;
         };
-        let contact = e.contact.as_str();
+        let key = || (e.contact.clone(), wf.to_string(), run.to_string());
         let step = e.step.as_deref();
         match e.kind {
-            Kind::Entered => runs.entry(wf).or_default().entered += 1,
+            Kind::Entered => self.runs.entry(wf.to_string()).or_default().entered += 1,
             Kind::Step | Kind::Migrated => {
                 if let Some(step) = step {
                     if e.kind == Kind::Step {
-                        steps.entry((wf, step)).or_default().entered += 1;
+                        counts(&mut self.steps, wf, step).entered += 1;
                         if let Some(branch) = e.branch.as_deref() {
-                            took.entry((wf, step))
+                            self.took
+                                .entry((wf.to_string(), step.to_string()))
                                 .or_default()
-                                .insert((contact, run), branch);
+                                .insert((e.contact.clone(), run.to_string()), branch.to_string());
                         }
                     }
-                    position.insert((contact, wf, run), (step, false));
+                    self.position.insert(key(), (step.to_string(), false));
                 }
             }
             Kind::GoalAchieved => {
                 if let Some(step) = step {
-                    reached.insert((contact, wf, run, step));
-                    steps.entry((wf, step)).or_default().goals += 1;
-                    position.insert((contact, wf, run), (step, false));
+                    self.reached.insert((key(), step.to_string()));
+                    counts(&mut self.steps, wf, step).goals += 1;
+                    self.position.insert(key(), (step.to_string(), false));
                 }
             }
-            Kind::MessageSent => {
-                steps
-                    .entry((wf, step.unwrap_or_default()))
-                    .or_default()
-                    .sent += 1
-            }
+            Kind::MessageSent => counts(&mut self.steps, wf, step.unwrap_or_default()).sent += 1,
             Kind::MessageSuppressed => {
-                steps
-                    .entry((wf, step.unwrap_or_default()))
-                    .or_default()
-                    .suppressed += 1
+                counts(&mut self.steps, wf, step.unwrap_or_default()).suppressed += 1
             }
             Kind::MessageDelivered
             | Kind::MessageOpened
@@ -192,10 +228,10 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
             | Kind::MessageRenderFailed
             | Kind::MessageDelayedByProvider => {
                 let step = step.unwrap_or_default();
-                if !feedback_seen.insert((e.kind, contact, wf, run, step)) {
-                    continue;
+                if !self.feedback_seen.insert((e.kind, key(), step.to_string())) {
+                    return;
                 }
-                let c = steps.entry((wf, step)).or_default();
+                let c = counts(&mut self.steps, wf, step);
                 match e.kind {
                     Kind::MessageDelivered => c.delivered += 1,
                     Kind::MessageOpened => c.opened += 1,
@@ -206,105 +242,127 @@ pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
             }
             Kind::Exited => {
                 let reason = e.reason.as_deref().unwrap_or("ended");
-                *runs
-                    .entry(wf)
+                *self
+                    .runs
+                    .entry(wf.to_string())
                     .or_default()
                     .exited
                     .entry(reason.to_string())
                     .or_default() += 1;
                 if let (Some(step), true) = (step, reason != "completed") {
-                    steps.entry((wf, step)).or_default().left_early += 1;
+                    counts(&mut self.steps, wf, step).left_early += 1;
                 }
-                if let Some(p) = position.get_mut(&(contact, wf, run)) {
+                if let Some(p) = self.position.get_mut(&key()) {
                     p.1 = true;
                 }
             }
             _ => {}
         }
     }
-    for ((_, wf, _), (step, ended)) in &position {
-        if !ended {
-            steps.entry((wf, step)).or_default().now_at += 1;
-            runs.entry(wf).or_default().active += 1;
+
+    /// The report of every workflow in `catalog` (and every broadcast run) counted so far.
+    pub fn finish(self, catalog: &Catalog) -> Report {
+        let Tally {
+            position,
+            mut steps,
+            mut runs,
+            took,
+            reached,
+            broadcasts,
+            ..
+        } = self;
+        for ((_, wf, _), (step, ended)) in position {
+            if !ended {
+                runs.entry(wf.clone()).or_default().active += 1;
+                steps.entry((wf, step)).or_default().now_at += 1;
+            }
         }
+        let mut report = Report {
+            broadcasts: broadcasts.finish(),
+            ..Report::default()
+        };
+        for workflow in catalog.latest_all() {
+            let mut wr = runs.remove(&workflow.id).unwrap_or_default();
+            wr.workflow = workflow.id.clone();
+            for node in &workflow.nodes {
+                let c = steps
+                    .remove(&(workflow.id.clone(), node.id.clone()))
+                    .unwrap_or_default();
+                let is_goal = matches!(node.kind, crate::program::NodeKind::Goal(_));
+                let is_send = matches!(node.kind, crate::program::NodeKind::Send(_));
+                wr.steps.push(StepReport {
+                    step: node.id.clone(),
+                    entered: c.entered,
+                    now_at: c.now_at,
+                    passed: c.entered.saturating_sub(c.now_at + c.left_early),
+                    goal_conversions: is_goal.then_some(c.goals),
+                    conversion_rate: is_goal.then(|| {
+                        if wr.entered == 0 {
+                            0.0
+                        } else {
+                            c.goals as f64 / wr.entered as f64
+                        }
+                    }),
+                    sent: is_send.then_some(c.sent),
+                    suppressed: is_send.then_some(c.suppressed),
+                    delivered: is_send.then_some(c.delivered),
+                    opened: is_send.then_some(c.opened),
+                    clicked: is_send.then_some(c.clicked),
+                    rejected: (c.rejected > 0).then_some(c.rejected),
+                    delayed_by_provider: (c.delayed_by_provider > 0)
+                        .then_some(c.delayed_by_provider),
+                });
+            }
+            for (at, node) in workflow.nodes.iter().enumerate() {
+                let NodeKind::Split {
+                    branches, names, ..
+                } = &node.kind
+                else {
+                    continue;
+                };
+                let Some(goal) = workflow.experiment_goal(at) else {
+                    continue;
+                };
+                let goal = workflow.nodes[goal].id.as_str();
+                let runs = took.get(&(workflow.id.clone(), node.id.clone()));
+                let counts: Vec<(String, bool, u64, u64)> = (0..branches.len())
+                    .map(|b| {
+                        let label = b.to_string();
+                        let mut counted = (0, 0);
+                        for ((contact, run), _) in runs
+                            .into_iter()
+                            .flatten()
+                            .filter(|(_, taken)| **taken == label)
+                        {
+                            counted.0 += 1;
+                            let run = (contact.clone(), workflow.id.clone(), run.clone());
+                            counted.1 += u64::from(reached.contains(&(run, goal.to_string())));
+                        }
+                        // An empty branch goes straight on: the control group.
+                        let holdout = branches[b].1 == node.next;
+                        (names[b].clone(), holdout, counted.0, counted.1)
+                    })
+                    .collect();
+                wr.experiments.push(ExperimentReport {
+                    step: node.id.clone(),
+                    goal: goal.to_string(),
+                    branches: compare(&counts),
+                    // An empty decision: none won.
+                    winner: catalog
+                        .winner(&workflow.id, &node.id)
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_string),
+                });
+            }
+            report.workflows.push(wr);
+        }
+        report
     }
-    let mut report = Report {
-        broadcasts: broadcasts(journal),
-        ..Report::default()
-    };
-    for workflow in catalog.latest_all() {
-        let mut wr = runs.remove(workflow.id.as_str()).unwrap_or_default();
-        wr.workflow = workflow.id.clone();
-        for node in &workflow.nodes {
-            let c = steps
-                .remove(&(workflow.id.as_str(), node.id.as_str()))
-                .unwrap_or_default();
-            let is_goal = matches!(node.kind, crate::program::NodeKind::Goal(_));
-            let is_send = matches!(node.kind, crate::program::NodeKind::Send(_));
-            wr.steps.push(StepReport {
-                step: node.id.clone(),
-                entered: c.entered,
-                now_at: c.now_at,
-                passed: c.entered.saturating_sub(c.now_at + c.left_early),
-                goal_conversions: is_goal.then_some(c.goals),
-                conversion_rate: is_goal.then(|| {
-                    if wr.entered == 0 {
-                        0.0
-                    } else {
-                        c.goals as f64 / wr.entered as f64
-                    }
-                }),
-                sent: is_send.then_some(c.sent),
-                suppressed: is_send.then_some(c.suppressed),
-                delivered: is_send.then_some(c.delivered),
-                opened: is_send.then_some(c.opened),
-                clicked: is_send.then_some(c.clicked),
-                rejected: (c.rejected > 0).then_some(c.rejected),
-                delayed_by_provider: (c.delayed_by_provider > 0).then_some(c.delayed_by_provider),
-            });
-        }
-        for (at, node) in workflow.nodes.iter().enumerate() {
-            let NodeKind::Split {
-                branches, names, ..
-            } = &node.kind
-            else {
-                continue;
-            };
-            let Some(goal) = workflow.experiment_goal(at) else {
-                continue;
-            };
-            let goal = workflow.nodes[goal].id.as_str();
-            let runs = took.get(&(workflow.id.as_str(), node.id.as_str()));
-            let counts: Vec<(String, bool, u64, u64)> = (0..branches.len())
-                .map(|b| {
-                    let label = b.to_string();
-                    let mut counted = (0, 0);
-                    for ((contact, run), _) in runs
-                        .into_iter()
-                        .flatten()
-                        .filter(|(_, taken)| **taken == label)
-                    {
-                        counted.0 += 1;
-                        let wf = workflow.id.as_str();
-                        counted.1 += u64::from(reached.contains(&(*contact, wf, *run, goal)));
-                    }
-                    // An empty branch goes straight on: the control group.
-                    let holdout = branches[b].1 == node.next;
-                    (names[b].clone(), holdout, counted.0, counted.1)
-                })
-                .collect();
-            wr.experiments.push(ExperimentReport {
-                step: node.id.clone(),
-                goal: goal.to_string(),
-                branches: compare(&counts),
-                // An empty decision: none won.
-                winner: catalog
-                    .winner(&workflow.id, &node.id)
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_string),
-            });
-        }
-        report.workflows.push(wr);
-    }
-    report
+}
+
+/// Builds the report of every workflow in `catalog` from `journal`.
+pub fn build(journal: &[JournalEntry], catalog: &Catalog) -> Report {
+    let mut tally = Tally::default();
+    journal.iter().for_each(|e| tally.add(e));
+    tally.finish(catalog)
 }

@@ -24,12 +24,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[derive(Default)]
 pub struct MemoryStore {
+    /// The journal indexes kept (`None`: every entry).
+    journal_kept: Option<BTreeSet<String>>,
     contacts: Mutex<BTreeMap<String, ContactState>>,
     deleted: Mutex<BTreeMap<String, DateTime<Utc>>>,
     journal: Mutex<BTreeMap<String, Vec<JournalEntry>>>,
     claims: Mutex<BTreeSet<String>>,
     /// Fingerprints of the journal batches appended (a batch appended again is skipped).
     journal_batches: Mutex<HashSet<u64>>,
+}
+
+impl MemoryStore {
+    /// A store that keeps only the journal entries of `indexes` (workflows, `broadcast:<id>`):
+    /// the simulator streams the journal to its sink and keeps only what a use case reads
+    /// back (an experiment's workflow), which is most of its memory otherwise.
+    pub fn keeping_journal_of(indexes: impl IntoIterator<Item = String>) -> MemoryStore {
+        MemoryStore {
+            journal_kept: Some(indexes.into_iter().collect()),
+            ..MemoryStore::default()
+        }
+    }
+
+    fn keeps(&self, entry: &JournalEntry) -> bool {
+        self.journal_kept.as_ref().is_none_or(|kept| {
+            entry
+                .index_name()
+                .is_some_and(|index| kept.contains(&index))
+        })
+    }
 }
 
 impl ContactStore for MemoryStore {
@@ -83,12 +105,15 @@ impl ContactStore for MemoryStore {
     }
 
     async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
+        if !entries.iter().any(|e| self.keeps(e)) {
+            return Ok(());
+        }
         let batch = crate::model::journal::batch_fingerprint(entries);
         if !lock(&self.journal_batches).insert(batch) {
             return Ok(());
         }
         let mut journal = lock(&self.journal);
-        for e in entries {
+        for e in entries.iter().filter(|e| self.keeps(e)) {
             journal
                 .entry(e.contact.clone())
                 .or_default()
@@ -239,13 +264,31 @@ impl DispatchQueue for MemoryDispatch {
 #[derive(Default)]
 pub struct MemoryMailer {
     pub sent: Mutex<Vec<Outgoing>>,
+    /// Counts instead of recording (the simulator: the journal says what was sent).
+    counting: bool,
+    count: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryMailer {
+    /// A mailer that only counts what it sends: a simulated year of a million contacts
+    /// would otherwise hold every rendered message.
+    pub fn counting() -> MemoryMailer {
+        MemoryMailer {
+            counting: true,
+            ..MemoryMailer::default()
+        }
+    }
 }
 
 impl Mailer for MemoryMailer {
     async fn send(&self, outgoing: &Outgoing) -> Result<String, PortError> {
-        let mut sent = lock(&self.sent);
-        sent.push(outgoing.clone());
-        Ok(format!("local-{}", sent.len()))
+        let n = 1 + self
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !self.counting {
+            lock(&self.sent).push(outgoing.clone());
+        }
+        Ok(format!("local-{n}"))
     }
 }
 

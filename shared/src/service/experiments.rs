@@ -31,6 +31,19 @@ pub struct Decision {
     pub entry: JournalEntry,
 }
 
+/// The workflows with an experiment to decide (`winner:`): the ones whose journal
+/// [`due_decisions`] reads.
+pub fn deciding_workflows(catalog: &Catalog) -> impl Iterator<Item = &str> {
+    catalog
+        .latest_all()
+        .filter(|wf| {
+            wf.nodes.iter().any(|n| {
+                matches!(&n.kind, NodeKind::Split { experiment: Some(e), .. } if e.winner.is_some())
+            })
+        })
+        .map(|wf| wf.id.as_str())
+}
+
 /// The winners due now among the catalog's undecided experiments with `winner:`.
 pub async fn due_decisions<S: ContactStore>(
     store: &S,
