@@ -669,6 +669,49 @@ async fn contact_items_stay_small() {
     );
 }
 
+/// The traffic that once overflowed DynamoDB's 400 KB item (16 events of 26 KB: the save
+/// failed on every retry and the event went to the DLQ): every event is applied, the
+/// history stays within its budget, nothing is dead-lettered.
+#[tokio::test]
+async fn wide_events_are_applied_and_the_contact_item_stays_bounded() {
+    let moto = Moto::start();
+    let (aws, config) = stack(&moto).await;
+    for i in 0..16 {
+        let props: serde_json::Map<String, Value> = (0..100)
+            .map(|p| {
+                (
+                    format!("field_{p:03}"),
+                    json!(format!("{i}-{}", "v".repeat(250))),
+                )
+            })
+            .collect();
+        let body = json!({"contact": "wide", "event": format!("form_{}", i % 8), "props": props});
+        let (status, answer) = call(
+            &aws,
+            "POST",
+            "/v1/events",
+            "application/json",
+            &body.to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    run_until_quiet(&aws).await;
+    let state = aws.table.load("wide").await.unwrap().expect("the contact");
+    let applied: u64 = state.history.names().map(|(_, log)| log.total).sum();
+    assert_eq!(applied, 16, "every event applied");
+    let size = serde_json::to_string(&state).unwrap().len();
+    assert!(size < 80_000, "the contact item is {size} bytes");
+    let dlq = dead_letter_queue_url(&config, "kairos", "work")
+        .await
+        .unwrap();
+    assert_eq!(
+        kairos_tests::queue_depth(&aws, &dlq).await,
+        0,
+        "nothing dead-lettered"
+    );
+}
+
 fn with_links(aws: Aws) -> Aws {
     let signer = kairos_core::unsubscribe::Signer::new("test-secret");
     Aws {

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::answer::Accepted;
-use crate::body::{self, contact_id, MAX_EVENTS};
+use crate::body::{self, contact_id, MAX_EVENTS, MAX_PROPS_BYTES};
 use crate::error::ApiError;
 use crate::{App, Now};
 
@@ -95,6 +95,17 @@ pub(crate) async fn post<P: Ports>(
                 "the event name cannot be empty",
                 &at_path("event"),
             ));
+        }
+        let size = serde_json::to_string(&e.props).map_or(0, |t| t.len());
+        if size > MAX_PROPS_BYTES {
+            return Err(ApiError {
+                path: Some(at_path("props")),
+                ..ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("the properties take {size} bytes; at most {MAX_PROPS_BYTES}"),
+                )
+            });
         }
         let at = match e.at.as_deref() {
             Some(text) => kairos_core::calendar::parse_timestamp(text)

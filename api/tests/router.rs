@@ -214,6 +214,26 @@ async fn an_event_id_is_accepted_once() {
     assert_eq!(queued, 1, "a claimed id is not queued again");
 }
 
+/// An event too big for the contact's state is refused at the door, naming it, and
+/// nothing of the request is queued (it would fail on every retry later).
+#[tokio::test]
+async fn an_event_with_oversized_properties_is_refused_with_its_path() {
+    let app = app();
+    let big = "x".repeat(32 * 1024);
+    let body = serde_json::json!({"events": [
+        {"contact": "ann", "event": "ok"},
+        {"contact": "ann", "event": "huge", "props": {"blob": big}},
+    ]})
+    .to_string();
+    let (status, answer) = call(&app, "POST", "/v1/events", "application/json", &body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_eq!(answer["error"]["path"], "events[1].props", "{answer}");
+    assert!(
+        app.ports.work.pop().await.unwrap().is_none(),
+        "nothing queued"
+    );
+}
+
 #[tokio::test]
 async fn identical_events_without_an_id_in_one_request_are_two_inputs() {
     let app = app();

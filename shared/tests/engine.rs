@@ -643,6 +643,44 @@ steps: [ { id: x, tag: { add: [vip] } } ]
     );
 }
 
+/// A lifetime sum stays exact when the history's budget has dropped the events it adds up
+/// (big events push the old purchases out; the aggregate keeps them), while a windowed
+/// sum counts the events kept.
+#[test]
+fn a_lifetime_sum_outlives_the_events_the_budget_dropped() {
+    let defs = r#"
+segments:
+  big-spender: { event: { name: purchase, sum: { of: amount, gt: 100 } } }
+"#;
+    let wf = r#"
+id: vip
+entry: { triggers: [ { segment_entered: big-spender } ] }
+steps: [ { id: x, tag: { add: [vip] } } ]
+"#;
+    let mut w = World::with_definitions(&[wf], defs);
+    w.event("purchase", json!({"amount": 60}));
+    // Each page view carries 32 properties of 256 bytes: ~8 KB stored; six push the
+    // first purchase out of the 48 KB the history keeps.
+    let wide: serde_json::Map<String, serde_json::Value> = (0..32)
+        .map(|i| (format!("p{i:02}"), json!("x".repeat(256))))
+        .collect();
+    for _ in 0..8 {
+        w.days(1);
+        w.event("page_viewed", serde_json::Value::Object(wide.clone()));
+    }
+    let log = w.state.history.log("purchase");
+    assert!(
+        log.is_none_or(|l| l.recent.is_empty()),
+        "the purchase left the log"
+    );
+    w.event("purchase", json!({"amount": "50"}));
+    assert_eq!(
+        entered(&w),
+        vec!["entered vip segment_entered"],
+        "60 + 50 > 100 over the lifetime"
+    );
+}
+
 #[test]
 fn enroll_existing_without_trigger_respects_the_segment() {
     let wf = r#"

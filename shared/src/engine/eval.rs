@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::language::condition::{Condition, EventTest, Ops, Since, Where};
 use crate::language::definitions::Definitions;
 use crate::model::contact::ContactState;
+use crate::model::event::number;
 use crate::model::run::Run;
 
 /// Segments may refer to segments; validation rejects cycles, this bounds the rest.
@@ -168,21 +169,24 @@ impl Scope<'_> {
             !filtered
                 || (where_matches(&test.where_, &e.props, self.now) && key_matches(key, &e.props))
         };
-        // Lifetime counts without a filter come from the total, which outlives the recent log.
-        let count =
-            if from.is_none() && !filtered && log.recent.last().is_none_or(|e| e.at <= self.now) {
-                log.total
-            } else if !filtered {
-                window.len() as u64
-            } else {
-                window.iter().filter(counted).count() as u64
-            };
-        let sum = test.sum.as_ref().map(|sum| {
-            window
+        // Lifetime counts and sums without a filter come from the aggregates, which outlive
+        // the recent log.
+        let lifetime =
+            from.is_none() && !filtered && log.recent.last().is_none_or(|e| e.at <= self.now);
+        let count = if lifetime {
+            log.total
+        } else if !filtered {
+            window.len() as u64
+        } else {
+            window.iter().filter(counted).count() as u64
+        };
+        let sum = test.sum.as_ref().map(|sum| match log.sums.get(&sum.of) {
+            Some(total) if lifetime && !log.complete() => *total,
+            _ => window
                 .iter()
                 .filter(counted)
                 .filter_map(|e| e.props.get(&sum.of).and_then(number))
-                .sum()
+                .sum(),
         });
         (count, sum)
     }
@@ -275,14 +279,6 @@ pub fn ops_match(ops: &Ops, value: Option<&Value>, now: DateTime<Utc>) -> bool {
         && ops.within_last.is_none_or(|d| {
             as_time(v).is_some_and(|t| t <= now && (now - t).num_seconds() <= d.seconds())
         })
-}
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
 }
 
 /// Equality that treats `5`, `5.0` and `"5"` alike, as marketers expect from form data.

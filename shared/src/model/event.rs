@@ -31,6 +31,16 @@ impl Event {
     }
 }
 
+/// A property as a number: a JSON number, or a string that reads as one (`"42.5"`, as
+/// form data sends it). What sums and numeric comparisons take.
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 /// Events that show a contact is engaged; `inactive_for` looks for the absence of these.
 pub const ENGAGEMENT_EVENTS: [&str; 5] = [
     "email_opened",

@@ -1,7 +1,11 @@
-//! A contact's event history, kept compact: per event name a lifetime count and a bounded,
-//! time-ordered log of recent events with their scalar properties. Counting a window
-//! (`within: 30d`, `since: run_start`) is a binary search, `inactive_for` reads one
-//! timestamp, and the whole history fits in the contact's partition.
+//! A contact's event history, kept compact: per event name a lifetime count, lifetime sums
+//! of numeric properties and a bounded, time-ordered log of recent events with their
+//! scalar properties. Counting a window (`within: 30d`, `since: run_start`) is a binary
+//! search, `inactive_for` reads one timestamp, and the whole history fits in the contact's
+//! partition whatever the traffic: each stored event keeps at most [`PROPS_KEPT`]
+//! properties, and the log as a whole stays within [`HISTORY_BUDGET`] bytes by dropping
+//! the oldest events of any name first. Lifetime counts and sums outlive what is dropped;
+//! questions that need the events themselves (a filter, a window) see the events kept.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::event::{is_engagement, Event};
+use crate::model::event::{is_engagement, number, Event};
 
 /// At most this many recent events are kept per event name.
 pub const RECENT_PER_NAME: usize = 256;
@@ -17,6 +21,15 @@ pub const RECENT_PER_NAME: usize = 256;
 pub const RETENTION_DAYS: i64 = 400;
 /// Longer string properties are cut; conditions compare short values (ids, urls, steps).
 const MAX_STRING: usize = 256;
+/// A stored event keeps at most this many properties (the first by name), each named by
+/// at most [`MAX_KEY`] bytes: a stored event is at most ~11 KB.
+pub const PROPS_KEPT: usize = 32;
+const MAX_KEY: usize = 64;
+/// The recent logs together stay within about this many bytes (as stored, JSON): the
+/// contact item has room to spare under DynamoDB's 400 KB however events arrive.
+pub const HISTORY_BUDGET: usize = 48 * 1024;
+/// Lifetime sums are kept for at most this many numeric properties per event name.
+const SUMS_KEPT: usize = 16;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventHistory {
@@ -30,8 +43,13 @@ pub struct EventHistory {
 pub struct NameLog {
     /// Every event of this name ever recorded, also those no longer in `recent`.
     pub total: u64,
-    /// Time-ordered; bounded by [`RECENT_PER_NAME`] and [`RETENTION_DAYS`].
+    /// Time-ordered; bounded by [`RECENT_PER_NAME`], [`RETENTION_DAYS`] and the history's
+    /// [`HISTORY_BUDGET`].
     pub recent: Vec<StoredEvent>,
+    /// Lifetime sums of numeric properties (the first [`SUMS_KEPT`] seen), also over
+    /// events no longer in `recent`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sums: BTreeMap<String, f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,10 +67,19 @@ impl EventHistory {
         }
         let log = self.names.entry(event.name.clone()).or_default();
         log.total += 1;
+        for (name, value) in &event.props {
+            if let Some(n) = number(value) {
+                if log.sums.len() < SUMS_KEPT || log.sums.contains_key(name) {
+                    *log.sums.entry(name.clone()).or_default() += n;
+                }
+            }
+        }
         let props = event
             .props
             .iter()
+            .filter(|(k, _)| k.len() <= MAX_KEY)
             .filter_map(|(k, v)| compact(v).map(|v| (k.clone(), v)))
+            .take(PROPS_KEPT)
             .collect();
         let position = log.recent.partition_point(|e| e.at <= event.at);
         log.recent.insert(
@@ -63,6 +90,29 @@ impl EventHistory {
             },
         );
         log.trim();
+        self.keep_within_budget();
+    }
+
+    /// Drops the oldest recent events, of whatever name, until the logs fit
+    /// [`HISTORY_BUDGET`] (the newest event always stays).
+    fn keep_within_budget(&mut self) {
+        let mut size: usize = self
+            .names
+            .iter()
+            .map(|(name, log)| name.len() + log.recent.iter().map(stored_size).sum::<usize>())
+            .sum();
+        while size > HISTORY_BUDGET {
+            let oldest = self
+                .names
+                .iter()
+                .filter_map(|(name, log)| Some((log.recent.first()?.at, name)))
+                .min()
+                .map(|(_, name)| name.clone());
+            let Some(log) = oldest.and_then(|name| self.names.get_mut(&name)) else {
+                return;
+            };
+            size -= stored_size(&log.recent.remove(0));
+        }
     }
 
     /// Takes in the history of a profile merged into this one: lifetime counts added,
@@ -73,11 +123,17 @@ impl EventHistory {
         for (name, theirs) in other.names {
             let log = self.names.entry(name).or_default();
             log.total += theirs.total;
+            for (property, sum) in theirs.sums {
+                if log.sums.len() < SUMS_KEPT || log.sums.contains_key(&property) {
+                    *log.sums.entry(property).or_default() += sum;
+                }
+            }
             log.recent.extend(theirs.recent);
             // Stable: of two events at the same instant, this contact's stays first.
             log.recent.sort_by_key(|e| e.at);
             log.trim();
         }
+        self.keep_within_budget();
     }
 
     pub fn log(&self, name: &str) -> Option<&NameLog> {
@@ -112,6 +168,19 @@ impl NameLog {
     pub fn complete(&self) -> bool {
         self.total as usize == self.recent.len()
     }
+}
+
+/// About what `event` takes stored as JSON: its time, and each property's name and value.
+fn stored_size(event: &StoredEvent) -> usize {
+    let value = |v: &Value| match v {
+        Value::String(s) => s.len() + 2,
+        _ => 8,
+    };
+    40 + event
+        .props
+        .iter()
+        .map(|(k, v)| k.len() + 4 + value(v))
+        .sum::<usize>()
 }
 
 fn compact(value: &Value) -> Option<Value> {
@@ -168,5 +237,37 @@ mod tests {
             1,
             "older than the retention window"
         );
+    }
+
+    #[test]
+    fn the_history_stays_within_its_budget_and_keeps_lifetime_counts_and_sums() {
+        let mut h = EventHistory::default();
+        let big = "x".repeat(10_000);
+        // 16 events of ~26 KB each (the traffic that once overflowed a DynamoDB item),
+        // of two names, with 100 properties each and a numeric amount.
+        for i in 0..16i64 {
+            let mut event =
+                Event::new(if i % 2 == 0 { "a" } else { "b" }, at(i)).with("amount", 10);
+            for p in 0..100 {
+                event = event.with(&format!("p{p:03}"), big.as_str());
+            }
+            h.record(&event);
+        }
+        let json = serde_json::to_string(&h).unwrap();
+        assert!(json.len() <= HISTORY_BUDGET + 1024, "{} bytes", json.len());
+        let (a, b) = (h.log("a").unwrap(), h.log("b").unwrap());
+        assert_eq!((a.total, b.total), (8, 8), "lifetime counts stay exact");
+        assert_eq!(
+            (a.sums["amount"], b.sums["amount"]),
+            (80.0, 80.0),
+            "and sums"
+        );
+        assert!(!a.complete() && !b.complete(), "older events were dropped");
+        // The newest events stay; a stored event keeps at most PROPS_KEPT properties.
+        assert_eq!(b.recent.last().map(|e| e.at), Some(at(15)));
+        assert!(b.recent.iter().all(|e| e.props.len() <= PROPS_KEPT));
+        // The oldest went first, whatever their name.
+        let oldest_kept = a.recent[0].at.min(b.recent[0].at);
+        assert!(oldest_kept > at(0));
     }
 }
