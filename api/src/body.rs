@@ -17,7 +17,7 @@ pub const MAX_EVENTS: usize = 100;
 /// An event's properties, as JSON, may be at most this large (Segment's limit for a call):
 /// a contact's state must stay well under DynamoDB's 400 KB item, so an event too big to
 /// keep is refused here, with its path, instead of failing later on every retry.
-pub const MAX_PROPS_BYTES: usize = 32 * 1024;
+pub(crate) const MAX_PROPS_BYTES: usize = 32 * 1024;
 
 /// Reads the body with the size limit: 413 before anything is written.
 pub(crate) async fn bytes(body: Body) -> Result<Bytes, ApiError> {

@@ -14,6 +14,7 @@ use kairos_aws::local::provision::{provision, QueueSettings};
 use serde_json::Value;
 
 pub mod faults;
+pub mod meter;
 
 /// moto's server on a free loopback port, stopped when dropped.
 pub struct Moto {
