@@ -125,7 +125,7 @@ async fn schedule_and_feedback_events() {
         .unwrap();
     assert_eq!(swept, kairos_aws::handlers::sweep::Swept::default());
 
-    let feedback = kairos_aws::handlers::feedback::Feedback { aws: aws.clone() };
+    let feedback = kairos_aws::handlers::feedback::Feedback::new(aws.clone());
     let bounce: Value = serde_json::from_str(&event_file("feedback/bounce.json")).unwrap();
     assert_eq!(feedback.handle(&bounce, Utc::now()).await.unwrap(), 1);
     let more: Value =

@@ -417,29 +417,10 @@ async fn a_message_delivered_twice_sends_once() {
     let event = receive(&aws, &aws.names.dispatch_queue_url).await.event;
     assert_eq!(event.records.len(), 1);
     let dispatch = kairos_aws::handlers::dispatch::Dispatch::new(aws.clone()).unwrap();
-    // The same record twice (SQS at-least-once), as if the first delete never happened —
-    // and the payload put back, as a crash between send and delete would leave it.
-    let job = aws
-        .table
-        .payload::<kairos_core::ports::DispatchJob>(
-            "bo",
-            &serde_json::from_str::<Value>(event.records[0].body.as_deref().unwrap()).unwrap()
-                ["key"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    // The same record twice (SQS at-least-once), as if the first delete never happened
+    // (the job travels in the message: a crash between send and delete leaves it whole).
     let first = dispatch.handle(event.clone(), Utc::now()).await;
     assert!(first.batch_item_failures.is_empty());
-    let key = serde_json::from_str::<Value>(event.records[0].body.as_deref().unwrap()).unwrap()
-        ["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    aws.table.put_payload("bo", &key, &job).await.unwrap();
     let second = dispatch.handle(event, Utc::now()).await;
     assert!(second.batch_item_failures.is_empty());
     assert_eq!(
@@ -507,7 +488,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
 async fn bounces_and_complaints_come_back_as_events_once() {
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
-    let feedback = kairos_aws::handlers::feedback::Feedback { aws: aws.clone() };
+    let feedback = kairos_aws::handlers::feedback::Feedback::new(aws.clone());
     let bounce = json!({
         "eventType": "Bounce",
         "mail": { "tags": { "contact": ["ann"], "workflow": ["welcome"], "step": ["hello"], "template": ["welcome"] } },
@@ -712,6 +693,51 @@ async fn wide_events_are_applied_and_the_contact_item_stays_bounded() {
     );
 }
 
+/// A payload too large for an SQS message (a merge's hand-over can carry a whole profile)
+/// is stored in the contact's partition and the message names it; it is applied and then
+/// removed, like every message's payload before payloads went inline.
+#[tokio::test]
+async fn a_payload_too_large_for_a_message_is_stored_and_removed_when_done() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let mut event = kairos_core::Event::new("imported", Utc::now());
+    for i in 0..300 {
+        event = event.with(&format!("p{i:03}"), "x".repeat(1000));
+    }
+    let item = kairos_core::ports::WorkItem {
+        contact: "big".into(),
+        input: kairos_core::Input::Event(event),
+        at: Utc::now(),
+    };
+    kairos_core::ports::WorkQueue::push(&aws.queues, item)
+        .await
+        .unwrap();
+    let stored = || async {
+        aws.table
+            .client
+            .query()
+            .table_name(&aws.table.name)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("C#big".into()),
+            )
+            .expression_attribute_values(
+                ":p",
+                aws_sdk_dynamodb::types::AttributeValue::S("P#".into()),
+            )
+            .send()
+            .await
+            .unwrap()
+            .count
+    };
+    assert_eq!(stored().await, 1, "stored, not inline");
+    run_until_quiet(&aws).await;
+    let state = aws.table.load("big").await.unwrap().expect("applied");
+    assert_eq!(state.history.log("imported").map(|l| l.total), Some(1));
+    assert_eq!(stored().await, 0, "removed once done");
+}
+
 fn with_links(aws: Aws) -> Aws {
     let signer = kairos_core::unsubscribe::Signer::new("test-secret");
     Aws {
@@ -831,7 +857,7 @@ async fn marketing_email_carries_one_click_unsubscribe_and_the_link_works() {
 async fn duplicate_out_of_order_and_multi_recipient_notifications_leave_the_right_state() {
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
-    let feedback = kairos_aws::handlers::feedback::Feedback { aws: aws.clone() };
+    let feedback = kairos_aws::handlers::feedback::Feedback::new(aws.clone());
     let tags = |c: &str| json!({ "contact": [c], "workflow": ["welcome"], "step": ["hello"], "template": ["welcome"] });
     let notification =
         |id: &str, body: Value| json!({ "Sns": { "MessageId": id, "Message": body.to_string() } });
@@ -954,7 +980,7 @@ async fn ses_feedback_reaches_the_step_report_once_per_message() {
         notification("o2", json!({ "eventType": "Open", "open": {} })),
         notification("k1", json!({ "eventType": "Click", "click": { "link": "https://shop.example.com/start" } })),
     ]});
-    let feedback = kairos_aws::handlers::feedback::Feedback { aws: aws.clone() };
+    let feedback = kairos_aws::handlers::feedback::Feedback::new(aws.clone());
     assert_eq!(feedback.handle(&event, Utc::now()).await.unwrap(), 4);
     run_until_quiet(&aws).await;
 

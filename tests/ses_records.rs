@@ -54,7 +54,7 @@ async fn contact(aws: &kairos_aws::app::Aws, id: &str, email: &str) {
 async fn aws_sample_records_tagged_and_untagged() {
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
-    let feedback = Feedback { aws: aws.clone() };
+    let feedback = Feedback::new(aws.clone());
     let now = chrono::Utc::now();
     // The address AWS's samples bounce is ann's (in another case); the complaint's is bob's.
     contact(&aws, "ann", "Recipient@Example.com").await;
@@ -147,7 +147,7 @@ async fn aws_sample_records_tagged_and_untagged() {
 async fn a_payload_that_is_not_ses_is_an_error_not_a_silent_success() {
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
-    let feedback = Feedback { aws };
+    let feedback = Feedback::new(aws);
     let now = chrono::Utc::now();
     for payload in [
         json!({ "hello": "world" }),

@@ -122,6 +122,13 @@ fn every_dead_letter_queue_alarms_every_function_keeps_its_logs_and_the_table_st
             "{function} has no log group with a retention"
         );
     }
+    // Messages carry event properties and jobs inline: every queue is encrypted at rest.
+    for queue in &queues {
+        assert!(
+            block(&text, queue).contains("SqsManagedSseEnabled: true"),
+            "{queue} is not encrypted"
+        );
+    }
     let work = block(&text, "WorkQueue");
     assert!(
         work.contains("DeduplicationScope: messageGroup")

@@ -21,8 +21,8 @@
 //!   emulator, and Lambda's SQS event source emulated in-process.
 //! - [`init_tracing`]: the functions' JSON logs.
 //!
-//! Queue bodies carry ids only: the payload (event properties, message) is stored in the
-//! contact's partition and looked up by the consumer, so no personal data sits on a queue.
+//! Queue messages carry their payload inline (queues encrypted at rest); one too large for
+//! a message is stored in the contact's partition and named by key (see [`queues`]).
 
 #![warn(unreachable_pub, missing_docs)]
 

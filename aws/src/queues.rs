@@ -1,9 +1,17 @@
 //! SQS: the per-contact work queue (FIFO, message group = contact), the delay queue for
-//! timers due within 15 minutes (exact `DelaySeconds`), and the dispatch queue. Bodies
-//! carry keys; payloads live in the contact's partition (see `table`).
+//! timers due within 15 minutes (exact `DelaySeconds`), and the dispatch queue.
+//!
+//! A message carries its payload (the work item, the dispatch job) inline: one send, no
+//! item put, read and deleted in DynamoDB around it (a third of the reference flow's
+//! writes). That puts event properties on the queues; SQS encrypts every queue at rest
+//! (SSE-SQS, set in the template), keeps a message at most 14 days, and a deleted
+//! contact's queued work does nothing (the tombstone). A payload too large for a message
+//! (a merge's hand-over of a whole profile) is stored in the contact's partition and the
+//! message names its key — as every message did before, so those still read.
 
 use aws_sdk_sqs::Client;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::names::Names;
@@ -16,13 +24,75 @@ use kairos_core::ports::{DispatchJob, DispatchQueue, PortError, TimerQueue, Work
 /// SQS delays stop at 15 minutes; later timers wait in the table's index for the sweep.
 pub const MAX_DELAY_SECONDS: i64 = 900;
 
-/// A work-queue or dispatch-queue message body: whose, and which stored payload.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PayloadRef {
+/// Payloads up to this size (as JSON) travel inline; SQS takes 256 KB per message.
+const INLINE_BYTES: usize = 200 * 1024;
+
+/// A work-queue or dispatch-queue message body: whose, the payload's key, and the payload
+/// itself unless it is stored in the contact's partition under that key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PayloadRef<T> {
     /// Whose payload.
     pub contact: String,
-    /// The payload's key in the contact's partition.
+    /// The payload's key (in the contact's partition when not inline).
     pub key: String,
+    /// The payload, when it travels in the message (absent: stored; a missing `Option`
+    /// field reads as `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inline: Option<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> PayloadRef<T> {
+    /// The message body for `payload`: inline when it fits, else stored first.
+    async fn body(
+        table: &Table,
+        contact: String,
+        key: String,
+        payload: T,
+    ) -> Result<String, PortError> {
+        let inline = PayloadRef {
+            contact,
+            key,
+            inline: Some(payload),
+        };
+        let body = serde_json::to_string(&inline).map_err(|e| body_error("message", e))?;
+        if body.len() <= INLINE_BYTES {
+            return Ok(body);
+        }
+        let PayloadRef {
+            contact,
+            key,
+            inline,
+        } = inline;
+        if let Some(payload) = inline {
+            table.put_payload(&contact, &key, &payload).await?;
+        }
+        serde_json::to_string(&PayloadRef::<T> {
+            contact,
+            key,
+            inline: None,
+        })
+        .map_err(|e| body_error("message", e))
+    }
+
+    /// The payload: the inline one, or the stored one (`None` once it was processed and
+    /// removed, or its contact deleted).
+    pub async fn payload(&self, table: &Table) -> Result<Option<T>, PortError>
+    where
+        T: Clone,
+    {
+        match &self.inline {
+            Some(payload) => Ok(Some(payload.clone())),
+            None => table.payload(&self.contact, &self.key).await,
+        }
+    }
+
+    /// Removes the stored payload, if there is one, once its message is done.
+    pub async fn done(&self, table: &Table) -> Result<(), PortError> {
+        match self.inline {
+            Some(_) => Ok(()),
+            None => table.delete_payload(&self.contact, &self.key).await,
+        }
+    }
 }
 
 /// A delay-queue message body: the timer itself (ids and a time, nothing personal).
@@ -106,17 +176,13 @@ impl Queues {
 impl WorkQueue for Queues {
     async fn push(&self, item: WorkItem) -> Result<(), PortError> {
         let key = item.key();
-        self.table.put_payload(&item.contact, &key, &item).await?;
-        let body = serde_json::to_string(&PayloadRef {
-            contact: item.contact.clone(),
-            key: key.clone(),
-        })
-        .map_err(|e| body_error("work item", e))?;
+        let group = short_hash(&item.contact);
+        let body = PayloadRef::body(&self.table, item.contact.clone(), key.clone(), item).await?;
         self.sqs
             .send_message()
             .queue_url(&self.names.work_queue_url)
             .message_body(body)
-            .message_group_id(short_hash(&item.contact))
+            .message_group_id(group)
             .message_deduplication_id(key)
             .send()
             .await
@@ -128,15 +194,10 @@ impl WorkQueue for Queues {
         let Some(body) = self.receive_one(&self.names.work_queue_url).await? else {
             return Ok(None);
         };
-        let reference: PayloadRef =
+        let reference: PayloadRef<WorkItem> =
             serde_json::from_str(&body).map_err(|e| body_error("work message", e))?;
-        let item = self
-            .table
-            .payload(&reference.contact, &reference.key)
-            .await?;
-        self.table
-            .delete_payload(&reference.contact, &reference.key)
-            .await?;
+        let item = reference.payload(&self.table).await?;
+        reference.done(&self.table).await?;
         Ok(item)
     }
 }
@@ -151,12 +212,10 @@ impl DispatchQueue for Queues {
             DispatchJob::Message(m) => (m.contact.clone(), format!("m-{}", short_hash(&m.key))),
             DispatchJob::Webhook(w) => (w.contact.clone(), format!("h-{}", short_hash(&w.key))),
         };
-        self.table.put_payload(&contact, &key, &job).await?;
         let delay = not_before.map_or(0, |t| {
             (t - Utc::now()).num_seconds().clamp(0, MAX_DELAY_SECONDS)
         }) as i32;
-        let body = serde_json::to_string(&PayloadRef { contact, key })
-            .map_err(|e| body_error("dispatch job", e))?;
+        let body = PayloadRef::body(&self.table, contact, key, job).await?;
         self.sqs
             .send_message()
             .queue_url(&self.names.dispatch_queue_url)
@@ -172,9 +231,9 @@ impl DispatchQueue for Queues {
         let Some(body) = self.receive_one(&self.names.dispatch_queue_url).await? else {
             return Ok(None);
         };
-        let reference: PayloadRef =
+        let reference: PayloadRef<DispatchJob> =
             serde_json::from_str(&body).map_err(|e| body_error("dispatch message", e))?;
-        self.table.payload(&reference.contact, &reference.key).await
+        reference.payload(&self.table).await
     }
 
     async fn next_held(&self) -> Result<Option<DateTime<Utc>>, PortError> {

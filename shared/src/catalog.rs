@@ -20,6 +20,8 @@ pub struct Catalog {
     winners: BTreeMap<(String, String), String>,
     /// Every broadcast run, by (broadcast, number).
     broadcast_runs: BTreeMap<(String, u32), BroadcastRun>,
+    /// The journal-only feedback events some deployed document (any version) names.
+    mentioned_feedback: BTreeSet<String>,
 }
 
 /// The outcome of a deploy.
@@ -137,6 +139,26 @@ impl Catalog {
         for audience in self.definitions.audiences.values() {
             self.watched_segments.insert(audience.segment.clone());
         }
+        // Named as a value anywhere — a trigger, a condition, a scoring rule — counts: a
+        // false match only costs the engine a round trip, never a decision.
+        let documents: Vec<String> = self
+            .workflows
+            .values()
+            .flatten()
+            .filter_map(|wf| serde_json::to_string(&wf.doc).ok())
+            .chain(serde_json::to_string(&*self.definitions).ok())
+            .collect();
+        self.mentioned_feedback = crate::model::journal::JOURNAL_ONLY_FEEDBACK
+            .iter()
+            .filter(|name| documents.iter().any(|d| d.contains(&format!("\"{name}\""))))
+            .map(|name| name.to_string())
+            .collect();
+    }
+
+    /// Whether a deployed document names the event (one of the journal-only feedback
+    /// events; see [`crate::model::journal::JOURNAL_ONLY_FEEDBACK`]).
+    pub fn mentions_feedback(&self, name: &str) -> bool {
+        self.mentioned_feedback.contains(name)
     }
 
     pub fn latest(&self, id: &str) -> Option<&Arc<Workflow>> {

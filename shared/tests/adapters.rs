@@ -3,10 +3,6 @@
 
 mod support;
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use chrono::Duration;
 use kairos_core::adapters::memory::{MemoryQueue, MemoryStore, MemoryTimers};
 use kairos_core::ports::{ContactStore, PortError, TimerQueue, WorkItem, WorkQueue};
@@ -14,12 +10,7 @@ use kairos_core::{Contact, ContactState, Input, Timer, TimerKind};
 use support::t0;
 
 /// The in-memory ports never wait, so one poll completes them.
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("an in-memory port should never be pending"),
-    }
-}
+use support::ready;
 
 #[test]
 fn saves_are_conditional_on_the_version_read() {

@@ -186,13 +186,7 @@ steps:
     goal: { when: { event: { name: purchase } }, otherwise: wait, timeout: 7d }
 "#;
 
-fn ready<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("an in-memory port should never be pending"),
-    }
-}
+use support::ready;
 
 #[test]
 fn a_winner_is_decided_once_when_due_and_takes_every_new_run() {

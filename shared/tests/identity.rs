@@ -5,10 +5,7 @@
 
 mod support;
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Duration, Utc};
 use kairos_core::adapters::memory::{
@@ -20,12 +17,7 @@ use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
 use kairos_core::{ContactState, Event, Input, Kind};
 use support::{catalog, t0};
 
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("an in-memory port should never be pending"),
-    }
-}
+use support::ready;
 
 /// A work queue that refuses the first `failures` pushes (a crash or throttling between
 /// the source's save and the hand-over to the target).

@@ -5,10 +5,7 @@
 
 mod support;
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Utc};
 use kairos_core::adapters::memory::{
@@ -20,12 +17,7 @@ use kairos_core::{Event, Input, Kind, Timer};
 use support::{catalog, t0};
 
 /// The in-memory ports never wait, so one poll completes them.
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("an in-memory port should never be pending"),
-    }
-}
+use support::ready;
 
 /// Timers that refuse the first `failures` schedules, as a throttled queue would.
 struct FlakyTimers {

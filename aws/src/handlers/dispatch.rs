@@ -41,7 +41,7 @@ impl Dispatch {
         // The catalog is read once per batch (one GetItem for its stamp), not per record.
         let catalog = self.catalog.current(&self.aws.table).await;
         for record in &event.records {
-            let outcome = match record::body::<PayloadRef>(record) {
+            let outcome = match record::body::<PayloadRef<DispatchJob>>(record) {
                 Ok(reference) => self
                     .one(&catalog, &reference, now)
                     .await
@@ -58,15 +58,10 @@ impl Dispatch {
     async fn one(
         &self,
         catalog: &Result<kairos_core::Catalog, PortError>,
-        reference: &PayloadRef,
+        reference: &PayloadRef<DispatchJob>,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        let Some(job) = self
-            .aws
-            .table
-            .payload::<DispatchJob>(&reference.contact, &reference.key)
-            .await?
-        else {
+        let Some(job) = reference.payload(&self.aws.table).await? else {
             tracing::info!(contact = %reference.contact, "job already done");
             return Ok(());
         };
@@ -83,13 +78,11 @@ impl Dispatch {
         for entry in &journal {
             tracing::info!(contact = %entry.contact, workflow = entry.workflow.as_deref().unwrap_or(""), step = entry.step.as_deref().unwrap_or(""), kind = ?entry.kind, reason = entry.reason.as_deref().unwrap_or(""), "dispatch");
         }
-        // A job held for quiet hours was queued again under the same payload key: keep it.
+        // A job held for quiet hours was queued again (under the same key, were it
+        // stored): keep what it reads.
         if fate == Fate::Done {
             kairos_core::failpoint::hit("queue.before_ack")?;
-            self.aws
-                .table
-                .delete_payload(&reference.contact, &reference.key)
-                .await?;
+            reference.done(&self.aws.table).await?;
         }
         Ok(())
     }

@@ -37,7 +37,7 @@ impl Evaluate {
         let catalog = self.catalog.current(&self.aws.table).await;
         let mut failed_contacts: HashSet<String> = HashSet::new();
         for record in &event.records {
-            let outcome = match record::body::<PayloadRef>(record) {
+            let outcome = match record::body::<PayloadRef<WorkItem>>(record) {
                 Ok(r) if failed_contacts.contains(&r.contact) => {
                     Err(format!("an earlier record of contact {} failed", r.contact))
                 }
@@ -57,14 +57,9 @@ impl Evaluate {
     async fn one(
         &self,
         catalog: &Result<kairos_core::Catalog, PortError>,
-        reference: &PayloadRef,
+        reference: &PayloadRef<WorkItem>,
     ) -> Result<(), PortError> {
-        let Some(item) = self
-            .aws
-            .table
-            .payload::<WorkItem>(&reference.contact, &reference.key)
-            .await?
-        else {
+        let Some(item) = reference.payload(&self.aws.table).await? else {
             tracing::info!(contact = %reference.contact, "work item already processed");
             return Ok(());
         };
@@ -80,9 +75,6 @@ impl Evaluate {
             tracing::info!(contact = %entry.contact, workflow = entry.workflow.as_deref().unwrap_or(""), run = entry.run.as_deref().unwrap_or(""), step = entry.step.as_deref().unwrap_or(""), kind = ?entry.kind, "journal");
         }
         kairos_core::failpoint::hit("queue.before_ack")?;
-        self.aws
-            .table
-            .delete_payload(&reference.contact, &reference.key)
-            .await
+        reference.done(&self.aws.table).await
     }
 }

@@ -20,13 +20,17 @@ use kairos_core::service::accept::{accept, Submission};
 use kairos_core::Event;
 use serde_json::Value;
 
-use crate::app::Aws;
+use crate::app::{Aws, CatalogCache};
 use crate::ses_tags;
+use kairos_core::service::feedback::{self, Handled};
 
 /// The feedback function.
 pub struct Feedback {
     /// The AWS ports.
     pub aws: Aws,
+    /// Which feedback the deployed documents name (journal-only feedback is journaled
+    /// directly), reloaded when the catalog's stamp moves.
+    catalog: CatalogCache,
 }
 
 /// One SES record turned into an event, for the contact its tags name or for whoever has
@@ -188,11 +192,21 @@ fn notice(ses: &Value, now: DateTime<Utc>) -> Result<Option<Notice>, String> {
 }
 
 impl Feedback {
+    /// The function on `aws`.
+    pub fn new(aws: Aws) -> Feedback {
+        Feedback {
+            aws,
+            catalog: CatalogCache::default(),
+        }
+    }
+
     /// One SNS event: each record becomes an event for its contact(s), queued once (a
     /// redelivered notification is claimed away). An unrecognised payload is an error.
     pub async fn handle(&self, sns_event: &Value, now: DateTime<Utc>) -> Result<usize, PortError> {
         let mut handed = 0;
-        for (id, notice) in notices(sns_event, now)? {
+        let notices = notices(sns_event, now)?;
+        let catalog = self.catalog.current(&self.aws.table).await?;
+        for (id, notice) in notices {
             let contacts = match notice.to {
                 Recipient::Contact(contact) => vec![contact],
                 Recipient::Addresses(addresses) => {
@@ -204,6 +218,12 @@ impl Feedback {
                 }
             };
             for contact in contacts {
+                let only =
+                    feedback::journal_only(&self.aws.table, &catalog, &contact, &notice.event);
+                if only.await? == Handled::Journaled {
+                    handed += 1;
+                    continue;
+                }
                 let key = format!("feedback/{id}/{contact}/{}", notice.event.name);
                 // Named by the notification, so a redelivered one is the same input (claimed
                 // after it is queued: see `kairos_core::service::accept`).

@@ -5,7 +5,7 @@
 //! | contact partition (contact, history, runs; versioned) | `C#<contact>` | `STATE` |
 //! | tombstone of a deleted contact (TTL) | `X#<HMAC of the contact>` | `TOMB` |
 //! | journal entry | `C#<contact>` | `J#<time>#<batch hash>#<n>` |
-//! | stored work item / dispatch job (queues carry only its key; TTL) | `C#<contact>` | `P#<key>` |
+//! | work item / dispatch job too large for its queue message (TTL) | `C#<contact>` | `P#<key>` |
 //! | claim of a side effect (TTL) | `K#<HMAC of the key>` | `CLAIM` |
 //! | timer due later than the delay queue reaches (sharded) | `T#<shard>` | `<due>#<key>` |
 //! | workflow version / definitions / catalog stamp | `CATALOG` | `WF#<id>#V#<n>`, `DEFS`, `STAMP` |

@@ -64,38 +64,10 @@ impl Cx<'_> {
     /// Delivery feedback that names the message it is about becomes a journal entry on that
     /// message's step, so reports count delivered, opened and clicked per step.
     fn journal_feedback(&mut self, event: &Event) {
-        let kind = match event.name.as_str() {
-            "email_delivered" => Kind::MessageDelivered,
-            "email_opened" => Kind::MessageOpened,
-            "email_clicked" => Kind::MessageClicked,
-            "email_accepted" => Kind::MessageAccepted,
-            "email_rejected" => Kind::MessageRejected,
-            "email_rendering_failed" => Kind::MessageRenderFailed,
-            "email_delivery_delayed" => Kind::MessageDelayedByProvider,
-            _ => return,
-        };
-        let prop = |k: &str| {
-            event
-                .props
-                .get(k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let (Some(workflow), Some(step)) = (prop("workflow"), prop("step")) else {
-            return;
-        };
-        let broadcast = prop("broadcast");
-        let entry = self.journal(kind);
-        match broadcast {
-            Some(broadcast) => entry.broadcast = Some(broadcast),
-            None => entry.workflow = Some(workflow),
+        let contact = self.state.contact.id.clone();
+        if let Some(entry) = crate::model::journal::feedback_entry(event, &contact, self.now) {
+            self.out.journal.push(entry);
         }
-        entry.step = Some(step);
-        entry.run = prop("run").filter(|run| !run.is_empty());
-        entry.channel = Some("email".into());
-        entry.template = prop("template");
-        entry.url = prop("link");
-        entry.message = prop("detail");
     }
 
     fn apply_consent(&mut self, event: &Event) {

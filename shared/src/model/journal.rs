@@ -124,6 +124,50 @@ pub struct JournalEntry {
     pub trace: Option<Box<crate::model::trace::Trace>>,
 }
 
+/// Feedback events that only reports read, unless a deployed document names them (then
+/// they are inputs like any event): the feedback function journals them directly.
+pub const JOURNAL_ONLY_FEEDBACK: [&str; 2] = ["email_delivered", "email_delivery_delayed"];
+
+/// The journal entry of provider feedback (`email_delivered`, `email_opened`, …) about a
+/// message, on that message's step, for `contact` at `at`; `None` for other events and
+/// feedback that names no message (no workflow and step).
+pub fn feedback_entry(
+    event: &crate::model::event::Event,
+    contact: &str,
+    at: DateTime<Utc>,
+) -> Option<JournalEntry> {
+    let kind = match event.name.as_str() {
+        "email_delivered" => Kind::MessageDelivered,
+        "email_opened" => Kind::MessageOpened,
+        "email_clicked" => Kind::MessageClicked,
+        "email_accepted" => Kind::MessageAccepted,
+        "email_rejected" => Kind::MessageRejected,
+        "email_rendering_failed" => Kind::MessageRenderFailed,
+        "email_delivery_delayed" => Kind::MessageDelayedByProvider,
+        _ => return None,
+    };
+    let prop = |k: &str| {
+        event
+            .props
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let (workflow, step) = (prop("workflow")?, prop("step")?);
+    let mut entry = JournalEntry::new(at, contact, kind);
+    match prop("broadcast") {
+        Some(broadcast) => entry.broadcast = Some(broadcast),
+        None => entry.workflow = Some(workflow),
+    }
+    entry.step = Some(step);
+    entry.run = prop("run").filter(|run| !run.is_empty());
+    entry.channel = Some("email".into());
+    entry.template = prop("template");
+    entry.url = prop("link");
+    entry.message = prop("detail");
+    Some(entry)
+}
+
 /// Fingerprints a batch of entries by its content: appended again by a retry, the same
 /// batch has the same fingerprint, so a store can recognise it.
 pub fn batch_fingerprint(entries: &[JournalEntry]) -> u64 {

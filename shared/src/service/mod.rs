@@ -7,6 +7,7 @@
 //! - [`accept`]: hand inputs to the engine exactly once per client-given id.
 //! - [`contacts`]: a contact as a change will leave it, through the engine itself.
 //! - [`experiments`]: experiment winners, decided once when they are due.
+//! - [`feedback`]: provider feedback the journal alone needs, journaled without the engine.
 //! - [`audiences`]: a segment's members, paged, and hashed for ad platforms.
 //! - [`broadcasts`]: business events fire broadcast runs; runs fan out a page at a time;
 //!   pause, resume, cancel; each run's counts.
@@ -19,6 +20,7 @@ pub mod broadcasts;
 pub mod contacts;
 pub mod deploy;
 pub mod experiments;
+pub mod feedback;
 
 use std::future::Future;
 

@@ -171,3 +171,12 @@ pub fn line(e: &JournalEntry) -> String {
     }
     parts.join(" ")
 }
+
+/// Runs a future of the in-memory ports, which are never pending.
+pub fn ready<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("an in-memory port should never be pending"),
+    }
+}

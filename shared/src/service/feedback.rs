@@ -1,0 +1,49 @@
+//! Provider feedback about a sent email (SES's delivery, open, bounce … records, already
+//! attributed to a contact): which of it the engine must see, and which only the journal.
+//!
+//! A delivery (or a delivery delay) that no deployed document names changes nothing but a
+//! report's count, so it is journaled on the message's step directly: no queue message,
+//! no evaluation, no contact write — per email, most of what feedback cost. Everything
+//! else (opens and clicks are engagement, bounces and complaints consent) is an input.
+
+use crate::catalog::Catalog;
+use crate::model::event::Event;
+use crate::model::journal::{feedback_entry, JOURNAL_ONLY_FEEDBACK};
+use crate::ports::{ContactStore, PortError};
+
+/// What became of a piece of feedback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Journaled (or its contact is gone): nothing more to do.
+    Journaled,
+    /// The engine must see it: queue it as the contact's input.
+    Input,
+}
+
+/// Journals `event` for `contact` when only reports read it. A redelivered notification
+/// journals the same entry again, which the store keeps once (entries are keyed by
+/// content), so no claim is needed; a deleted contact gets nothing, a merged one's
+/// feedback lands on the profile it went into.
+pub async fn journal_only<S: ContactStore>(
+    store: &S,
+    catalog: &Catalog,
+    contact: &str,
+    event: &Event,
+) -> Result<Handled, PortError> {
+    let name = event.name.as_str();
+    if !JOURNAL_ONLY_FEEDBACK.contains(&name) || catalog.mentions_feedback(name) {
+        return Ok(Handled::Input);
+    }
+    let Some(state) = crate::identity::resolve(store, contact).await? else {
+        return Ok(Handled::Journaled);
+    };
+    match feedback_entry(event, &state.contact.id, event.at) {
+        Some(entry) => {
+            store.append_journal(&[entry]).await?;
+            Ok(Handled::Journaled)
+        }
+        // Feedback about no message of ours (no workflow or step tags): the engine
+        // records it in the history, as before.
+        None => Ok(Handled::Input),
+    }
+}
