@@ -93,6 +93,21 @@ pub trait ContactStore: Send + Sync {
     ) -> impl Future<Output = Result<(), PortError>> + Send {
         self.save(state)
     }
+    /// Whether a store's journal proves an outbox was handed on: the journal is appended
+    /// last, and only once every entry of the batch is stored does its last one appear, so
+    /// a stored last entry means the whole outbox went. Such a store is not asked to clear
+    /// an outbox with a journal after handing it on (a second write of the whole partition
+    /// per input); the next load asks [`ContactStore::journal_stored`] instead.
+    const JOURNAL_PROVES_HAND_ON: bool = false;
+    /// Whether the last of `entries` (a leftover outbox's journal) is stored; `false` when
+    /// the store cannot tell (then the outbox is handed on again: every step is idempotent).
+    fn journal_stored(
+        &self,
+        entries: &[JournalEntry],
+    ) -> impl Future<Output = Result<bool, PortError>> + Send {
+        let _ = entries;
+        async { Ok(false) }
+    }
     /// Removes every record of the contact and leaves a tombstone saying when, so work
     /// that was already queued (timers, events from before `at`, messages) does nothing.
     fn delete(

@@ -138,6 +138,16 @@ impl ContactStore for Table {
         self.append(entries)
     }
 
+    /// The journal is appended last and its last entry on its own (see `journal`).
+    const JOURNAL_PROVES_HAND_ON: bool = true;
+
+    fn journal_stored(
+        &self,
+        entries: &[JournalEntry],
+    ) -> impl std::future::Future<Output = Result<bool, PortError>> + Send {
+        self.journal_batch_stored(entries)
+    }
+
     fn journal(
         &self,
         contact: &str,

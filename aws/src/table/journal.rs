@@ -43,28 +43,69 @@ impl Table {
         entries.sort_by_key(|e| e.at);
         Ok(entries)
     }
+}
 
+/// The sort keys of a batch of entries. They come from the content alone — the entry's
+/// time, the batch's hash, the place in the batch — so the batch appended again by a retry
+/// overwrites itself, and a contact's journal reads back in order.
+fn sort_keys(entries: &[JournalEntry]) -> impl Iterator<Item = String> + '_ {
+    let batch = format!(
+        "{:016x}",
+        kairos_core::model::journal::batch_fingerprint(entries)
+    );
+    entries
+        .iter()
+        .enumerate()
+        .map(move |(i, entry)| format!("J#{}#{batch}#{i:04}", entry.at.format("%Y%m%dT%H%M%S%.9f")))
+}
+
+impl Table {
+    /// Appends a batch: every entry but the last in batch writes, then the last on its
+    /// own, so a stored last entry means the whole batch is stored (what
+    /// [`Table::journal_batch_stored`] reads). Requests are not what on-demand capacity
+    /// bills, so the extra call costs nothing.
     pub(super) async fn append(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
-        let mut requests = Vec::new();
-        // Keys come from the content alone — the entry's time, the batch's hash, the place
-        // in the batch — so the batch appended again by a retry overwrites itself, and a
-        // contact's journal reads back in order.
-        let batch = format!(
-            "{:016x}",
-            kairos_core::model::journal::batch_fingerprint(entries)
-        );
-        for (i, entry) in entries.iter().enumerate() {
+        let mut items = Vec::new();
+        for (entry, sk) in entries.iter().zip(sort_keys(entries)) {
             let text = to_json(entry, "journal entry")?;
-            let sk = format!("J#{}#{batch}#{i:04}", entry.at.format("%Y%m%dT%H%M%S%.9f"));
             let mut item = key(contact_pk(&entry.contact), sk.clone());
             item.insert("body".into(), s(text));
             if let Some(workflow) = entry.index_name() {
                 item.insert("wpk".into(), s(workflow_pk(&workflow, &entry.contact)));
                 item.insert("wsk".into(), s(sk));
             }
-            requests.push(Self::put_request(item)?);
+            items.push(item);
         }
-        self.batch_write(requests).await
+        let Some(last) = items.pop() else {
+            return Ok(());
+        };
+        let requests = items
+            .into_iter()
+            .map(Self::put_request)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(requests).await?;
+        self.put(last, "append a journal entry").await
+    }
+
+    /// Whether the batch's last entry (and so the whole batch) is stored. An eventually
+    /// consistent read (half the price): one that has not seen a fresh write yet says no,
+    /// and the batch is handed on again, which overwrites it.
+    pub(super) async fn journal_batch_stored(
+        &self,
+        entries: &[JournalEntry],
+    ) -> Result<bool, PortError> {
+        let (Some(entry), Some(sk)) = (entries.last(), sort_keys(entries).last()) else {
+            return Ok(false);
+        };
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key(contact_pk(&entry.contact), sk)))
+            .send()
+            .await
+            .map_err(|e| port_error("look up a journal entry", e))?;
+        Ok(out.item.is_some())
     }
 
     pub(super) async fn contact_journal(

@@ -116,7 +116,8 @@ pub const ENDED_KEPT: usize = 16;
 
 /// What processing an input left to hand on — journal entries and effects — committed with
 /// the state, so that a crash between the save and the hand-on loses nothing: whoever loads
-/// the partition next hands it on again (each hand-on is idempotent) and clears it.
+/// the partition next hands it on again (each hand-on is idempotent) — unless the store
+/// can tell it went (`ContactStore::journal_stored`) — and replaces or clears it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outbox {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -106,7 +106,11 @@ pub struct JournalEntry {
     pub score: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -216,6 +220,14 @@ impl JournalEntry {
 }
 
 /// Journal times are whole-second RFC 3339 in UTC (`2026-01-05T08:00:00Z`), stable for golden files.
+/// An optional JSON value that reads back as it was written: present-but-`null` is
+/// `Some(Null)` (a field found empty), absent is `None`. serde's default reads both as
+/// `None`, so an entry read back would hash differently from the one written, and a
+/// journal batch handed on again would be stored twice under two keys.
+pub fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 pub mod rfc3339 {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
@@ -248,5 +260,35 @@ pub mod rfc3339_opt {
                 .map_err(serde::de::Error::custom),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch read back from a stored outbox hashes as it did when written, so handing
+    /// it on again overwrites its entries instead of storing them twice.
+    #[test]
+    fn a_batch_read_back_keeps_its_fingerprint() {
+        let at = DateTime::from_timestamp(1_767_225_600, 123_456_789).unwrap();
+        let mut cleared = JournalEntry::new(at, "ann", Kind::FieldSet);
+        cleared.value = Some(Value::Null);
+        let mut decided = JournalEntry::new(at, "ann", Kind::Step);
+        decided.trace = Some(Box::new(crate::model::trace::Trace {
+            test: "field plan = pro".into(),
+            observed: Some(Value::Null),
+            holds: false,
+            of: Vec::new(),
+        }));
+        let batch = vec![
+            cleared,
+            decided,
+            JournalEntry::new(at, "ann", Kind::Waiting),
+        ];
+        let text = serde_json::to_string(&batch).unwrap();
+        let back: Vec<JournalEntry> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, batch);
+        assert_eq!(batch_fingerprint(&back), batch_fingerprint(&batch));
     }
 }

@@ -13,7 +13,11 @@ pub struct Trace {
     pub test: String,
     /// What the leaf found: a count, a field's value, a score (absent when the answer says
     /// it all: a tag, a list, `all` / `any` / `not`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::journal::present"
+    )]
     pub observed: Option<Value>,
     /// Its answer.
     pub holds: bool,

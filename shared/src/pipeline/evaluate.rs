@@ -71,10 +71,14 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
                 }
             };
             if let Some(leftover) = state.outbox.take() {
-                self.hand_on(&leftover).await?;
-                if let Err(e) = self.store.save(&mut state).await {
-                    retry_on_conflict(e)?;
-                    continue;
+                // Left by the last input: handed on already if its journal is stored (the
+                // store keeps it until this save replaces it), else handed on now.
+                if !self.store.journal_stored(&leftover.journal).await? {
+                    self.hand_on(&leftover).await?;
+                    if let Err(e) = self.store.save(&mut state).await {
+                        retry_on_conflict(e)?;
+                        continue;
+                    }
                 }
             }
             // Handled before (also before a merge since): a redelivery, not a new input.
@@ -120,6 +124,10 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
             crate::failpoint::hit("evaluate.after_save")?;
             self.hand_on(&outbox).await?;
             crate::failpoint::hit("evaluate.after_hand_on")?;
+            if S::JOURNAL_PROVES_HAND_ON && !outbox.journal.is_empty() {
+                // The stored journal says it went: the outbox stays until the next save.
+                return Ok(outbox.journal);
+            }
             // Clearing is bookkeeping: a writer that saved in between found the outbox and
             // handed it on itself, so losing this race is harmless.
             match self.store.clear_outbox(&mut state).await {
@@ -199,10 +207,10 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
     /// Appends an outbox's journal and passes its effects on: timers to the timer queue,
     /// messages and webhooks to the dispatch queue, work for other contacts to the work
     /// queue.
+    /// Hands on an outbox: its effects, its work, and last its journal (whose stored last
+    /// entry is the proof that everything before it went; see
+    /// [`ContactStore::JOURNAL_PROVES_HAND_ON`]).
     async fn hand_on(&self, outbox: &Outbox) -> Result<(), PortError> {
-        if !outbox.journal.is_empty() {
-            self.store.append_journal(&outbox.journal).await?;
-        }
         for effect in &outbox.effects {
             match effect.clone() {
                 Effect::Timer(timer) => self.timers.schedule(timer).await?,
@@ -220,6 +228,9 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
         }
         if !outbox.work.is_empty() {
             self.work.push_all(outbox.work.clone()).await?;
+        }
+        if !outbox.journal.is_empty() {
+            self.store.append_journal(&outbox.journal).await?;
         }
         Ok(())
     }
