@@ -9,16 +9,15 @@
 
 use std::collections::BTreeMap;
 
-use aws_config::Region;
 use chrono::{DateTime, Duration, Utc};
 use kairos_aws::app::Aws;
 use kairos_aws::handlers::{dispatch::Dispatch, evaluate::Evaluate, feedback::Feedback};
 use kairos_aws::handlers::{sweep::Sweep, wakeup::Wakeup};
 use kairos_aws::local::event_source;
-use kairos_aws::local::provision::{provision, QueueSettings};
+use kairos_aws::local::provision::QueueSettings;
 use kairos_core::ports::ContactStore;
 use kairos_tests::meter::{Meter, Usage};
-use kairos_tests::{call, store_key, Moto};
+use kairos_tests::{call, stack_through, store_key, Moto};
 use serde_json::json;
 
 /// Contacts through the flow; every other one opens the first email.
@@ -148,24 +147,12 @@ async fn feedback(
 async fn the_reference_flow_costs_what_the_readme_says() {
     let moto = Moto::start();
     let meter = Meter::default();
-    let plain = aws_smithy_http_client::Builder::new().build_http();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(meter.client(plain))
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await;
     let settings = QueueSettings {
         visibility_timeout: 30,
         max_receive_count: 5,
     };
-    let names = provision(&config, "kairos", "Shop <hello@example.com>", settings)
-        .await
-        .unwrap();
-    let aws = Aws::new(&config, names.clone(), store_key());
+    let plain = aws_smithy_http_client::Builder::new().build_http();
+    let (aws, names) = stack_through(&moto, meter.client(plain), settings).await;
     // Reads for the test itself go around the meter.
     let inspect = Aws::new(&moto.config().await, names, store_key());
     for (method, path, kind, body) in [

@@ -619,18 +619,20 @@ fn date_trigger_follows_a_changed_date() {
     );
 }
 
-#[test]
-fn segment_entered_trigger_fires_on_entry_only() {
-    let defs = r#"
+/// Contacts who spent over 100 in all.
+const BIG_SPENDER: &str = r#"
 segments:
   big-spender: { event: { name: purchase, sum: { of: amount, gt: 100 } } }
 "#;
+
+#[test]
+fn segment_entered_trigger_fires_on_entry_only() {
     let wf = r#"
 id: vip
 entry: { triggers: [ { segment_entered: big-spender } ], reentry: concurrent }
 steps: [ { id: x, tag: { add: [vip] } } ]
 "#;
-    let mut w = World::with_definitions(&[wf], defs);
+    let mut w = World::with_definitions(&[wf], BIG_SPENDER);
     w.event("purchase", json!({"amount": 60}));
     assert!(entered(&w).is_empty());
     w.event("purchase", json!({"amount": 60}));
@@ -648,16 +650,12 @@ steps: [ { id: x, tag: { add: [vip] } } ]
 /// sum counts the events kept.
 #[test]
 fn a_lifetime_sum_outlives_the_events_the_budget_dropped() {
-    let defs = r#"
-segments:
-  big-spender: { event: { name: purchase, sum: { of: amount, gt: 100 } } }
-"#;
     let wf = r#"
 id: vip
 entry: { triggers: [ { segment_entered: big-spender } ] }
 steps: [ { id: x, tag: { add: [vip] } } ]
 "#;
-    let mut w = World::with_definitions(&[wf], defs);
+    let mut w = World::with_definitions(&[wf], BIG_SPENDER);
     w.event("purchase", json!({"amount": 60}));
     // Each page view carries 32 properties of 256 bytes: ~8 KB stored; six push the
     // first purchase out of the 48 KB the history keeps.

@@ -11,6 +11,7 @@ use aws_lambda_events::event::sqs::SqsBatchResponse;
 use kairos_aws::app::Aws;
 use kairos_aws::local::event_source::{self, Batch};
 use kairos_aws::local::provision::{provision, QueueSettings};
+use kairos_aws::names::Names;
 use serde_json::Value;
 
 pub mod faults;
@@ -185,9 +186,22 @@ pub async fn stack(moto: &Moto) -> (Aws, SdkConfig) {
 
 /// The stack on moto, its SDK traffic going through `faults`.
 pub async fn stack_with_faults(moto: &Moto, faults: &faults::Faults) -> Aws {
+    let settings = QueueSettings {
+        visibility_timeout: 1,
+        max_receive_count: 20,
+    };
     let plain = aws_smithy_http_client::Builder::new().build_http();
+    stack_through(moto, faults.client(plain), settings).await.0
+}
+
+/// The stack on moto, its SDK traffic going through `client` (a fault injector, a meter).
+pub async fn stack_through(
+    moto: &Moto,
+    client: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    settings: QueueSettings,
+) -> (Aws, Names) {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(faults.client(plain))
+        .http_client(client)
         .endpoint_url(&moto.endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -195,14 +209,10 @@ pub async fn stack_with_faults(moto: &Moto, faults: &faults::Faults) -> Aws {
         ))
         .load()
         .await;
-    let settings = QueueSettings {
-        visibility_timeout: 1,
-        max_receive_count: 20,
-    };
     let names = provision(&config, "kairos", "Shop <hello@example.com>", settings)
         .await
         .expect("provision");
-    Aws::new(&config, names, store_key())
+    (Aws::new(&config, names.clone(), store_key()), names)
 }
 
 /// Runs evaluate and dispatch from their queues, failures and all (a failed record comes
