@@ -693,8 +693,8 @@ async fn wide_events_are_applied_and_the_contact_item_stays_bounded() {
     );
 }
 
-/// A payload too large for an SQS message (a merge's hand-over can carry a whole profile)
-/// is stored in the contact's partition and the message names it; it is applied and then
+/// A payload too large for an SQS message (a merge's hand-over can carry a whole profile),
+/// or with a character SQS refuses, is stored in the contact's partition and the message names it; it is applied and then
 /// removed, like every message's payload before payloads went inline.
 #[tokio::test]
 async fn a_payload_too_large_for_a_message_is_stored_and_removed_when_done() {
@@ -732,9 +732,21 @@ async fn a_payload_too_large_for_a_message_is_stored_and_removed_when_done() {
             .count
     };
     assert_eq!(stored().await, 1, "stored, not inline");
+    // A character SQS refuses in a body (U+FFFF, which JSON writes raw): stored too.
+    let odd = kairos_core::ports::WorkItem {
+        contact: "big".into(),
+        input: kairos_core::Input::Event(
+            kairos_core::Event::new("imported", Utc::now()).with("name", "a\u{FFFF}b"),
+        ),
+        at: Utc::now(),
+    };
+    kairos_core::ports::WorkQueue::push(&aws.queues, odd)
+        .await
+        .unwrap();
+    assert_eq!(stored().await, 2, "stored, not inline");
     run_until_quiet(&aws).await;
     let state = aws.table.load("big").await.unwrap().expect("applied");
-    assert_eq!(state.history.log("imported").map(|l| l.total), Some(1));
+    assert_eq!(state.history.log("imported").map(|l| l.total), Some(2));
     assert_eq!(stored().await, 0, "removed once done");
 }
 

@@ -27,22 +27,33 @@ pub const MAX_DELAY_SECONDS: i64 = 900;
 /// Payloads up to this size (as JSON) travel inline; SQS takes 256 KB per message.
 const INLINE_BYTES: usize = 200 * 1024;
 
-/// A work-queue or dispatch-queue message body: whose, the payload's key, and the payload
-/// itself unless it is stored in the contact's partition under that key.
+/// A work-queue or dispatch-queue message body: whose, and the payload itself — or the key
+/// it is stored under in the contact's partition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PayloadRef<T> {
     /// Whose payload.
     pub contact: String,
-    /// The payload's key (in the contact's partition when not inline).
-    pub key: String,
-    /// The payload, when it travels in the message (absent: stored; a missing `Option`
-    /// field reads as `None`).
+    /// The stored payload's key; absent when the payload is inline, so a function from
+    /// before inline payloads (mid-deploy) refuses the message — it comes back for a
+    /// current one — instead of finding no stored payload and taking it for done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The payload, when it travels in the message (a missing `Option` field reads as
+    /// `None`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inline: Option<T>,
 }
 
+/// Whether SQS takes `body` as it is: serde_json escapes control characters but writes
+/// U+FFFE and U+FFFF raw, and SQS refuses a body with either (event properties are
+/// anyone's text).
+fn sqs_accepts(body: &str) -> bool {
+    !body.contains(['\u{FFFE}', '\u{FFFF}'])
+}
+
 impl<T: Serialize + DeserializeOwned> PayloadRef<T> {
-    /// The message body for `payload`: inline when it fits, else stored first.
+    /// The message body for `payload`: inline when SQS takes it, else stored under `key`
+    /// first.
     async fn body(
         table: &Table,
         contact: String,
@@ -51,24 +62,22 @@ impl<T: Serialize + DeserializeOwned> PayloadRef<T> {
     ) -> Result<String, PortError> {
         let inline = PayloadRef {
             contact,
-            key,
+            key: None,
             inline: Some(payload),
         };
         let body = serde_json::to_string(&inline).map_err(|e| body_error("message", e))?;
-        if body.len() <= INLINE_BYTES {
+        if body.len() <= INLINE_BYTES && sqs_accepts(&body) {
             return Ok(body);
         }
         let PayloadRef {
-            contact,
-            key,
-            inline,
+            contact, inline, ..
         } = inline;
         if let Some(payload) = inline {
             table.put_payload(&contact, &key, &payload).await?;
         }
         serde_json::to_string(&PayloadRef::<T> {
             contact,
-            key,
+            key: Some(key),
             inline: None,
         })
         .map_err(|e| body_error("message", e))
@@ -80,17 +89,21 @@ impl<T: Serialize + DeserializeOwned> PayloadRef<T> {
     where
         T: Clone,
     {
-        match &self.inline {
-            Some(payload) => Ok(Some(payload.clone())),
-            None => table.payload(&self.contact, &self.key).await,
+        match (&self.inline, &self.key) {
+            (Some(payload), _) => Ok(Some(payload.clone())),
+            (None, Some(key)) => table.payload(&self.contact, key).await,
+            (None, None) => Err(PortError::Failed {
+                what: "queue message".into(),
+                detail: "names no payload".into(),
+            }),
         }
     }
 
     /// Removes the stored payload, if there is one, once its message is done.
     pub async fn done(&self, table: &Table) -> Result<(), PortError> {
-        match self.inline {
-            Some(_) => Ok(()),
-            None => table.delete_payload(&self.contact, &self.key).await,
+        match (&self.inline, &self.key) {
+            (None, Some(key)) => table.delete_payload(&self.contact, key).await,
+            _ => Ok(()),
         }
     }
 }
@@ -258,5 +271,43 @@ impl TimerQueue for Queues {
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, PortError> {
         self.table.next_timer().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct BeforeInline {
+        contact: String,
+        key: String,
+    }
+
+    #[test]
+    fn an_inline_message_is_refused_by_a_reader_from_before_inline_payloads() {
+        let inline = PayloadRef {
+            contact: "ann".into(),
+            key: None,
+            inline: Some(serde_json::json!({"n": 1})),
+        };
+        let body = serde_json::to_string(&inline).unwrap();
+        assert!(serde_json::from_str::<BeforeInline>(&body).is_err());
+        let stored = PayloadRef::<serde_json::Value> {
+            contact: "ann".into(),
+            key: Some("k".into()),
+            inline: None,
+        };
+        let body = serde_json::to_string(&stored).unwrap();
+        assert!(serde_json::from_str::<BeforeInline>(&body).is_ok());
+    }
+
+    #[test]
+    fn bodies_with_characters_sqs_refuses_are_not_sent_inline() {
+        let text = serde_json::to_string(&serde_json::json!({"x": "a\u{FFFF}b"})).unwrap();
+        assert!(!sqs_accepts(&text));
+        let text = serde_json::to_string(&serde_json::json!({"x": "a\u{1}\u{FDD0}😀"})).unwrap();
+        assert!(sqs_accepts(&text));
     }
 }

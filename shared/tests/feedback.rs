@@ -4,11 +4,11 @@
 
 mod support;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use kairos_core::adapters::memory::MemoryStore;
-use kairos_core::ports::ContactStore;
+use kairos_core::ports::{ContactStore, PortError};
 use kairos_core::service::feedback::{journal_only, Handled};
-use kairos_core::{Contact, ContactState, Event, Kind};
+use kairos_core::{Contact, ContactState, Event, JournalEntry, Kind};
 use support::ready;
 
 const SENDS: &str = r#"
@@ -73,6 +73,57 @@ fn a_delivery_no_document_names_goes_to_the_journal_only() {
     let open = delivery("email_opened");
     let handled = ready(journal_only(&store, &catalog, "ann", &open)).unwrap();
     assert_eq!(handled, Handled::Input);
+    // Deleted while the delivery is journaled (the store's append is when it happens):
+    // the deletion runs again and takes the entry with it.
+    struct DeletedDuringAppend(MemoryStore);
+    impl ContactStore for DeletedDuringAppend {
+        async fn load(&self, c: &str) -> Result<Option<ContactState>, PortError> {
+            self.0.load(c).await
+        }
+        async fn save(&self, s: &mut ContactState) -> Result<(), PortError> {
+            self.0.save(s).await
+        }
+        async fn delete(&self, c: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+            self.0.delete(c, at).await
+        }
+        async fn deleted_at(&self, c: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+            self.0.deleted_at(c).await
+        }
+        async fn contact_ids(&self) -> Result<Vec<String>, PortError> {
+            self.0.contact_ids().await
+        }
+        async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
+            self.0.append_journal(entries).await?;
+            self.0.delete("ann", Utc::now()).await
+        }
+        async fn journal(&self, c: &str) -> Result<Vec<JournalEntry>, PortError> {
+            self.0.journal(c).await
+        }
+        async fn workflow_journal(&self, w: &str) -> Result<Vec<JournalEntry>, PortError> {
+            self.0.workflow_journal(w).await
+        }
+        async fn claim(&self, k: &str) -> Result<bool, PortError> {
+            self.0.claim(k).await
+        }
+        async fn claimed(&self, k: &str) -> Result<bool, PortError> {
+            self.0.claimed(k).await
+        }
+        async fn release(&self, k: &str) -> Result<(), PortError> {
+            self.0.release(k).await
+        }
+        async fn contacts_by_email(&self, e: &str) -> Result<Vec<String>, PortError> {
+            self.0.contacts_by_email(e).await
+        }
+    }
+    let (inner, _) = store_with_ann();
+    let racing = DeletedDuringAppend(inner);
+    let handled = ready(journal_only(&racing, &catalog, "ann", &event)).unwrap();
+    assert_eq!(handled, Handled::Journaled);
+    assert!(
+        ready(racing.journal("ann")).unwrap().is_empty(),
+        "nothing left"
+    );
+
     // A contact that is gone: nothing journaled, nothing to queue.
     let gone = ready(journal_only(&store, &catalog, "bo", &event)).unwrap();
     assert_eq!(gone, Handled::Journaled);

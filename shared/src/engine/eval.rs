@@ -180,14 +180,17 @@ impl Scope<'_> {
         } else {
             window.iter().filter(counted).count() as u64
         };
-        let sum = test.sum.as_ref().map(|sum| match log.sums.get(&sum.of) {
-            Some(total) if lifetime && !log.complete() => *total,
-            _ => window
-                .iter()
-                .filter(counted)
-                .filter_map(|e| e.props.get(&sum.of).and_then(number))
-                .sum(),
-        });
+        let sum = test
+            .sum
+            .as_ref()
+            .map(|sum| match log.lifetime_sum(&sum.of) {
+                Some(total) if lifetime => total,
+                _ => window
+                    .iter()
+                    .filter(counted)
+                    .filter_map(|e| e.props.get(&sum.of).and_then(number))
+                    .sum(),
+            });
         (count, sum)
     }
 }

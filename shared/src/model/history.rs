@@ -30,6 +30,9 @@ const MAX_KEY: usize = 64;
 pub const HISTORY_BUDGET: usize = 48 * 1024;
 /// Lifetime sums are kept for at most this many numeric properties per event name.
 const SUMS_KEPT: usize = 16;
+/// At most this many event names are kept; past it the name seen longest ago leaves,
+/// lifetime count and all (a contact sent ever-new event names stays bounded too).
+pub const NAMES_KEPT: usize = 256;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventHistory {
@@ -50,6 +53,14 @@ pub struct NameLog {
     /// events no longer in `recent`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sums: BTreeMap<String, f64>,
+    /// How many of the `total` events `sums` has seen: a log from before sums were kept
+    /// has fewer, and its sums are not lifetime sums.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub summed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,7 +78,8 @@ impl EventHistory {
         }
         let log = self.names.entry(event.name.clone()).or_default();
         log.total += 1;
-        for (name, value) in &event.props {
+        log.summed += 1;
+        for (name, value) in event.props.iter().filter(|(k, _)| k.len() <= MAX_KEY) {
             if let Some(n) = number(value) {
                 if log.sums.len() < SUMS_KEPT || log.sums.contains_key(name) {
                     *log.sums.entry(name.clone()).or_default() += n;
@@ -96,6 +108,16 @@ impl EventHistory {
     /// Drops the oldest recent events, of whatever name, until the logs fit
     /// [`HISTORY_BUDGET`] (the newest event always stays).
     fn keep_within_budget(&mut self) {
+        while self.names.len() > NAMES_KEPT {
+            let stalest = self
+                .names
+                .iter()
+                .min_by_key(|(_, log)| log.recent.last().map(|e| e.at))
+                .map(|(name, _)| name.clone());
+            if let Some(name) = stalest {
+                self.names.remove(&name);
+            }
+        }
         let mut size: usize = self
             .names
             .iter()
@@ -123,6 +145,7 @@ impl EventHistory {
         for (name, theirs) in other.names {
             let log = self.names.entry(name).or_default();
             log.total += theirs.total;
+            log.summed += theirs.summed;
             for (property, sum) in theirs.sums {
                 if log.sums.len() < SUMS_KEPT || log.sums.contains_key(&property) {
                     *log.sums.entry(property).or_default() += sum;
@@ -167,6 +190,13 @@ impl NameLog {
     /// with filters are exact).
     pub fn complete(&self) -> bool {
         self.total as usize == self.recent.len()
+    }
+
+    /// The lifetime sum of `property`, when the sums have seen every event of the name.
+    pub fn lifetime_sum(&self, property: &str) -> Option<f64> {
+        (self.summed == self.total)
+            .then(|| self.sums.get(property).copied())
+            .flatten()
     }
 }
 
@@ -269,5 +299,35 @@ mod tests {
         // The oldest went first, whatever their name.
         let oldest_kept = a.recent[0].at.min(b.recent[0].at);
         assert!(oldest_kept > at(0));
+    }
+
+    #[test]
+    fn sums_from_before_they_were_kept_are_not_lifetime_sums_and_names_are_bounded() {
+        // A log stored before sums existed: five purchases, no sums.
+        let mut h: EventHistory =
+            serde_json::from_str(r#"{"names":{"purchase":{"total":5,"recent":[]}}}"#).unwrap();
+        h.record(&Event::new("purchase", at(1)).with("amount", 10));
+        let log = h.log("purchase").unwrap();
+        assert_eq!(
+            log.lifetime_sum("amount"),
+            None,
+            "the first five are not in it"
+        );
+        let mut fresh = EventHistory::default();
+        fresh.record(&Event::new("purchase", at(1)).with("amount", "10.5"));
+        assert_eq!(
+            fresh.log("purchase").unwrap().lifetime_sum("amount"),
+            Some(10.5)
+        );
+        // Ever-new event names: the ones seen longest ago leave.
+        for i in 0..(NAMES_KEPT as i64 + 20) {
+            h.record(&Event::new(
+                &format!("name_{i}"),
+                at(2) + Duration::minutes(i),
+            ));
+        }
+        assert_eq!(h.names().count(), NAMES_KEPT);
+        assert!(h.log("purchase").is_none() && h.log("name_0").is_none());
+        assert!(h.log(&format!("name_{}", NAMES_KEPT + 19)).is_some());
     }
 }

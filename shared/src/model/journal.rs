@@ -279,7 +279,13 @@ mod tests {
             test: "field plan = pro".into(),
             observed: Some(Value::Null),
             holds: false,
-            of: Vec::new(),
+            of: vec![crate::model::trace::Trace {
+                // A sum as floats add up: 17 significant digits read back exactly.
+                test: "event purchase, sum of amount > 100".into(),
+                observed: Some(Value::from(0.1 + 0.2 + 12345.678901234567)),
+                holds: true,
+                of: Vec::new(),
+            }],
         }));
         let batch = vec![
             cleared,

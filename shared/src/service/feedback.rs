@@ -22,8 +22,10 @@ pub enum Handled {
 
 /// Journals `event` for `contact` when only reports read it. A redelivered notification
 /// journals the same entry again, which the store keeps once (entries are keyed by
-/// content), so no claim is needed; a deleted contact gets nothing, a merged one's
-/// feedback lands on the profile it went into.
+/// content), so no claim is needed; a deleted contact gets nothing (also when deleted
+/// while this runs), a merged one's feedback lands on the profile it went into. Such
+/// deliveries do not enter the contact's history: a workflow deployed later that counts
+/// `email_delivered` sees the deliveries from then on.
 pub async fn journal_only<S: ContactStore>(
     store: &S,
     catalog: &Catalog,
@@ -40,6 +42,14 @@ pub async fn journal_only<S: ContactStore>(
     match feedback_entry(event, &state.contact.id, event.at) {
         Some(entry) => {
             store.append_journal(&[entry]).await?;
+            // Deleted meanwhile (the engine's conditional save would have noticed): the
+            // deletion runs again, taking the entry just written with it.
+            let id = state.contact.id;
+            if store.load(&id).await?.is_none() {
+                if let Some(at) = store.deleted_at(&id).await? {
+                    store.delete(&id, at).await?;
+                }
+            }
             Ok(Handled::Journaled)
         }
         // Feedback about no message of ours (no workflow or step tags): the engine
