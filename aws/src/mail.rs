@@ -142,6 +142,7 @@ mod tests {
                 due: chrono::Utc::now(),
                 held_at_goals: None,
                 broadcast: None,
+                provider_retries: 0,
             },
             to: to.into(),
             subject: Some(subject.into()),

@@ -116,7 +116,10 @@ fn line(e: &JournalEntry) -> Option<String> {
             e.until
                 .map(|u| u.format("%Y-%m-%d %H:%M UTC").to_string())
                 .unwrap_or_default(),
-            because(trace)
+            match (trace, e.reason.as_deref()) {
+                (None, Some(reason)) => format!(" because {}", words(reason)),
+                _ => because(trace),
+            }
         ),
         Kind::MessageOpened => format!(
             "opened {} ({run} › {step})",

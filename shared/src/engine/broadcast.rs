@@ -70,6 +70,7 @@ impl Cx<'_> {
                 due,
                 held_at_goals: None,
                 broadcast: Some(id.to_string()),
+                provider_retries: 0,
             }));
         }
         if let Some(workflow) = &definition.start {

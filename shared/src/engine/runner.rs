@@ -209,6 +209,7 @@ impl Cx<'_> {
                         due: self.now,
                         held_at_goals: None,
                         broadcast: None,
+                        provider_retries: 0,
                     };
                     self.out.effects.push(Effect::Send(message));
                 }

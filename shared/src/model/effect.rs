@@ -91,6 +91,14 @@ pub struct Message {
     /// run, `price-drop:3`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broadcast: Option<String>,
+    /// How often the provider refused it for now (throttling, an outage): each time it
+    /// waits longer and tries again (see the dispatcher).
+    #[serde(default, skip_serializing_if = "crate::model::effect::is_zero")]
+    pub provider_retries: u32,
+}
+
+pub(crate) fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Message {

@@ -21,6 +21,21 @@ use crate::unsubscribe::{Links, ALL_MARKETING};
 
 /// How often a paused broadcast's held message looks whether its run was resumed.
 const PAUSED_RECHECK_MINUTES: i64 = 5;
+/// A message the provider keeps refusing for now is tried this often before its queue
+/// record fails (then SQS retries and dead-letters it): about a day at the longest wait,
+/// past SES's daily quota reset.
+const MAX_PROVIDER_RETRIES: u32 = 100;
+
+/// How long a message waits after the provider refused it `retries` times: not at all the
+/// first time (the SDK has already retried with its own backoff), then 30 s, doubling, at
+/// most 15 minutes (what an SQS delay holds).
+fn provider_backoff(retries: u32) -> chrono::Duration {
+    if retries <= 1 {
+        return chrono::Duration::zero();
+    }
+    let seconds = 30i64.saturating_mul(1i64 << (retries - 2).min(10));
+    chrono::Duration::seconds(seconds.min(900))
+}
 
 /// What became of a job: done (its queue entry and stored payload can go), or queued
 /// again to run later (held for quiet hours) under the same payload, which must stay.
@@ -138,11 +153,27 @@ where
                     entry.reason = Some(Suppression::RenderError.as_str().into());
                     entry.message = Some(error);
                 }
-                Ok(outgoing) => {
-                    if !self.deliver(&outgoing, now).await? {
-                        return Ok((Vec::new(), Fate::Done));
+                Ok(outgoing) => match self.deliver(&outgoing, now).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ok((Vec::new(), Fate::Done)),
+                    // The provider throttles or fails for now: the message waits, longer
+                    // each time, instead of failing its queue record until it dead-letters
+                    // unsent (SES's sending rate or daily quota reached, an outage).
+                    Err(e) if e.retryable() && message.provider_retries < MAX_PROVIDER_RETRIES => {
+                        let mut again = message;
+                        again.provider_retries += 1;
+                        let until = now + provider_backoff(again.provider_retries);
+                        entry.kind = Kind::MessageDelayed;
+                        entry.reason = Some("provider_unavailable".into());
+                        entry.message = Some(e.to_string());
+                        entry.until = Some(until);
+                        self.dispatch
+                            .push(DispatchJob::Message(again), Some(until))
+                            .await?;
+                        fate = Fate::Held;
                     }
-                }
+                    Err(e) => return Err(e),
+                },
             },
         }
         self.store
@@ -257,5 +288,17 @@ where
             .append_journal(std::slice::from_ref(&entry))
             .await?;
         Ok(vec![entry])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_provider_backoff_grows_to_fifteen_minutes() {
+        let waits: Vec<i64> = (1..=8)
+            .map(|n| super::provider_backoff(n).num_seconds())
+            .collect();
+        assert_eq!(waits, [0, 30, 60, 120, 240, 480, 900, 900]);
+        assert_eq!(super::provider_backoff(100).num_seconds(), 900);
     }
 }
