@@ -37,6 +37,15 @@ fn provider_backoff(retries: u32) -> chrono::Duration {
     chrono::Duration::seconds(seconds.min(900))
 }
 
+/// What the provider made of a message.
+enum Delivery {
+    Sent,
+    /// Its key was claimed already: a repeat, nothing sent.
+    Repeat,
+    /// Refused for now (throttled, unavailable): worth another try later.
+    Refused(PortError),
+}
+
 /// What became of a job: done (its queue entry and stored payload can go), or queued
 /// again to run later (held for quiet hours) under the same payload, which must stay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,13 +162,13 @@ where
                     entry.reason = Some(Suppression::RenderError.as_str().into());
                     entry.message = Some(error);
                 }
-                Ok(outgoing) => match self.deliver(&outgoing, now).await {
-                    Ok(true) => {}
-                    Ok(false) => return Ok((Vec::new(), Fate::Done)),
+                Ok(outgoing) => match self.deliver(&outgoing, now).await? {
+                    Delivery::Sent => {}
+                    Delivery::Repeat => return Ok((Vec::new(), Fate::Done)),
                     // The provider throttles or fails for now: the message waits, longer
                     // each time, instead of failing its queue record until it dead-letters
                     // unsent (SES's sending rate or daily quota reached, an outage).
-                    Err(e) if e.retryable() && message.provider_retries < MAX_PROVIDER_RETRIES => {
+                    Delivery::Refused(e) if message.provider_retries < MAX_PROVIDER_RETRIES => {
                         let mut again = message;
                         again.provider_retries += 1;
                         let until = now + provider_backoff(again.provider_retries);
@@ -172,7 +181,7 @@ where
                             .await?;
                         fate = Fate::Held;
                     }
-                    Err(e) => return Err(e),
+                    Delivery::Refused(e) => return Err(e),
                 },
             },
         }
@@ -223,20 +232,24 @@ where
         })
     }
 
-    /// Claims the message's key, sends, and records the send as an event for the engine;
-    /// `false` when the key was claimed already (a repeat: nothing is sent). A crash
-    /// between claim and send loses that one message (visible: claimed, never
-    /// `message_sent`) rather than risking a duplicate; a failure worth retrying gives
-    /// the claim back.
-    async fn deliver(&self, outgoing: &Outgoing, now: DateTime<Utc>) -> Result<bool, PortError> {
+    /// Claims the message's key, sends, and records the send as an event for the engine.
+    /// A crash between claim and send loses that one message (visible: claimed, never
+    /// `message_sent`) rather than risking a duplicate; a refusal worth retrying gives the
+    /// claim back.
+    async fn deliver(
+        &self,
+        outgoing: &Outgoing,
+        now: DateTime<Utc>,
+    ) -> Result<Delivery, PortError> {
         let message = &outgoing.message;
         if !self.store.claim(&message.key).await? {
-            return Ok(false);
+            return Ok(Delivery::Repeat);
         }
         crate::failpoint::hit("dispatch.after_claim")?;
         if let Err(e) = self.mailer.send(outgoing).await {
             if e.retryable() {
                 self.store.release(&message.key).await?;
+                return Ok(Delivery::Refused(e));
             }
             return Err(e);
         }
@@ -248,7 +261,7 @@ where
                 at: now,
             })
             .await?;
-        Ok(true)
+        Ok(Delivery::Sent)
     }
 
     async fn call_webhook(
