@@ -43,12 +43,11 @@ pub async fn journal_only<S: ContactStore>(
         Some(entry) => {
             store.append_journal(&[entry]).await?;
             // Deleted meanwhile (the engine's conditional save would have noticed): the
-            // deletion runs again, taking the entry just written with it.
+            // deletion runs again, taking the entry just written with it. The tombstone
+            // says so (a contact created again lifts it), without reading the contact.
             let id = state.contact.id;
-            if store.load(&id).await?.is_none() {
-                if let Some(at) = store.deleted_at(&id).await? {
-                    store.delete(&id, at).await?;
-                }
+            if let Some(at) = store.deleted_at(&id).await? {
+                store.delete(&id, at).await?;
             }
             Ok(Handled::Journaled)
         }
