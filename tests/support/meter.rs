@@ -27,10 +27,13 @@ pub struct Usage {
     pub rru: f64,
 }
 
-/// Requests and capacity by (service, operation), shared with the client it was built into.
+/// Requests and capacity by (service, operation) and, for DynamoDB, by item family
+/// (`C/STATE`, `C/J`, `K/CLAIM` …: the key prefixes of the table's module doc), shared
+/// with the client it was built into.
 #[derive(Clone, Debug, Default)]
 pub struct Meter {
     usage: Arc<Mutex<BTreeMap<(String, String), Usage>>>,
+    by_item: Arc<Mutex<BTreeMap<(String, String), Usage>>>,
 }
 
 impl Meter {
@@ -47,20 +50,57 @@ impl Meter {
         self.usage.lock().unwrap().clone()
     }
 
+    /// DynamoDB's share by (item family, operation): where the capacity goes.
+    pub fn by_item(&self) -> BTreeMap<(String, String), Usage> {
+        self.by_item.lock().unwrap().clone()
+    }
+
     /// Forgets what was counted (set-up traffic is not the flow's).
     pub fn reset(&self) {
         self.usage.lock().unwrap().clear();
+        self.by_item.lock().unwrap().clear();
     }
 
     fn add(&self, service: &str, operation: &str, usage: Usage) {
-        let mut all = self.usage.lock().unwrap();
-        let sum = all
-            .entry((service.to_string(), operation.to_string()))
-            .or_default();
-        sum.requests += usage.requests;
-        sum.wru += usage.wru;
-        sum.rru += usage.rru;
+        add_to(
+            &self.usage,
+            (service.to_string(), operation.to_string()),
+            &usage,
+        );
     }
+}
+
+fn add_to(map: &Mutex<BTreeMap<(String, String), Usage>>, at: (String, String), usage: &Usage) {
+    let mut all = map.lock().unwrap();
+    let sum = all.entry(at).or_default();
+    sum.requests += usage.requests;
+    sum.wru += usage.wru;
+    sum.rru += usage.rru;
+}
+
+/// The family of an item or key: its `pk` and `sk` up to their first `#`, a timer's due
+/// time shown as `due` (`C/STATE`, `C/J`, `K/CLAIM`, `T/due`, `CATALOG/STAMP`).
+fn family(item: &Value) -> String {
+    let part = |name: &str| {
+        let value = item[name]["S"].as_str().unwrap_or("?");
+        let head = value.split('#').next().unwrap_or(value);
+        if !head.is_empty() && head.bytes().all(|b| b.is_ascii_digit()) {
+            "due".to_string()
+        } else {
+            head.to_string()
+        }
+    };
+    format!("{}/{}", part("pk"), part("sk"))
+}
+
+/// The family a query reads: its partition key's prefix (`:pk`, or `:w` on `by-workflow`).
+fn queried_family(request: &Value) -> String {
+    let values = &request["ExpressionAttributeValues"];
+    let pk = values[":pk"]["S"]
+        .as_str()
+        .or(values[":w"]["S"].as_str())
+        .unwrap_or("?");
+    format!("{}/query", pk.split('#').next().unwrap_or(pk))
 }
 
 /// The service and operation of a request: `X-Amz-Target` for the JSON protocols
@@ -145,42 +185,75 @@ fn write_units(item: &Value, creates: bool) -> f64 {
     wru
 }
 
-/// The capacity a DynamoDB call consumes, from its request and response bodies.
-fn dynamodb_usage(operation: &str, request: &Value, response: &Value) -> Usage {
+/// The capacity a DynamoDB call consumes, from its request and response bodies, by the
+/// item family each part of it touched.
+fn dynamodb_usage(operation: &str, request: &Value, response: &Value) -> Vec<(String, Usage)> {
     let consistent = request["ConsistentRead"].as_bool().unwrap_or(false);
     let read = |bytes: usize| units(bytes, 4096) * if consistent { 1.0 } else { 0.5 };
     let creates = request["ConditionExpression"]
         .as_str()
         .is_some_and(|c| c.starts_with("attribute_not_exists"));
-    let (wru, rru) = match operation {
-        "PutItem" => (write_units(&request["Item"], creates), 0.0),
+    let one = |family: String, wru: f64, rru: f64| {
+        vec![(
+            family,
+            Usage {
+                requests: 1,
+                wru,
+                rru,
+            },
+        )]
+    };
+    // A batch's parts each count as writes of their family; the request counts once.
+    let parts = |parts: Vec<(String, f64)>| {
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (family, wru))| {
+                let requests = u64::from(i == 0);
+                (
+                    family,
+                    Usage {
+                        requests,
+                        wru,
+                        rru: 0.0,
+                    },
+                )
+            })
+            .collect()
+    };
+    match operation {
+        "PutItem" => one(
+            family(&request["Item"]),
+            write_units(&request["Item"], creates),
+            0.0,
+        ),
         // The deleted or updated item's size is not in the request; these are small items
         // (payloads, claims, timers, stamps).
-        "DeleteItem" | "UpdateItem" => (1.0, 0.0),
-        "GetItem" => (0.0, read(item_size(&response["Item"]))),
+        "DeleteItem" | "UpdateItem" => one(family(&request["Key"]), 1.0, 0.0),
+        "GetItem" => one(
+            family(&request["Key"]),
+            0.0,
+            read(item_size(&response["Item"])),
+        ),
         "Query" | "Scan" => {
             let bytes = response["Items"]
                 .as_array()
                 .map_or(0, |items| items.iter().map(item_size).sum());
-            (0.0, read(bytes))
+            one(queried_family(request), 0.0, read(bytes))
         }
-        "BatchWriteItem" => {
-            let mut wru = 0.0;
-            for requests in request["RequestItems"]
+        "BatchWriteItem" => parts(
+            request["RequestItems"]
                 .as_object()
                 .into_iter()
                 .flat_map(|t| t.values())
                 .filter_map(Value::as_array)
-            {
-                for r in requests {
-                    wru += match r.get("PutRequest") {
-                        Some(put) => write_units(&put["Item"], false),
-                        None => 1.0,
-                    };
-                }
-            }
-            (wru, 0.0)
-        }
+                .flatten()
+                .map(|r| match r.get("PutRequest") {
+                    Some(put) => (family(&put["Item"]), write_units(&put["Item"], false)),
+                    None => (family(&r["DeleteRequest"]["Key"]), 1.0),
+                })
+                .collect(),
+        ),
         "BatchGetItem" => {
             let bytes: usize = response["Responses"]
                 .as_object()
@@ -190,26 +263,23 @@ fn dynamodb_usage(operation: &str, request: &Value, response: &Value) -> Usage {
                 .flatten()
                 .map(item_size)
                 .sum();
-            (0.0, units(bytes, 4096))
+            one("batch/get".into(), 0.0, units(bytes, 4096))
         }
-        "TransactWriteItems" => {
-            let wru = request["TransactItems"]
+        "TransactWriteItems" => parts(
+            request["TransactItems"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .map(|t| match t.get("Put") {
-                    Some(put) => 2.0 * write_units(&put["Item"], false),
-                    None => 2.0,
+                    Some(put) => (family(&put["Item"]), 2.0 * write_units(&put["Item"], false)),
+                    None => {
+                        let key = t.as_object().and_then(|o| o.values().next());
+                        (key.map_or("?".into(), |k| family(&k["Key"])), 2.0)
+                    }
                 })
-                .sum();
-            (wru, 0.0)
-        }
-        _ => (0.0, 0.0),
-    };
-    Usage {
-        requests: 1,
-        wru,
-        rru,
+                .collect(),
+        ),
+        _ => one("?".into(), 0.0, 0.0),
     }
 }
 
@@ -271,11 +341,14 @@ impl HttpConnector for MeteredConnector {
                 .map(|b| b.into_bytes())
                 .unwrap_or_default();
             let json = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap_or(Value::Null);
-            meter.add(
-                &service,
-                &op,
-                dynamodb_usage(&op, &json(&body), &json(&bytes)),
-            );
+            let mut total = Usage::default();
+            for (family, usage) in dynamodb_usage(&op, &json(&body), &json(&bytes)) {
+                add_to(&meter.by_item, (family, op.clone()), &usage);
+                total.requests += usage.requests;
+                total.wru += usage.wru;
+                total.rru += usage.rru;
+            }
+            meter.add(&service, &op, total);
             *response.body_mut() = SdkBody::from(bytes);
             Ok(response)
         })

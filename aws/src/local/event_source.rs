@@ -1,7 +1,7 @@
 //! What Lambda's SQS event source mapping does, for running the functions in one process
 //! (`kairos serve --aws-endpoint`, the cross-function tests): receive a batch as a Lambda
 //! SQS event, hand it to a handler, delete the records it did not report as failed
-//! (`ReportBatchItemFailures`). Failed records stay and come back after the visibility
+//! (`ReportBatchItemFailures`) in one `DeleteMessageBatch`. Failed records stay and come back after the visibility
 //! timeout, until the queue's redrive policy moves them to the dead-letter queue.
 
 use std::future::Future;
@@ -78,15 +78,45 @@ impl Batch {
                 .iter()
                 .any(|f| Some(f.item_identifier.as_str()) == id.as_deref())
         };
-        let mut deleted = 0;
-        for (_, handle) in self.receipts.iter().filter(|(id, _)| !failed(id)) {
-            sqs.delete_message()
-                .queue_url(queue_url)
+        // One DeleteMessageBatch per batch, as Lambda's poller settles a batch (SQS bills
+        // the call once for up to ten records).
+        let mut entries = Vec::new();
+        for (i, (_, handle)) in self
+            .receipts
+            .iter()
+            .filter(|(id, _)| !failed(id))
+            .enumerate()
+        {
+            let entry = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
                 .receipt_handle(handle)
-                .send()
-                .await
-                .map_err(|e| port_error("SQS delete", e))?;
-            deleted += 1;
+                .build()
+                .map_err(|e| PortError::Failed {
+                    what: "SQS delete".into(),
+                    detail: e.to_string(),
+                })?;
+            entries.push(entry);
+        }
+        let deleted = entries.len();
+        if deleted == 0 {
+            return Ok(0);
+        }
+        let out = sqs
+            .delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| port_error("SQS delete", e))?;
+        if let Some(failure) = out.failed.first() {
+            return Err(PortError::Unavailable {
+                what: "SQS delete".into(),
+                detail: format!(
+                    "{} of {deleted} not deleted: {}",
+                    out.failed.len(),
+                    failure.code
+                ),
+            });
         }
         Ok(deleted)
     }

@@ -4,7 +4,9 @@
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
-use super::{body, contact_pk, corrupt, key, n, s, to_json, ttl, Table, EMAIL_INDEX, KEEP_DAYS};
+use super::{
+    body, contact_pk, corrupt, key, n, put_body, s, to_json, ttl, Table, EMAIL_INDEX, KEEP_DAYS,
+};
 use crate::port_error;
 use kairos_core::model::contact::ContactState;
 use kairos_core::model::journal::JournalEntry;
@@ -29,7 +31,7 @@ impl ContactStore for Table {
     async fn save(&self, state: &mut ContactState) -> Result<(), PortError> {
         let expected = state.version;
         let mut item = key(contact_pk(&state.contact.id), "STATE");
-        item.insert("body".into(), s(to_json(state, "contact")?));
+        put_body(&mut item, to_json(state, "contact")?);
         item.insert("version".into(), n(expected + 1));
         // Indexed (`by-email`, keys only): a provider's record that names only the address
         // finds its contact. The index is written only when the address changes.

@@ -1,12 +1,41 @@
-//! Journal entries in the contact's partition, and the sparse `by-workflow` index a
-//! workflow's report reads.
+//! Journal pages in the contact's partition, and the sparse `by-workflow` index a
+//! workflow's report reads. One input's batch of entries is stored as few items as it
+//! can be: one page per workflow (or broadcast, or none) it names, each entry with its
+//! place in the batch — DynamoDB bills a write per item and per KB, so twelve entries of
+//! 300 bytes in one deflated page cost one unit in the table and one in the index instead
+//! of twelve each. Entries stored one per item by earlier versions read back as before.
+
+use std::collections::BTreeMap;
 
 use super::{
-    body, contact_pk, key, s, to_json, workflow_pk, Table, WORKFLOW_INDEX, WORKFLOW_SHARDS,
+    body, contact_pk, key, n, put_body, s, to_json, workflow_pk, Item, Table, WORKFLOW_INDEX,
+    WORKFLOW_SHARDS,
 };
 use crate::port_error;
 use kairos_core::model::journal::JournalEntry;
 use kairos_core::ports::PortError;
+
+/// A page holds at most this much JSON before deflating (an item holds 400 KB).
+const PAGE_BYTES: usize = 64 * 1024;
+
+/// Entries with their places in their batch (a page's body).
+type Placed = Vec<(u32, JournalEntry)>;
+
+/// The entries an item holds with their places: a page's, or the one entry of an item
+/// written before pages (its place is its sort key's last part).
+fn placed(item: &Item) -> Result<Placed, PortError> {
+    if item.contains_key("n") {
+        return body::<Placed>(item, "journal page");
+    }
+    let entry = body::<JournalEntry>(item, "journal entry")?;
+    let place = item
+        .get("sk")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|sk| sk.rsplit('#').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Ok(vec![(place, entry)])
+}
 
 impl Table {
     /// Every journal entry that names `workflow`, in time order, from the `by-workflow`
@@ -32,7 +61,7 @@ impl Table {
                     .await
                     .map_err(|e| port_error("query a workflow's journal", e))?;
                 for item in out.items.unwrap_or_default() {
-                    entries.push(body::<JournalEntry>(&item, "journal entry")?);
+                    entries.extend(placed(&item)?.into_iter().map(|(_, e)| e));
                 }
                 match out.last_evaluated_key {
                     Some(last) if !last.is_empty() => start = Some(last),
@@ -45,34 +74,90 @@ impl Table {
     }
 }
 
-/// The sort keys of a batch of entries. They come from the content alone — the entry's
-/// time, the batch's hash, the place in the batch — so the batch appended again by a retry
-/// overwrites itself, and a contact's journal reads back in order.
-fn sort_keys(entries: &[JournalEntry]) -> impl Iterator<Item = String> + '_ {
+/// A page to store: its sort key, the index it belongs in, its JSON, how many entries.
+struct Page {
+    sk: String,
+    index: Option<String>,
+    json: String,
+    entries: usize,
+}
+
+/// A batch's pages: its entries grouped by the index they belong in (in the order the
+/// groups first appear), each group cut into pages of at most [`PAGE_BYTES`] of JSON, with
+/// their sort keys. The keys come from the content alone — the batch's first time, its
+/// hash, the page's number — so the batch appended again by a retry overwrites itself, and
+/// a contact's journal reads back in order.
+fn pages(entries: &[JournalEntry]) -> Result<Vec<Page>, PortError> {
+    let Some(first) = entries.first() else {
+        return Ok(Vec::new());
+    };
     let batch = format!(
         "{:016x}",
         kairos_core::model::journal::batch_fingerprint(entries)
     );
-    entries
-        .iter()
-        .enumerate()
-        .map(move |(i, entry)| format!("J#{}#{batch}#{i:04}", entry.at.format("%Y%m%dT%H%M%S%.9f")))
+    let time = first.at.format("%Y%m%dT%H%M%S%.9f");
+    let mut groups: Vec<(Option<String>, Vec<String>)> = Vec::new();
+    let mut group_of: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    for (place, entry) in entries.iter().enumerate() {
+        let text = to_json(&(place as u32, entry), "journal entry")?;
+        let index = entry.index_name();
+        let at = *group_of.entry(index.clone()).or_insert_with(|| {
+            groups.push((index, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(text);
+    }
+    let mut out: Vec<Page> = Vec::new();
+    let open = |index: &Option<String>, out: &mut Vec<Page>| {
+        let sk = format!("J#{time}#{batch}#p{:03}", out.len());
+        out.push(Page {
+            sk,
+            index: index.clone(),
+            json: String::from("["),
+            entries: 0,
+        });
+    };
+    for (index, texts) in groups {
+        open(&index, &mut out);
+        for text in texts {
+            let full = out
+                .last()
+                .is_some_and(|p| p.entries > 0 && p.json.len() + text.len() > PAGE_BYTES);
+            if full {
+                open(&index, &mut out);
+            }
+            if let Some(page) = out.last_mut() {
+                if page.entries > 0 {
+                    page.json.push(',');
+                }
+                page.json.push_str(&text);
+                page.entries += 1;
+            }
+        }
+    }
+    for page in &mut out {
+        page.json.push(']');
+    }
+    Ok(out)
 }
 
 impl Table {
-    /// Appends a batch: every entry but the last in batch writes, then the last on its
-    /// own, so a stored last entry means the whole batch is stored (what
+    /// Appends a batch: every page but the last in batch writes, then the last on its own,
+    /// so a stored last page means the whole batch is stored (what
     /// [`Table::journal_batch_stored`] reads). Requests are not what on-demand capacity
     /// bills, so the extra call costs nothing.
     pub(super) async fn append(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
+        let Some(contact) = entries.first().map(|e| e.contact.as_str()) else {
+            return Ok(());
+        };
         let mut items = Vec::new();
-        for (entry, sk) in entries.iter().zip(sort_keys(entries)) {
-            let text = to_json(entry, "journal entry")?;
-            let mut item = key(contact_pk(&entry.contact), sk.clone());
-            item.insert("body".into(), s(text));
-            if let Some(workflow) = entry.index_name() {
-                item.insert("wpk".into(), s(workflow_pk(&workflow, &entry.contact)));
-                item.insert("wsk".into(), s(sk));
+        for page in pages(entries)? {
+            let mut item = key(contact_pk(contact), page.sk.clone());
+            item.insert("n".into(), n(page.entries));
+            put_body(&mut item, page.json);
+            if let Some(index) = page.index {
+                item.insert("wpk".into(), s(workflow_pk(&index, contact)));
+                item.insert("wsk".into(), s(page.sk));
             }
             items.push(item);
         }
@@ -84,17 +169,17 @@ impl Table {
             .map(Self::put_request)
             .collect::<Result<Vec<_>, _>>()?;
         self.batch_write(requests).await?;
-        self.put(last, "append a journal entry").await
+        self.put(last, "append a journal page").await
     }
 
-    /// Whether the batch's last entry (and so the whole batch) is stored. An eventually
+    /// Whether the batch's last page (and so the whole batch) is stored. An eventually
     /// consistent read (half the price): one that has not seen a fresh write yet says no,
     /// and the batch is handed on again, which overwrites it.
     pub(super) async fn journal_batch_stored(
         &self,
         entries: &[JournalEntry],
     ) -> Result<bool, PortError> {
-        let (Some(entry), Some(sk)) = (entries.last(), sort_keys(entries).last()) else {
+        let (Some(entry), Some(Page { sk, .. })) = (entries.first(), pages(entries)?.pop()) else {
             return Ok(false);
         };
         let out = self
@@ -102,21 +187,37 @@ impl Table {
             .get_item()
             .table_name(&self.name)
             .set_key(Some(key(contact_pk(&entry.contact), sk)))
+            .projection_expression("pk")
             .send()
             .await
-            .map_err(|e| port_error("look up a journal entry", e))?;
+            .map_err(|e| port_error("look up a journal page", e))?;
         Ok(out.item.is_some())
     }
 
+    /// A contact's journal in order: batches by their keys, a batch's entries by their
+    /// places in it.
     pub(super) async fn contact_journal(
         &self,
         contact: &str,
     ) -> Result<Vec<JournalEntry>, PortError> {
         let items = self.query(contact_pk(contact), "J#").await?;
-        let entries = items
-            .iter()
-            .map(|i| body::<JournalEntry>(i, "journal entry"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut entries = Vec::new();
+        let mut batch: (Option<String>, Placed) = (None, Vec::new());
+        for item in &items {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok());
+            let prefix = sk
+                .and_then(|sk| sk.rsplit_once('#'))
+                .map(|(p, _)| p.to_string());
+            if prefix != batch.0 {
+                let mut done = std::mem::take(&mut batch.1);
+                done.sort_by_key(|(place, _)| *place);
+                entries.extend(done.into_iter().map(|(_, e)| e));
+                batch.0 = prefix;
+            }
+            batch.1.extend(placed(item)?);
+        }
+        batch.1.sort_by_key(|(place, _)| *place);
+        entries.extend(batch.1.into_iter().map(|(_, e)| e));
         Ok(entries)
     }
 }

@@ -4,14 +4,15 @@
 //! |---|---|---|
 //! | contact partition (contact, history, runs; versioned) | `C#<contact>` | `STATE` |
 //! | tombstone of a deleted contact (TTL) | `X#<HMAC of the contact>` | `TOMB` |
-//! | journal entry | `C#<contact>` | `J#<time>#<batch hash>#<n>` |
+//! | journal page: one input's entries of one workflow (or none) | `C#<contact>` | `J#<time>#<batch hash>#p<n>` |
 //! | work item / dispatch job too large for its queue message (TTL) | `C#<contact>` | `P#<key>` |
 //! | claim of a side effect (TTL) | `K#<HMAC of the key>` | `CLAIM` |
 //! | timer due later than the delay queue reaches (sharded) | `T#<shard>` | `<due>#<key>` |
 //! | workflow version / definitions / catalog stamp | `CATALOG` | `WF#<id>#V#<n>`, `DEFS`, `STAMP` |
 //!
 //! One `GetItem` loads everything the engine needs for a contact; every save is
-//! conditional on the version read (optimistic locking).
+//! conditional on the version read (optimistic locking). Bodies over 900 bytes (contacts,
+//! journal pages) are stored deflated (`zbody`), the rest as JSON text (`body`).
 //!
 //! What outlives a deleted contact — its tombstone, the claims of its side effects, both
 //! kept 30 days — is keyed by an HMAC under the store key (`KAIROS_STORE_KEY`), so the
@@ -32,6 +33,7 @@ mod timers;
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
@@ -89,12 +91,49 @@ fn ttl(days: i64) -> AttributeValue {
     n((Utc::now() + chrono::Duration::days(days)).timestamp())
 }
 
+/// A body longer than this is stored deflated (`zbody`): DynamoDB bills a write per KB
+/// begun, and a contact's or a journal batch's JSON deflates to a third or less. Shorter
+/// ones stay text (`body`), readable in the console.
+const DEFLATE_ABOVE: usize = 900;
+/// What a deflated body may inflate to: items hold at most 400 KB, and JSON deflates
+/// rarely past 20:1 — more is not a body this table wrote.
+const INFLATED_LIMIT: u64 = 16 << 20;
+
+/// Stores `text` as the item's body: as it is, or deflated when that saves capacity.
+fn put_body(item: &mut Item, text: String) {
+    use std::io::Write;
+    if text.len() > DEFLATE_ABOVE {
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        // Writing to a Vec cannot fail.
+        if z.write_all(text.as_bytes()).is_ok() {
+            if let Ok(bytes) = z.finish() {
+                item.insert("zbody".into(), AttributeValue::B(Blob::new(bytes)));
+                return;
+            }
+        }
+    }
+    item.insert("body".into(), s(text));
+}
+
+/// The item's body as `T`: the text of `body`, or `zbody` inflated (within a bound).
 fn body<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T, PortError> {
-    let text = item
-        .get("body")
-        .and_then(|v| v.as_s().ok())
+    use std::io::Read;
+    if let Some(text) = item.get("body").and_then(|v| v.as_s().ok()) {
+        return serde_json::from_str(text).map_err(|e| corrupt(what, &e.to_string()));
+    }
+    let bytes = item
+        .get("zbody")
+        .and_then(|v| v.as_b().ok())
         .ok_or_else(|| corrupt(what, "no body"))?;
-    serde_json::from_str(text).map_err(|e| corrupt(what, &e.to_string()))
+    let mut text = Vec::new();
+    flate2::read::DeflateDecoder::new(bytes.as_ref())
+        .take(INFLATED_LIMIT + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| corrupt(what, &format!("deflated body: {e}")))?;
+    if text.len() as u64 > INFLATED_LIMIT {
+        return Err(corrupt(what, "deflated body inflates past 16 MB"));
+    }
+    serde_json::from_slice(&text).map_err(|e| corrupt(what, &e.to_string()))
 }
 
 fn to_json<T: Serialize>(value: &T, what: &str) -> Result<String, PortError> {
