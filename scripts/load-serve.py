@@ -33,6 +33,15 @@ def call(method, path, body, kind="application/json", auth="Bearer load"):
     with urllib.request.urlopen(request) as response:
         return response.status
 
+def report():
+    """The workflow's report and how long it took to answer, in ms."""
+    request = urllib.request.Request(url + "/v1/workflows/load/report",
+                                     headers={"authorization": "Bearer load"})
+    began = time.perf_counter()
+    with urllib.request.urlopen(request) as response:
+        answer = json.load(response)
+    return answer, round((time.perf_counter() - began) * 1000, 1)
+
 call("PUT", "/v1/definitions", "templates:\n  hi:\n    subject: Hi\n    text: Hi\n", "application/yaml")
 call("PUT", "/v1/workflows/load", "id: load\nentry: { triggers: [ { event: order } ], reentry: concurrent }\nsteps:\n  - { id: hi, send: { channel: email, template: hi, category: transactional } }\n  - { id: later, wait: { for: 3d } }\n", "application/yaml")
 
@@ -64,11 +73,31 @@ while db.execute("SELECT (SELECT count(*) FROM work) + (SELECT count(*) FROM dis
 drained = time.perf_counter() - began
 latencies.sort()
 size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
+# The report: counted from the whole journal on the first call, then only what is new.
+first, report_first_ms = report()
+assert first["entered"] == args.events, first
+call("POST", "/v1/events", json.dumps({"events": [{"contact": "c0", "event": "order"}]}))
+while db.execute("SELECT (SELECT count(*) FROM work) + (SELECT count(*) FROM dispatch)").fetchone()[0]:
+    time.sleep(0.05)
+again, report_ms = report()
+assert again["entered"] == args.events + 1, again
+# A restart: until it listens, and its first report.
+server.kill()
+server.wait()
+began = time.perf_counter()
+server = subprocess.Popen([args.kairos, "serve", "--listen", "127.0.0.1:0", "--data", data],
+                          stdout=subprocess.PIPE, env=env)
+url = json.loads(server.stdout.readline())["listening"]
+restart_s = time.perf_counter() - began
+after, report_after_restart_ms = report()
+assert after["entered"] == args.events + 1, after
 print(json.dumps({
     "api": args.api, "events": args.events, "contacts": args.contacts, "synchronous": args.synchronous,
     "accepted_per_s": round(args.events / accepted), "processed_per_s": round(args.events / drained),
     "batch_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
     "batch_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
     "disk_mb": round(size / 1e6, 1),
+    "report_first_ms": report_first_ms, "report_ms": report_ms,
+    "restart_s": round(restart_s, 2), "report_after_restart_ms": report_after_restart_ms,
 }))
 server.kill()

@@ -98,10 +98,8 @@ pub(crate) async fn report<P: Ports>(
     if catalog.latest(&id).is_none() {
         return Err(ApiError::not_found(format!("no workflow `{id}`")));
     }
-    let journal = app.ports.contacts().workflow_journal(&id).await?;
-    let report = kairos_core::report::build(&journal, &catalog);
-    let workflow = report.workflows.into_iter().find(|w| w.workflow == id);
-    Ok(Json(workflow))
+    let report = app.ports.contacts().workflow_report(&id, &catalog).await?;
+    Ok(Json(report))
 }
 
 /// Every deployed workflow: id, name, newest version, enabled, runs entered and active.
@@ -111,9 +109,11 @@ pub(crate) async fn list<P: Ports>(
     let catalog = app.ports.catalog().catalog().await?;
     let mut workflows = Vec::new();
     for wf in catalog.latest_all() {
-        let journal = app.ports.contacts().workflow_journal(&wf.id).await?;
-        let report = kairos_core::report::build(&journal, &catalog);
-        let counts = report.workflows.into_iter().find(|w| w.workflow == wf.id);
+        let counts = app
+            .ports
+            .contacts()
+            .workflow_report(&wf.id, &catalog)
+            .await?;
         let (entered, active) = counts.map_or((0, 0), |c| (c.entered, c.active));
         workflows.push(WorkflowSummary {
             id: wf.id.clone(),

@@ -97,3 +97,78 @@ async fn a_panic_inside_a_transaction_rolls_it_back() {
     let mut other = ContactState::new(Contact::new("bob", Utc::now()));
     store.save(&mut other).await.unwrap();
 }
+
+/// The embedded store answers a workflow's report from counters it brings up to date
+/// with what was stored since it last answered: the same report as one built from the
+/// whole journal, nothing counted from a batch rolled back, and a deleted contact's
+/// entries no longer counted.
+#[tokio::test]
+async fn report_counters_count_what_is_stored_and_forget_a_deleted_contact() {
+    use kairos_core::language::validate::References;
+    use kairos_core::{Catalog, JournalEntry, Kind};
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-report");
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir, key(), Durability::Normal).await.unwrap();
+    let workflow = kairos_core::language::load_workflow(
+        "w.yaml",
+        "id: w\nentry: { triggers: [ { event: signed_up } ] }\nsteps:\n  - { id: pause, wait: { for: 1d } }\n",
+        References::default(),
+    )
+    .unwrap();
+    let mut catalog = Catalog::default();
+    catalog.deploy(workflow).unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
+    let entered = |contact: &str| {
+        let mut entered = JournalEntry::new(at, contact, Kind::Entered);
+        entered.workflow = Some("w".into());
+        entered.run = Some("w:1".into());
+        let mut step = entered.clone();
+        step.kind = Kind::Step;
+        step.step = Some("pause".into());
+        vec![entered, step]
+    };
+    let from_journal = |journal: &[JournalEntry]| {
+        kairos_core::report::build(journal, &catalog)
+            .workflows
+            .into_iter()
+            .find(|w| w.workflow == "w")
+    };
+    let report = |store: &Store| {
+        let store = store.clone();
+        let catalog = catalog.clone();
+        async move { store.workflow_report("w", &catalog).await.unwrap().unwrap() }
+    };
+    assert_eq!(report(&store).await.entered, 0);
+    store.append_journal(&entered("ann")).await.unwrap();
+    assert_eq!(report(&store).await.entered, 1);
+    // Appended in a batch that is rolled back: never counted.
+    let runner = store.handle().unwrap();
+    let failed = runner
+        .atomically(async {
+            runner.append_journal(&entered("ghost")).await?;
+            Err::<(), _>(kairos_core::ports::PortError::Failed {
+                what: "the batch".into(),
+                detail: "failed after appending".into(),
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    for contact in ["bob", "cem"] {
+        store.append_journal(&entered(contact)).await.unwrap();
+    }
+    let counted = report(&store).await;
+    assert_eq!((counted.entered, counted.active), (3, 3));
+    assert_eq!(counted.steps[0].now_at, 3);
+    let journal = store.workflow_journal("w").await.unwrap();
+    assert_eq!(
+        Some(counted),
+        from_journal(&journal),
+        "as if built from the journal"
+    );
+    // Bob asks to be forgotten: his entries leave the journal and the counters.
+    store.delete("bob", at).await.unwrap();
+    let counted = report(&store).await;
+    assert_eq!(counted.entered, 2);
+    let journal = store.workflow_journal("w").await.unwrap();
+    assert_eq!(Some(counted), from_journal(&journal));
+}

@@ -17,6 +17,7 @@ use crate::model::effect::{Message, Timer, WebhookCall};
 use crate::model::event::Event;
 use crate::model::journal::JournalEntry;
 use crate::program::Workflow;
+use crate::report::WorkflowReport;
 
 /// Errors from the world outside the engine. `retryable` tells a driver whether trying
 /// again may help (throttling, a conflict, a timeout) or not (bad data, access denied).
@@ -156,6 +157,21 @@ pub trait ContactStore: Send + Sync {
         &self,
         workflow: &str,
     ) -> impl Future<Output = Result<Vec<JournalEntry>, PortError>> + Send;
+    /// `workflow`'s report as deployed in `catalog` (`None`: not deployed). Built from its
+    /// journal; a store that keeps the report's counters as its journal grows (the
+    /// embedded store) answers from them instead of reading the journal again.
+    fn workflow_report(
+        &self,
+        workflow: &str,
+        catalog: &Catalog,
+    ) -> impl Future<Output = Result<Option<WorkflowReport>, PortError>> + Send {
+        async move {
+            let journal = self.workflow_journal(workflow).await?;
+            let mut tally = crate::report::Tally::default();
+            journal.iter().for_each(|e| tally.add(e));
+            Ok(tally.workflow_report(workflow, catalog))
+        }
+    }
     /// The contacts whose address is `email` (compared case-insensitively): what a
     /// provider's record names when it carries none of our tags. An index, not a scan.
     fn contacts_by_email(

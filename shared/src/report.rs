@@ -142,7 +142,6 @@ pub struct StepReport {
 #[derive(Default)]
 struct Counts {
     entered: u64,
-    now_at: u64,
     left_early: u64,
     goals: u64,
     sent: u64,
@@ -262,101 +261,108 @@ impl Tally {
 
     /// The report of every workflow in `catalog` (and every broadcast run) counted so far.
     pub fn finish(self, catalog: &Catalog) -> Report {
-        let Tally {
-            position,
-            mut steps,
-            mut runs,
-            took,
-            reached,
-            broadcasts,
-            ..
-        } = self;
-        for ((_, wf, _), (step, ended)) in position {
-            if !ended {
-                runs.entry(wf.clone()).or_default().active += 1;
-                steps.entry((wf, step)).or_default().now_at += 1;
+        let workflows = catalog
+            .latest_all()
+            .map(|workflow| self.report_of(workflow, catalog))
+            .collect();
+        Report {
+            workflows,
+            broadcasts: self.broadcasts.finish(),
+        }
+    }
+
+    /// The report of `workflow` counted so far, leaving the counters as they are (a store
+    /// that keeps a tally answers from it and goes on counting).
+    pub fn workflow_report(&self, workflow: &str, catalog: &Catalog) -> Option<WorkflowReport> {
+        catalog
+            .latest(workflow)
+            .map(|workflow| self.report_of(workflow, catalog))
+    }
+
+    fn report_of(&self, workflow: &crate::program::Workflow, catalog: &Catalog) -> WorkflowReport {
+        let mut wr = self.runs.get(&workflow.id).cloned().unwrap_or_default();
+        wr.workflow = workflow.id.clone();
+        // Where the runs still going are now.
+        let mut now_at: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((_, wf, _), (step, ended)) in &self.position {
+            if wf == &workflow.id && !ended {
+                wr.active += 1;
+                *now_at.entry(step).or_default() += 1;
             }
         }
-        let mut report = Report {
-            broadcasts: broadcasts.finish(),
-            ..Report::default()
-        };
-        for workflow in catalog.latest_all() {
-            let mut wr = runs.remove(&workflow.id).unwrap_or_default();
-            wr.workflow = workflow.id.clone();
-            for node in &workflow.nodes {
-                let c = steps
-                    .remove(&(workflow.id.clone(), node.id.clone()))
-                    .unwrap_or_default();
-                let is_goal = matches!(node.kind, crate::program::NodeKind::Goal(_));
-                let is_send = matches!(node.kind, crate::program::NodeKind::Send(_));
-                wr.steps.push(StepReport {
-                    step: node.id.clone(),
-                    entered: c.entered,
-                    now_at: c.now_at,
-                    passed: c.entered.saturating_sub(c.now_at + c.left_early),
-                    goal_conversions: is_goal.then_some(c.goals),
-                    conversion_rate: is_goal.then(|| {
-                        if wr.entered == 0 {
-                            0.0
-                        } else {
-                            c.goals as f64 / wr.entered as f64
-                        }
-                    }),
-                    sent: is_send.then_some(c.sent),
-                    suppressed: is_send.then_some(c.suppressed),
-                    delivered: is_send.then_some(c.delivered),
-                    opened: is_send.then_some(c.opened),
-                    clicked: is_send.then_some(c.clicked),
-                    rejected: (c.rejected > 0).then_some(c.rejected),
-                    delayed_by_provider: (c.delayed_by_provider > 0)
-                        .then_some(c.delayed_by_provider),
-                });
-            }
-            for (at, node) in workflow.nodes.iter().enumerate() {
-                let NodeKind::Split {
-                    branches, names, ..
-                } = &node.kind
-                else {
-                    continue;
-                };
-                let Some(goal) = workflow.experiment_goal(at) else {
-                    continue;
-                };
-                let goal = workflow.nodes[goal].id.as_str();
-                let runs = took.get(&(workflow.id.clone(), node.id.clone()));
-                let counts: Vec<(String, bool, u64, u64)> = (0..branches.len())
-                    .map(|b| {
-                        let label = b.to_string();
-                        let mut counted = (0, 0);
-                        for ((contact, run), _) in runs
-                            .into_iter()
-                            .flatten()
-                            .filter(|(_, taken)| **taken == label)
-                        {
-                            counted.0 += 1;
-                            let run = (contact.clone(), workflow.id.clone(), run.clone());
-                            counted.1 += u64::from(reached.contains(&(run, goal.to_string())));
-                        }
-                        // An empty branch goes straight on: the control group.
-                        let holdout = branches[b].1 == node.next;
-                        (names[b].clone(), holdout, counted.0, counted.1)
-                    })
-                    .collect();
-                wr.experiments.push(ExperimentReport {
-                    step: node.id.clone(),
-                    goal: goal.to_string(),
-                    branches: compare(&counts),
-                    // An empty decision: none won.
-                    winner: catalog
-                        .winner(&workflow.id, &node.id)
-                        .filter(|w| !w.is_empty())
-                        .map(str::to_string),
-                });
-            }
-            report.workflows.push(wr);
+        let none = Counts::default();
+        for node in &workflow.nodes {
+            let c = self
+                .steps
+                .get(&(workflow.id.clone(), node.id.clone()))
+                .unwrap_or(&none);
+            let now_at = now_at.get(node.id.as_str()).copied().unwrap_or(0);
+            let is_goal = matches!(node.kind, crate::program::NodeKind::Goal(_));
+            let is_send = matches!(node.kind, crate::program::NodeKind::Send(_));
+            wr.steps.push(StepReport {
+                step: node.id.clone(),
+                entered: c.entered,
+                now_at,
+                passed: c.entered.saturating_sub(now_at + c.left_early),
+                goal_conversions: is_goal.then_some(c.goals),
+                conversion_rate: is_goal.then(|| {
+                    if wr.entered == 0 {
+                        0.0
+                    } else {
+                        c.goals as f64 / wr.entered as f64
+                    }
+                }),
+                sent: is_send.then_some(c.sent),
+                suppressed: is_send.then_some(c.suppressed),
+                delivered: is_send.then_some(c.delivered),
+                opened: is_send.then_some(c.opened),
+                clicked: is_send.then_some(c.clicked),
+                rejected: (c.rejected > 0).then_some(c.rejected),
+                delayed_by_provider: (c.delayed_by_provider > 0).then_some(c.delayed_by_provider),
+            });
         }
-        report
+        for (at, node) in workflow.nodes.iter().enumerate() {
+            let NodeKind::Split {
+                branches, names, ..
+            } = &node.kind
+            else {
+                continue;
+            };
+            let Some(goal) = workflow.experiment_goal(at) else {
+                continue;
+            };
+            let goal = workflow.nodes[goal].id.as_str();
+            let runs = self.took.get(&(workflow.id.clone(), node.id.clone()));
+            let counts: Vec<(String, bool, u64, u64)> = (0..branches.len())
+                .map(|b| {
+                    let label = b.to_string();
+                    let mut counted = (0, 0);
+                    for ((contact, run), _) in runs
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, taken)| **taken == label)
+                    {
+                        counted.0 += 1;
+                        let run = (contact.clone(), workflow.id.clone(), run.clone());
+                        counted.1 += u64::from(self.reached.contains(&(run, goal.to_string())));
+                    }
+                    // An empty branch goes straight on: the control group.
+                    let holdout = branches[b].1 == node.next;
+                    (names[b].clone(), holdout, counted.0, counted.1)
+                })
+                .collect();
+            wr.experiments.push(ExperimentReport {
+                step: node.id.clone(),
+                goal: goal.to_string(),
+                branches: compare(&counts),
+                // An empty decision: none won.
+                winner: catalog
+                    .winner(&workflow.id, &node.id)
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string),
+            });
+        }
+        wr
     }
 }
 

@@ -1018,3 +1018,61 @@ steps:
         .unwrap();
     assert_eq!(tagged.at.to_rfc3339(), "2026-01-08T08:00:01+00:00");
 }
+
+/// 10,000 events of 30 names over 100 days keep the contact within its budget, and its
+/// conditions answer as documented: lifetime counts and sums exact, windows over the
+/// events the history kept (the newest), so a short window is exact and a long one sees
+/// only what is kept.
+#[test]
+fn ten_thousand_events_of_thirty_names_stay_within_the_budget() {
+    let wf = r#"
+id: probe
+entry: { triggers: [ { event: probe } ], reentry: concurrent }
+steps:
+  - id: count
+    if: { event: { name: n07, count: { gte: 334 } } }
+    then: [ { id: t1, tag: { add: [count-334] } } ]
+  - id: more
+    if: { event: { name: n07, count: { gte: 335 } } }
+    then: [ { id: t2, tag: { add: [count-335] } } ]
+  - id: sum
+    if: { event: { name: n07, sum: { of: amount, gte: 3340 } } }
+    then: [ { id: t3, tag: { add: [sum-3340] } } ]
+  - id: day
+    if: { event: { name: n07, within: 1d, count: { gte: 3 } } }
+    then: [ { id: t4, tag: { add: [day-3] } } ]
+  - id: month
+    if: { event: { name: n07, within: 30d, count: { gte: 90 } } }
+    then: [ { id: t5, tag: { add: [month-90] } } ]
+"#;
+    let mut w = World::new(&[wf]);
+    // One event every 864 s: 100 a day, n07 every 30th (334 in all, about 3.3 a day).
+    for i in 0..10_000 {
+        w.advance(Duration::seconds(864));
+        w.event(
+            &format!("n{:02}", i % 30),
+            json!({"amount": 10, "url": format!("/pages/{i}"), "plan": "pro"}),
+        );
+    }
+    let size = serde_json::to_string(&w.state).unwrap().len();
+    assert!(size < 64 * 1024, "the contact is {size} bytes");
+    assert_eq!(w.state.history.names().count(), 30);
+    let total: u64 = w.state.history.names().map(|(_, log)| log.total).sum();
+    assert_eq!(total, 10_000, "every event counted");
+    w.event("probe", json!({}));
+    let tags = &w.state.contact.tags;
+    assert!(
+        tags.contains("count-334"),
+        "the lifetime count is exact: {tags:?}"
+    );
+    assert!(!tags.contains("count-335"));
+    assert!(tags.contains("sum-3340"), "the lifetime sum is exact");
+    assert!(tags.contains("day-3"), "a day's window is in the log");
+    // 30 days hold 100 n07 events; the log keeps the newest few days of them.
+    let kept = w.state.history.log("n07").unwrap().recent.len();
+    assert!(kept < 90, "{kept} kept");
+    assert!(
+        !tags.contains("month-90"),
+        "a long window sees the events kept"
+    );
+}

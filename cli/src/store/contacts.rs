@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use kairos_core::model::journal::batch_fingerprint;
 use kairos_core::ports::{ContactStore, PortError};
-use kairos_core::{ContactState, JournalEntry};
+use kairos_core::report::WorkflowReport;
+use kairos_core::{Catalog, ContactState, JournalEntry};
 use rusqlite::{params, OptionalExtension};
 
 use super::{db, from_json, to_json, Store};
@@ -93,6 +94,12 @@ impl ContactStore for Store {
             tx.execute(&format!("DELETE FROM {table} = ?1"), [contact])
                 .map_err(|e| db("delete a contact", e))?;
         }
+        tx.execute(
+            "INSERT INTO journal_deletions (id, count) VALUES (0, 1)
+             ON CONFLICT (id) DO UPDATE SET count = count + 1",
+            [],
+        )
+        .map_err(|e| db("delete a contact", e))?;
         tx.execute(
             "INSERT OR REPLACE INTO tombstones (id_mac, at) VALUES (?1, ?2)",
             params![self.keyed(contact), at.to_rfc3339()],
@@ -185,6 +192,14 @@ impl ContactStore for Store {
             "SELECT entry FROM journal WHERE workflow = ?1 ORDER BY at, seq",
             workflow,
         )
+    }
+
+    async fn workflow_report(
+        &self,
+        workflow: &str,
+        catalog: &Catalog,
+    ) -> Result<Option<WorkflowReport>, PortError> {
+        self.counted_report(workflow, catalog)
     }
 
     async fn claim(&self, key: &str) -> Result<bool, PortError> {

@@ -10,6 +10,8 @@
 //! - `catalog`: deployed workflow versions and the definitions (the `CatalogStore` port).
 //! - `outbox`: every message "sent" (the `Mailer` port) and the outbox pages' reads.
 //! - `migrate`: carries a data directory of the earlier file store over, once.
+//! - `reports`: report counters kept as the journal grows (a report reads only what is
+//!   new since the last).
 //!
 //! Each [`Store`] handle has its own connection. The pipeline loop wraps a batch of work
 //! items in one transaction ([`Store::atomically`]) — take the entries, load, save with
@@ -23,6 +25,7 @@ mod contacts;
 mod migrate;
 mod outbox;
 mod queues;
+mod reports;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +52,7 @@ struct Shared {
     /// Keys tombstones and claims (see the module doc).
     store_key: StoreKey,
     catalog: RwLock<Catalog>,
+    reports: Mutex<reports::Reports>,
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> PortError {
@@ -104,6 +108,7 @@ impl Store {
                 durability,
                 store_key,
                 catalog: RwLock::new(Catalog::default()),
+                reports: Mutex::default(),
             }),
         };
         migrate::from_file_store(&store, dir).await?;

@@ -71,8 +71,16 @@ pub(super) fn create(conn: &Connection) -> Result<(), PortError> {
             at INTEGER NOT NULL, entry TEXT NOT NULL
         );
         CREATE INDEX IF NOT EXISTS journal_by_contact ON journal (contact, seq);
-        CREATE INDEX IF NOT EXISTS journal_by_workflow ON journal (workflow, at, seq)
+        -- A workflow's entries in the order they were stored: a report's counters catch
+        -- up from the last entry they counted (`reports`).
+        DROP INDEX IF EXISTS journal_by_workflow;
+        CREATE INDEX IF NOT EXISTS journal_by_workflow_seq ON journal (workflow, seq)
             WHERE workflow IS NOT NULL;
+        -- How often entries left the journal (a contact deleted): counters that counted
+        -- them start again.
+        CREATE TABLE IF NOT EXISTS journal_deletions (
+            id INTEGER PRIMARY KEY CHECK (id = 0), count INTEGER NOT NULL
+        );
         -- Journal batches appended (a retry's batch is written once).
         CREATE TABLE IF NOT EXISTS journal_batches (fingerprint INTEGER PRIMARY KEY);
         CREATE TABLE IF NOT EXISTS claims (
