@@ -30,10 +30,14 @@ const PER_SQS_STANDARD: f64 = 0.40e-6;
 const PER_SQS_FIFO: f64 = 0.50e-6;
 const PER_SNS_PUBLISH: f64 = 0.50e-6; // SES event publishing to SNS
 const PER_LAMBDA_REQUEST: f64 = 0.20e-6;
-/// Lambda duration, arm64, per GB-second — at 256 MB and an assumed 30 ms billed per
-/// invocation (measured locally the handlers take 2–15 ms, DynamoDB and SQS round trips
-/// on AWS add to that).
-const PER_LAMBDA_INVOCATION_DURATION: f64 = 0.000_013_333_4 * 0.25 * 0.030;
+/// Lambda duration, arm64, per GB-second, for an assumed 30 ms billed per invocation
+/// (measured locally the handlers take 2–15 ms, DynamoDB and SQS round trips on AWS add
+/// to that) at the template's memory sizes: intake 256 MB, the others 128 MB.
+const PER_GB_SECOND: f64 = 0.000_013_333_4;
+fn per_invocation_duration(function: &str) -> f64 {
+    let gb = if function == "intake" { 0.25 } else { 0.125 };
+    PER_GB_SECOND * gb * 0.030
+}
 const PER_EMAIL: f64 = 0.10e-3; // SES, not orchestration
 
 /// Ceilings per contact (the measured figures of the current design, rounded up): a change
@@ -283,7 +287,12 @@ async fn the_reference_flow_costs_what_the_readme_says() {
         ));
     }
     let lambda: u64 = invocations.values().sum();
-    let lambda_usd = lambda as f64 / n * (PER_LAMBDA_REQUEST + PER_LAMBDA_INVOCATION_DURATION);
+    let lambda_usd = invocations
+        .iter()
+        .map(|(function, count)| {
+            *count as f64 / n * (PER_LAMBDA_REQUEST + per_invocation_duration(function))
+        })
+        .sum::<f64>();
     let sns_usd = notifications as f64 / n * PER_SNS_PUBLISH;
     other_usd += lambda_usd + sns_usd;
     let total = dynamodb_usd + sqs_usd + other_usd;

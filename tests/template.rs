@@ -203,3 +203,69 @@ fn secrets_come_from_ssm_and_each_function_reads_only_its_own() {
     }
     assert!(text.contains("KAIROS_STORE_KEY_PARAMETER: !Ref StoreKeyParameter"));
 }
+
+/// The dashboard's body is JSON once CloudFormation substitutes it, names only resources
+/// of the template, and shows every queue and function; SES's reputation has alarms; the
+/// queue consumers run at 128 MB, intake at 256.
+#[test]
+fn the_dashboard_shows_every_queue_and_function_and_ses_reputation_alarms() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let names: Vec<String> = resources(&text).into_iter().map(|(n, _)| n).collect();
+    let dashboard = block(&text, "Dashboard");
+    let body: String = dashboard
+        .lines()
+        .skip_while(|l| !l.contains("DashboardBody: !Sub |"))
+        .skip(1)
+        .take_while(|l| l.starts_with("        "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // What `!Sub` replaces: `${Resource}`, `${Resource.Attribute}`, `${AWS::Region}`.
+    let mut substituted = String::new();
+    let mut rest = body.as_str();
+    let mut referenced = Vec::new();
+    while let Some(start) = rest.find("${") {
+        substituted.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("a closed ${") + start;
+        let name = &rest[start + 2..end];
+        if !name.starts_with("AWS::") {
+            referenced.push(name.split('.').next().unwrap().to_string());
+        }
+        substituted.push_str("resolved");
+        rest = &rest[end + 1..];
+    }
+    substituted.push_str(rest);
+    let json: serde_json::Value = serde_json::from_str(&substituted)
+        .unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{substituted}"));
+    assert_eq!(json["widgets"].as_array().unwrap().len(), 6);
+    for name in &referenced {
+        assert!(
+            names.contains(name),
+            "the dashboard names {name}, not in the template"
+        );
+    }
+    for name in names
+        .iter()
+        .filter(|n| n.ends_with("Function") || n.ends_with("Queue"))
+    {
+        assert!(
+            referenced.contains(name),
+            "the dashboard does not show {name}"
+        );
+    }
+    for (alarm, metric) in [
+        ("SesBounceRateAlarm", "Reputation.BounceRate"),
+        ("SesComplaintRateAlarm", "Reputation.ComplaintRate"),
+    ] {
+        let block = block(&text, alarm);
+        assert!(
+            block.contains(&format!("MetricName: {metric}"))
+                && block.contains("AlarmActions: [!Ref AlarmTopic]"),
+            "{alarm}"
+        );
+    }
+    assert!(
+        text.contains("    MemorySize: 128\n"),
+        "the functions' default"
+    );
+    assert!(block(&text, "IntakeFunction").contains("MemorySize: 256"));
+}

@@ -133,6 +133,19 @@ fn body_error(what: &str, e: serde_json::Error) -> PortError {
     }
 }
 
+/// A timer's delay-queue message and its delay: the exact remaining time, rounded up to
+/// the next whole second (SQS delays are whole seconds) — a wake-up may be up to a second
+/// late, never early — and at most 15 minutes.
+fn delayed(timer: &Timer, now: DateTime<Utc>) -> Result<(String, i32), PortError> {
+    let millis = (timer.due - now).num_milliseconds().max(0);
+    let delay = ((millis + 999) / 1000).min(MAX_DELAY_SECONDS) as i32;
+    let body = serde_json::to_string(&TimerMessage {
+        timer: timer.clone(),
+    })
+    .map_err(|e| body_error("timer", e))?;
+    Ok((body, delay))
+}
+
 impl Queues {
     /// Puts a timer on the delay queue with the exact remaining delay (at most 15 minutes).
     pub async fn send_to_delay_queue(
@@ -140,14 +153,7 @@ impl Queues {
         timer: &Timer,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        // Rounded up to the next whole second (SQS delays are whole seconds): a wake-up may
-        // be up to a second late, never early.
-        let millis = (timer.due - now).num_milliseconds().max(0);
-        let delay = ((millis + 999) / 1000).min(MAX_DELAY_SECONDS) as i32;
-        let body = serde_json::to_string(&TimerMessage {
-            timer: timer.clone(),
-        })
-        .map_err(|e| body_error("timer", e))?;
+        let (body, delay) = delayed(timer, now)?;
         self.sqs
             .send_message()
             .queue_url(&self.names.delay_queue_url)
@@ -157,6 +163,45 @@ impl Queues {
             .await
             .map_err(|e| port_error("send to the delay queue", e))?;
         Ok(())
+    }
+
+    /// Puts up to ten timers on the delay queue in one `SendMessageBatch`, each with its
+    /// own delay; which of them SQS took (a batch can succeed in part).
+    pub async fn send_timers_to_delay_queue(
+        &self,
+        timers: &[Timer],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, PortError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let mut entries = Vec::with_capacity(timers.len());
+        for (i, timer) in timers.iter().enumerate() {
+            let (body, delay) = delayed(timer, now)?;
+            let entry = SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .delay_seconds(delay)
+                .build()
+                .map_err(|e| PortError::Failed {
+                    what: "send to the delay queue".into(),
+                    detail: e.to_string(),
+                })?;
+            entries.push(entry);
+        }
+        let out = self
+            .sqs
+            .send_message_batch()
+            .queue_url(&self.names.delay_queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| port_error("send to the delay queue", e))?;
+        let mut sent = vec![false; timers.len()];
+        for ok in &out.successful {
+            if let Some(flag) = ok.id.parse::<usize>().ok().and_then(|i| sent.get_mut(i)) {
+                *flag = true;
+            }
+        }
+        Ok(sent)
     }
 
     /// Receives one message from a queue and deletes it (in-process polling for `kairos

@@ -58,6 +58,11 @@ impl Faults {
         });
     }
 
+    /// Forgets the faults still planned: what follows goes through.
+    pub fn clear(&self) {
+        self.plan.lock().unwrap().clear();
+    }
+
     /// How many requests were failed so far.
     pub fn injected(&self) -> usize {
         *self.injected.lock().unwrap()

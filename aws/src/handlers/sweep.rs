@@ -43,30 +43,33 @@ impl Sweep {
     /// One sweep at `now`.
     pub async fn run(&self, now: DateTime<Utc>) -> Result<Swept, PortError> {
         let mut swept = Swept::default();
-        // Every due timer, page by page, within the time budget: each is put on the delay
-        // queue first and removed from the index after, so neither a failure part-way nor
-        // the timeout loses one (a crash in between sends it twice; the engine takes a
-        // timer once, and a stale one does nothing). What the budget leaves waits for the
-        // next minute.
+        // Every due timer, page by page, the shards in parallel, within the time budget:
+        // each batch of ten is put on the delay queue first and removed from the index
+        // after (only what SQS took), so neither a failure part-way nor the timeout loses
+        // one (a crash in between sends some twice; the engine takes a timer once, and a
+        // stale one does nothing). What the budget leaves waits for the next minute; a
+        // shard that fails stops, the others go on, and the sweep reports the failure.
         let until = now + Duration::seconds(MAX_DELAY_SECONDS);
         let deadline = std::time::Instant::now() + SWEEP_BUDGET;
-        'shards: for shard in 0..TIMER_SHARDS {
-            let mut start = None;
-            loop {
-                if std::time::Instant::now() >= deadline {
-                    break 'shards;
-                }
-                let (page, next) = self.aws.table.due_timers(shard, until, start).await?;
-                for (timer, key) in page {
-                    self.aws.queues.send_to_delay_queue(&timer, now).await?;
-                    self.aws.table.remove_timer(key).await?;
-                    swept.timers += 1;
-                }
-                match next {
-                    Some(next) => start = Some(next),
-                    None => break,
-                }
+        let mut shards = tokio::task::JoinSet::new();
+        for shard in 0..TIMER_SHARDS {
+            let aws = self.aws.clone();
+            shards.spawn(async move { sweep_shard(&aws, shard, now, until, deadline).await });
+        }
+        let mut failure = None;
+        while let Some(joined) = shards.join_next().await {
+            let (moved, result) = joined.map_err(|e| PortError::Failed {
+                what: "sweep a timer shard".into(),
+                detail: e.to_string(),
+            })?;
+            swept.timers += moved;
+            if let Err(e) = result {
+                failure.get_or_insert(e);
             }
+        }
+        if let Some(e) = failure {
+            tracing::warn!(moved = swept.timers, error = %e, "the sweep stopped part-way");
+            return Err(e);
         }
         for (workflow, cursor) in self.aws.table.fanouts().await? {
             let (contacts, next) = self.aws.table.contacts_after(&cursor, FANOUT_PAGE).await?;
@@ -104,5 +107,56 @@ impl Sweep {
         experiments::record(&self.aws.table, &self.aws.table, &decisions).await?;
         swept.winners = decisions.len();
         Ok(swept)
+    }
+}
+
+/// Moves `shard`'s due timers onto the delay queue until none is left or `deadline`
+/// passes; how many it moved, and whether it stopped on a failure.
+async fn sweep_shard(
+    aws: &Aws,
+    shard: u32,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    deadline: std::time::Instant,
+) -> (usize, Result<(), PortError>) {
+    let mut moved = 0;
+    let mut start = None;
+    loop {
+        if std::time::Instant::now() >= deadline {
+            return (moved, Ok(()));
+        }
+        let (page, next) = match aws.table.due_timers(shard, until, start).await {
+            Ok(page) => page,
+            Err(e) => return (moved, Err(e)),
+        };
+        for batch in page.chunks(10) {
+            let timers: Vec<_> = batch.iter().map(|(timer, _)| timer.clone()).collect();
+            let sent = match aws.queues.send_timers_to_delay_queue(&timers, now).await {
+                Ok(sent) => sent,
+                Err(e) => return (moved, Err(e)),
+            };
+            let keys: Vec<_> = batch
+                .iter()
+                .zip(&sent)
+                .filter(|(_, sent)| **sent)
+                .map(|((_, key), _)| key.clone())
+                .collect();
+            let taken = keys.len();
+            if let Err(e) = aws.table.remove_timers(keys).await {
+                return (moved, Err(e));
+            }
+            moved += taken;
+            if taken < batch.len() {
+                let refused = PortError::Unavailable {
+                    what: "send to the delay queue".into(),
+                    detail: format!("SQS took {taken} of {} timers", batch.len()),
+                };
+                return (moved, Err(refused));
+            }
+        }
+        match next {
+            Some(next) => start = Some(next),
+            None => return (moved, Ok(())),
+        }
     }
 }

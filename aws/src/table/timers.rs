@@ -1,8 +1,9 @@
 //! The sharded timer index: timers due later than the delay queue reaches.
 
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
-use super::{body, key, s, to_json, Item, Table, TIMER_SHARDS};
+use super::{body, corrupt, key, s, to_json, Item, Table, TIMER_SHARDS};
 use crate::port_error;
 use kairos_core::keys::short_hash;
 use kairos_core::model::effect::Timer;
@@ -95,7 +96,7 @@ impl Table {
 
     /// One page of the indexed timers of `shard` due at or before `until`, and where the
     /// next page starts (`None`: that was the last). Nothing is removed: the sweep sends a
-    /// timer on first and removes it after ([`Table::remove_timer`]), so a failure part-way
+    /// timer on first and removes it after ([`Table::remove_timers`]), so a failure part-way
     /// leaves the rest — and the one in flight — for the next sweep.
     pub async fn due_timers(
         &self,
@@ -132,15 +133,17 @@ impl Table {
         Ok((page, out.last_evaluated_key.filter(|k| !k.is_empty())))
     }
 
-    /// Removes an indexed timer (by the key `due_timers` gave) once it is on the delay queue.
-    pub async fn remove_timer(&self, key: Item) -> Result<(), PortError> {
-        self.client
-            .delete_item()
-            .table_name(&self.name)
-            .set_key(Some(key))
-            .send()
-            .await
-            .map_err(|e| port_error("remove a timer", e))?;
-        Ok(())
+    /// Removes indexed timers (by the keys `due_timers` gave) once they are on the delay
+    /// queue, 25 to a `BatchWriteItem`.
+    pub async fn remove_timers(&self, keys: Vec<Item>) -> Result<(), PortError> {
+        let mut requests = Vec::with_capacity(keys.len());
+        for key in keys {
+            let delete = DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .map_err(|e| corrupt("timer key", &e.to_string()))?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        self.batch_write(requests).await
     }
 }
