@@ -1131,6 +1131,33 @@ async fn ses_feedback_reaches_the_step_report_once_per_message() {
     );
 }
 
+/// A POST of many events goes to the work queue ten to a `SendMessageBatch`: every event
+/// is applied once, each contact's in the order posted.
+#[tokio::test]
+async fn a_posted_batch_is_queued_in_batches_and_applied_in_order() {
+    let moto = Moto::start();
+    let (aws, _) = stack(&moto).await;
+    let events: Vec<Value> = (0..24)
+        .map(|i| json!({"id": format!("e{i}"), "contact": format!("c{}", i % 3), "event": "step", "props": {"n": i}}))
+        .collect();
+    let body = json!({ "events": events }).to_string();
+    let (status, answer) = call(&aws, "POST", "/v1/events", "application/json", &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    run_until_quiet(&aws).await;
+    for c in 0..3 {
+        let state = aws.table.load(&format!("c{c}")).await.unwrap().unwrap();
+        let log = state.history.log("step").unwrap();
+        let order: Vec<i64> = log
+            .recent
+            .iter()
+            .map(|e| e.props["n"].as_i64().unwrap())
+            .collect();
+        let posted: Vec<i64> = (0..24).filter(|i| i % 3 == c).collect();
+        assert_eq!(order, posted, "c{c}'s events once each, in order");
+        assert_eq!(log.total, 8);
+    }
+}
+
 #[tokio::test]
 async fn an_event_that_could_not_be_queued_is_not_swallowed_by_its_id() {
     let moto = Moto::start();

@@ -231,6 +231,43 @@ impl Queues {
     }
 }
 
+/// What the bodies of one `SendMessageBatch` may add up to (SQS: 256 KiB), with room for
+/// the attributes.
+const BATCH_BYTES: usize = 240 * 1024;
+
+impl Queues {
+    async fn send_work_batch(
+        &self,
+        entries: Vec<aws_sdk_sqs::types::SendMessageBatchRequestEntry>,
+    ) -> Result<(), PortError> {
+        let count = entries.len();
+        let out = self
+            .sqs
+            .send_message_batch()
+            .queue_url(&self.names.work_queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| port_error("send to the work queue", e))?;
+        let Some(failure) = out.failed.first() else {
+            return Ok(());
+        };
+        let what = "send to the work queue".to_string();
+        let detail = format!(
+            "SQS took {} of {count}: {} {}",
+            out.successful.len(),
+            failure.code,
+            failure.message.as_deref().unwrap_or_default()
+        );
+        // The sender's fault (an entry SQS will never take) is not worth a retry.
+        Err(if out.failed.iter().any(|f| f.sender_fault) {
+            PortError::Failed { what, detail }
+        } else {
+            PortError::Unavailable { what, detail }
+        })
+    }
+}
+
 impl WorkQueue for Queues {
     async fn push(&self, item: WorkItem) -> Result<(), PortError> {
         let key = item.key();
@@ -245,6 +282,43 @@ impl WorkQueue for Queues {
             .send()
             .await
             .map_err(|e| port_error("send to the work queue", e))?;
+        Ok(())
+    }
+
+    /// Up to ten items to a `SendMessageBatch` (SQS bills a batch of up to 64 KB as one
+    /// request), a batch cut before its bodies pass SQS's 256 KB; items of one contact keep
+    /// their order (FIFO, one group per contact). A batch SQS takes in part fails the
+    /// whole push: its retry sends all again, and the deduplication ids (the items' keys)
+    /// keep the ones already taken from being queued twice.
+    async fn push_all(&self, items: Vec<WorkItem>) -> Result<(), PortError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let mut batch: Vec<SendMessageBatchRequestEntry> = Vec::new();
+        let mut bytes = 0;
+        for item in items {
+            let key = item.key();
+            let group = short_hash(&item.contact);
+            let body =
+                PayloadRef::body(&self.table, item.contact.clone(), key.clone(), item).await?;
+            if batch.len() == 10 || (!batch.is_empty() && bytes + body.len() > BATCH_BYTES) {
+                self.send_work_batch(std::mem::take(&mut batch)).await?;
+                bytes = 0;
+            }
+            bytes += body.len();
+            let entry = SendMessageBatchRequestEntry::builder()
+                .id(batch.len().to_string())
+                .message_body(body)
+                .message_group_id(group)
+                .message_deduplication_id(key)
+                .build()
+                .map_err(|e| PortError::Failed {
+                    what: "send to the work queue".into(),
+                    detail: e.to_string(),
+                })?;
+            batch.push(entry);
+        }
+        if !batch.is_empty() {
+            self.send_work_batch(batch).await?;
+        }
         Ok(())
     }
 

@@ -73,20 +73,18 @@ impl Sweep {
         }
         for (workflow, cursor) in self.aws.table.fanouts().await? {
             let (contacts, next) = self.aws.table.contacts_after(&cursor, FANOUT_PAGE).await?;
-            for contact in contacts {
-                let input = Input::EnrollExisting {
-                    workflow: workflow.clone(),
-                };
-                self.aws
-                    .queues
-                    .push(WorkItem {
-                        contact,
-                        input,
-                        at: now,
-                    })
-                    .await?;
-                swept.enrolled += 1;
-            }
+            let items: Vec<WorkItem> = contacts
+                .into_iter()
+                .map(|contact| WorkItem {
+                    contact,
+                    input: Input::EnrollExisting {
+                        workflow: workflow.clone(),
+                    },
+                    at: now,
+                })
+                .collect();
+            swept.enrolled += items.len();
+            self.aws.queues.push_all(items).await?;
             self.aws.table.advance_fanout(&workflow, next).await?;
         }
         // Broadcasts: those whose time has come fire, running runs fan out a page at a
