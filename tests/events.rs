@@ -138,9 +138,9 @@ async fn schedule_and_feedback_events() {
         .unwrap();
     assert!(ann.contact.consent.bounced);
     let clicked = ann.history.log("email_clicked").unwrap();
-    assert_eq!(clicked.recent[0].props["step"], "hello");
+    assert_eq!(clicked.recent[0].props.get("step").unwrap(), "hello");
     assert_eq!(
-        clicked.recent[0].props["link"],
+        clicked.recent[0].props.get("link").unwrap(),
         "https://shop.example.com/start"
     );
 }

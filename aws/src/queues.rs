@@ -51,6 +51,16 @@ fn sqs_accepts(body: &str) -> bool {
     !body.contains(['\u{FFFE}', '\u{FFFF}'])
 }
 
+/// `body` (JSON) with the characters SQS refuses written as JSON escapes: the same JSON,
+/// one SQS takes.
+fn escaped_for_sqs(body: String) -> String {
+    if sqs_accepts(&body) {
+        return body;
+    }
+    body.replace('\u{FFFE}', "\\ufffe")
+        .replace('\u{FFFF}', "\\uffff")
+}
+
 impl<T: Serialize + DeserializeOwned> PayloadRef<T> {
     /// The message body for `payload`: inline when SQS takes it, else stored under `key`
     /// first.
@@ -143,7 +153,8 @@ fn delayed(timer: &Timer, now: DateTime<Utc>) -> Result<(String, i32), PortError
         timer: timer.clone(),
     })
     .map_err(|e| body_error("timer", e))?;
-    Ok((body, delay))
+    // A contact id may hold a character SQS refuses in a body.
+    Ok((escaped_for_sqs(body), delay))
 }
 
 impl Queues {
@@ -402,6 +413,19 @@ mod tests {
     struct BeforeInline {
         contact: String,
         key: String,
+    }
+
+    #[test]
+    fn a_timer_of_a_contact_id_sqs_would_refuse_is_escaped_and_reads_back() {
+        let timer = Timer {
+            due: Utc::now(),
+            contact: "odd\u{FFFE}id\u{FFFF}".into(),
+            kind: kairos_core::TimerKind::Run { run: 1, wait: 1 },
+        };
+        let (body, _) = delayed(&timer, Utc::now()).unwrap();
+        assert!(sqs_accepts(&body), "{body}");
+        let back: TimerMessage = serde_json::from_str(&body).unwrap();
+        assert_eq!(back.timer, timer);
     }
 
     #[test]

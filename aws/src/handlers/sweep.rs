@@ -58,18 +58,23 @@ impl Sweep {
         }
         let mut failure = None;
         while let Some(joined) = shards.join_next().await {
-            let (moved, result) = joined.map_err(|e| PortError::Failed {
-                what: "sweep a timer shard".into(),
-                detail: e.to_string(),
-            })?;
-            swept.timers += moved;
-            if let Err(e) = result {
-                failure.get_or_insert(e);
+            match joined {
+                Ok((moved, result)) => {
+                    swept.timers += moved;
+                    if let Err(e) = result {
+                        failure.get_or_insert(e);
+                    }
+                }
+                Err(e) => {
+                    failure.get_or_insert(PortError::Failed {
+                        what: "sweep a timer shard".into(),
+                        detail: e.to_string(),
+                    });
+                }
             }
         }
-        if let Some(e) = failure {
-            tracing::warn!(moved = swept.timers, error = %e, "the sweep stopped part-way");
-            return Err(e);
+        if let Some(e) = &failure {
+            tracing::warn!(moved = swept.timers, error = %e, "timers left for the next sweep");
         }
         for (workflow, cursor) in self.aws.table.fanouts().await? {
             let (contacts, next) = self.aws.table.contacts_after(&cursor, FANOUT_PAGE).await?;
@@ -104,12 +109,19 @@ impl Sweep {
         let decisions = experiments::due_decisions(&self.aws.table, &catalog, now).await?;
         experiments::record(&self.aws.table, &self.aws.table, &decisions).await?;
         swept.winners = decisions.len();
-        Ok(swept)
+        // A timer failure does not keep fan-outs, broadcasts and decisions waiting; it is
+        // reported once they ran.
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(swept),
+        }
     }
 }
 
 /// Moves `shard`'s due timers onto the delay queue until none is left or `deadline`
-/// passes; how many it moved, and whether it stopped on a failure.
+/// passes (checked before every batch); how many it moved, and the first failure. A batch
+/// SQS takes in part does not stop the shard: the refused timers stay in the index for the
+/// next minute, the rest go on.
 async fn sweep_shard(
     aws: &Aws,
     shard: u32,
@@ -118,43 +130,54 @@ async fn sweep_shard(
     deadline: std::time::Instant,
 ) -> (usize, Result<(), PortError>) {
     let mut moved = 0;
+    let mut failure = None;
     let mut start = None;
     loop {
-        if std::time::Instant::now() >= deadline {
-            return (moved, Ok(()));
-        }
         let (page, next) = match aws.table.due_timers(shard, until, start).await {
             Ok(page) => page,
             Err(e) => return (moved, Err(e)),
         };
+        // Sent, to be removed: after the sends, 25 to a batch write.
+        let mut sent_keys = Vec::new();
+        // Out of time, or SQS failed a whole call: this shard stops after the removals.
+        let mut stop = false;
         for batch in page.chunks(10) {
+            if std::time::Instant::now() >= deadline {
+                stop = true;
+                break;
+            }
             let timers: Vec<_> = batch.iter().map(|(timer, _)| timer.clone()).collect();
             let sent = match aws.queues.send_timers_to_delay_queue(&timers, now).await {
                 Ok(sent) => sent,
-                Err(e) => return (moved, Err(e)),
+                Err(e) => {
+                    failure = Some(e);
+                    stop = true;
+                    break;
+                }
             };
-            let keys: Vec<_> = batch
-                .iter()
-                .zip(&sent)
-                .filter(|(_, sent)| **sent)
-                .map(|((_, key), _)| key.clone())
-                .collect();
-            let taken = keys.len();
-            if let Err(e) = aws.table.remove_timers(keys).await {
-                return (moved, Err(e));
-            }
-            moved += taken;
-            if taken < batch.len() {
-                let refused = PortError::Unavailable {
+            let taken = sent.iter().filter(|s| **s).count();
+            if taken < batch.len() && failure.is_none() {
+                failure = Some(PortError::Unavailable {
                     what: "send to the delay queue".into(),
                     detail: format!("SQS took {taken} of {} timers", batch.len()),
-                };
-                return (moved, Err(refused));
+                });
             }
+            sent_keys.extend(
+                batch
+                    .iter()
+                    .zip(&sent)
+                    .filter(|(_, sent)| **sent)
+                    .map(|((_, key), _)| key.clone()),
+            );
         }
-        match next {
-            Some(next) => start = Some(next),
-            None => return (moved, Ok(())),
+        let taken = sent_keys.len();
+        if let Err(e) = aws.table.remove_timers(sent_keys).await {
+            return (moved, Err(e));
+        }
+        moved += taken;
+        match (next, stop) {
+            (Some(next), false) => start = Some(next),
+            _ => return (moved, failure.map_or(Ok(()), Err)),
         }
     }
 }

@@ -37,6 +37,23 @@ fn placed(item: &Item) -> Result<Placed, PortError> {
     Ok(vec![(place, entry)])
 }
 
+/// The batch an item belongs to: its partition and its sort key without the last part
+/// (`C#ann`, `J#<time>#<hash>`).
+fn batch_of(item: &Item) -> (String, String) {
+    let text = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let sk = text("sk");
+    let prefix = sk
+        .rsplit_once('#')
+        .map_or(sk.as_str(), |(p, _)| p)
+        .to_string();
+    (text("pk"), prefix)
+}
+
 impl Table {
     /// Every journal entry that names `workflow`, in time order, from the `by-workflow`
     /// index (one query per shard) — what its report is built from.
@@ -45,6 +62,7 @@ impl Table {
         workflow: &str,
     ) -> Result<Vec<JournalEntry>, PortError> {
         let mut entries = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for shard in 0..WORKFLOW_SHARDS {
             let mut start = None;
             loop {
@@ -61,7 +79,14 @@ impl Table {
                     .await
                     .map_err(|e| port_error("query a workflow's journal", e))?;
                 for item in out.items.unwrap_or_default() {
-                    entries.extend(placed(&item)?.into_iter().map(|(_, e)| e));
+                    let batch = batch_of(&item);
+                    for (place, entry) in placed(&item)? {
+                        // A batch half written by an earlier version and then again as
+                        // pages holds a place twice: counted once.
+                        if seen.insert((batch.clone(), place)) {
+                            entries.push(entry);
+                        }
+                    }
                 }
                 match out.last_evaluated_key {
                     Some(last) if !last.is_empty() => start = Some(last),
@@ -74,8 +99,10 @@ impl Table {
     }
 }
 
-/// A page to store: its sort key, the index it belongs in, its JSON, how many entries.
+/// A page to store: its contact and sort key, the index it belongs in, its JSON, how many
+/// entries.
 struct Page {
+    contact: String,
     sk: String,
     index: Option<String>,
     json: String,
@@ -96,35 +123,39 @@ fn pages(entries: &[JournalEntry]) -> Result<Vec<Page>, PortError> {
         kairos_core::model::journal::batch_fingerprint(entries)
     );
     let time = first.at.format("%Y%m%dT%H%M%S%.9f");
-    let mut groups: Vec<(Option<String>, Vec<String>)> = Vec::new();
-    let mut group_of: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    // A batch is one contact's (the engine journals per contact); grouped by contact too,
+    // so an entry is always stored in its own contact's partition.
+    type Group = (String, Option<String>);
+    let mut groups: Vec<(Group, Vec<String>)> = Vec::new();
+    let mut group_of: BTreeMap<Group, usize> = BTreeMap::new();
     for (place, entry) in entries.iter().enumerate() {
         let text = to_json(&(place as u32, entry), "journal entry")?;
-        let index = entry.index_name();
-        let at = *group_of.entry(index.clone()).or_insert_with(|| {
-            groups.push((index, Vec::new()));
+        let group = (entry.contact.clone(), entry.index_name());
+        let at = *group_of.entry(group.clone()).or_insert_with(|| {
+            groups.push((group, Vec::new()));
             groups.len() - 1
         });
         groups[at].1.push(text);
     }
     let mut out: Vec<Page> = Vec::new();
-    let open = |index: &Option<String>, out: &mut Vec<Page>| {
+    let open = |(contact, index): &Group, out: &mut Vec<Page>| {
         let sk = format!("J#{time}#{batch}#p{:03}", out.len());
         out.push(Page {
+            contact: contact.clone(),
             sk,
             index: index.clone(),
             json: String::from("["),
             entries: 0,
         });
     };
-    for (index, texts) in groups {
-        open(&index, &mut out);
+    for (group, texts) in groups {
+        open(&group, &mut out);
         for text in texts {
             let full = out
                 .last()
                 .is_some_and(|p| p.entries > 0 && p.json.len() + text.len() > PAGE_BYTES);
             if full {
-                open(&index, &mut out);
+                open(&group, &mut out);
             }
             if let Some(page) = out.last_mut() {
                 if page.entries > 0 {
@@ -147,16 +178,13 @@ impl Table {
     /// [`Table::journal_batch_stored`] reads). Requests are not what on-demand capacity
     /// bills, so the extra call costs nothing.
     pub(super) async fn append(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
-        let Some(contact) = entries.first().map(|e| e.contact.as_str()) else {
-            return Ok(());
-        };
         let mut items = Vec::new();
         for page in pages(entries)? {
-            let mut item = key(contact_pk(contact), page.sk.clone());
+            let mut item = key(contact_pk(&page.contact), page.sk.clone());
             item.insert("n".into(), n(page.entries));
             put_body(&mut item, page.json);
             if let Some(index) = page.index {
-                item.insert("wpk".into(), s(workflow_pk(&index, contact)));
+                item.insert("wpk".into(), s(workflow_pk(&index, &page.contact)));
                 item.insert("wsk".into(), s(page.sk));
             }
             items.push(item);
@@ -172,21 +200,39 @@ impl Table {
         self.put(last, "append a journal page").await
     }
 
-    /// Whether the batch's last page (and so the whole batch) is stored. An eventually
+    /// Whether the batch's last page (and so the whole batch) is stored — or, for a batch
+    /// an earlier version wrote one entry per item, its last entry. An eventually
     /// consistent read (half the price): one that has not seen a fresh write yet says no,
     /// and the batch is handed on again, which overwrites it.
     pub(super) async fn journal_batch_stored(
         &self,
         entries: &[JournalEntry],
     ) -> Result<bool, PortError> {
-        let (Some(entry), Some(Page { sk, .. })) = (entries.first(), pages(entries)?.pop()) else {
+        let Some(Page { contact, sk, .. }) = pages(entries)?.pop() else {
             return Ok(false);
         };
+        if self.journal_item_exists(&contact, sk).await? {
+            return Ok(true);
+        }
+        // The key the previous version gave a batch's last entry.
+        let Some(last) = entries.last() else {
+            return Ok(false);
+        };
+        let legacy = format!(
+            "J#{}#{:016x}#{:04}",
+            last.at.format("%Y%m%dT%H%M%S%.9f"),
+            kairos_core::model::journal::batch_fingerprint(entries),
+            entries.len() - 1
+        );
+        self.journal_item_exists(&last.contact, legacy).await
+    }
+
+    async fn journal_item_exists(&self, contact: &str, sk: String) -> Result<bool, PortError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.name)
-            .set_key(Some(key(contact_pk(&entry.contact), sk)))
+            .set_key(Some(key(contact_pk(contact), sk)))
             .projection_expression("pk")
             .send()
             .await
@@ -209,15 +255,20 @@ impl Table {
                 .and_then(|sk| sk.rsplit_once('#'))
                 .map(|(p, _)| p.to_string());
             if prefix != batch.0 {
-                let mut done = std::mem::take(&mut batch.1);
-                done.sort_by_key(|(place, _)| *place);
-                entries.extend(done.into_iter().map(|(_, e)| e));
+                entries.extend(in_place(std::mem::take(&mut batch.1)));
                 batch.0 = prefix;
             }
             batch.1.extend(placed(item)?);
         }
-        batch.1.sort_by_key(|(place, _)| *place);
-        entries.extend(batch.1.into_iter().map(|(_, e)| e));
+        entries.extend(in_place(batch.1));
         Ok(entries)
     }
+}
+
+/// A batch's entries in their places, each place once (a batch half written by an earlier
+/// version and then again as pages holds a place twice).
+fn in_place(mut placed: Placed) -> impl Iterator<Item = JournalEntry> {
+    placed.sort_by_key(|(place, _)| *place);
+    placed.dedup_by_key(|(place, _)| *place);
+    placed.into_iter().map(|(_, e)| e)
 }

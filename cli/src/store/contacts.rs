@@ -83,6 +83,14 @@ impl ContactStore for Store {
     async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| db("delete a contact", e))?;
+        // The workflows whose entries leave: their report counters start again.
+        tx.execute(
+            "INSERT INTO journal_deletions (workflow, count)
+             SELECT DISTINCT workflow, 1 FROM journal WHERE contact = ?1 AND workflow IS NOT NULL
+             ON CONFLICT (workflow) DO UPDATE SET count = count + 1",
+            [contact],
+        )
+        .map_err(|e| db("delete a contact", e))?;
         for table in [
             "contacts WHERE id",
             "journal WHERE contact",
@@ -94,12 +102,6 @@ impl ContactStore for Store {
             tx.execute(&format!("DELETE FROM {table} = ?1"), [contact])
                 .map_err(|e| db("delete a contact", e))?;
         }
-        tx.execute(
-            "INSERT INTO journal_deletions (id, count) VALUES (0, 1)
-             ON CONFLICT (id) DO UPDATE SET count = count + 1",
-            [],
-        )
-        .map_err(|e| db("delete a contact", e))?;
         tx.execute(
             "INSERT OR REPLACE INTO tombstones (id_mac, at) VALUES (?1, ?2)",
             params![self.keyed(contact), at.to_rfc3339()],
@@ -189,7 +191,7 @@ impl ContactStore for Store {
 
     async fn workflow_journal(&self, workflow: &str) -> Result<Vec<JournalEntry>, PortError> {
         self.entries(
-            "SELECT entry FROM journal WHERE workflow = ?1 ORDER BY at, seq",
+            "SELECT entry FROM journal WHERE workflow = ?1 ORDER BY seq",
             workflow,
         )
     }
@@ -199,7 +201,12 @@ impl ContactStore for Store {
         workflow: &str,
         catalog: &Catalog,
     ) -> Result<Option<WorkflowReport>, PortError> {
-        self.counted_report(workflow, catalog)
+        // Catching up can take a second (the first call after a start reads the whole
+        // journal): off the async workers.
+        let (store, workflow, catalog) = (self.clone(), workflow.to_string(), catalog.clone());
+        tokio::task::spawn_blocking(move || store.counted_report(&workflow, &catalog))
+            .await
+            .map_err(|e| super::failed("count a report", e))?
     }
 
     async fn claim(&self, key: &str) -> Result<bool, PortError> {

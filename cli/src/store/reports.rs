@@ -3,7 +3,9 @@
 //! reading a workflow's whole journal every time — milliseconds at 100k contacts, where
 //! reading the journal took seconds. Counted from the database, never from an append on
 //! its way in, so an input rolled back is never counted; a contact deleted (its entries
-//! gone) makes the counters start again.
+//! gone) makes the counters of the workflows it was in start again (the next report reads
+//! their journal once). The counters live as long as the process and grow with the runs
+//! counted (each run's position, feedback and branch), like the simulator's report.
 
 use std::collections::BTreeMap;
 
@@ -22,8 +24,8 @@ struct Counted {
     tally: Tally,
 }
 
-/// Every workflow's counters and the connection they read through (its own, so a report
-/// catching up does not hold up the API's other requests).
+/// Every workflow's counters and the connection they read through (its own: a report
+/// catching up holds up other reports, not the API's other requests).
 #[derive(Default)]
 pub(super) struct Reports {
     conn: Option<Connection>,
@@ -53,8 +55,8 @@ impl Store {
             .map_err(|e| db("read the journal", e))?;
         let deletions: i64 = tx
             .query_row(
-                "SELECT count FROM journal_deletions WHERE id = 0",
-                [],
+                "SELECT count FROM journal_deletions WHERE workflow = ?1",
+                [workflow],
                 |r| r.get(0),
             )
             .optional()

@@ -76,11 +76,11 @@ pub(super) fn create(conn: &Connection) -> Result<(), PortError> {
         DROP INDEX IF EXISTS journal_by_workflow;
         CREATE INDEX IF NOT EXISTS journal_by_workflow_seq ON journal (workflow, seq)
             WHERE workflow IS NOT NULL;
-        -- How often entries left the journal (a contact deleted): counters that counted
-        -- them start again.
+        -- How often entries of a workflow left the journal (a contact deleted): its
+        -- report's counters, which counted them, start again.
         CREATE TABLE IF NOT EXISTS journal_deletions (
-            id INTEGER PRIMARY KEY CHECK (id = 0), count INTEGER NOT NULL
-        );
+            workflow TEXT PRIMARY KEY, count INTEGER NOT NULL
+        ) WITHOUT ROWID;
         -- Journal batches appended (a retry's batch is written once).
         CREATE TABLE IF NOT EXISTS journal_batches (fingerprint INTEGER PRIMARY KEY);
         CREATE TABLE IF NOT EXISTS claims (
