@@ -4,13 +4,12 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::language::condition::{Condition, EventTest, Ops, Since, Where};
 use crate::language::definitions::Definitions;
 use crate::model::contact::ContactState;
 use crate::model::event::number;
-use crate::model::props::Props;
 use crate::model::run::Run;
 
 /// Segments may refer to segments; validation rejects cycles, this bounds the rest.
@@ -203,10 +202,10 @@ pub(crate) fn count_matches(test: Option<&Ops>, count: u64) -> bool {
     }
 }
 
-fn key_matches(key: Option<(&str, Option<&Value>)>, props: &impl Props) -> bool {
+fn key_matches(key: Option<(&str, Option<&Value>)>, props: &Map<String, Value>) -> bool {
     match key {
         None => true,
-        Some((property, run_key)) => match (props.prop(property), run_key) {
+        Some((property, run_key)) => match (props.get(property), run_key) {
             (Some(a), Some(b)) => loose_eq(a, b),
             // A run entered without a key matches no event: "its own cart" is unknown.
             _ => false,
@@ -225,10 +224,10 @@ pub fn field_value(contact: &crate::model::contact::Contact, name: &str) -> Opti
 }
 
 /// Whether every property test in `filter` holds for `props`.
-pub fn where_matches(filter: &Where, props: &impl Props, now: DateTime<Utc>) -> bool {
+pub fn where_matches(filter: &Where, props: &Map<String, Value>, now: DateTime<Utc>) -> bool {
     filter
         .iter()
-        .all(|(name, predicate)| ops_match(&predicate.0, props.prop(name), now))
+        .all(|(name, predicate)| ops_match(&predicate.0, props.get(name), now))
 }
 
 /// Whether `value` passes every operator in `ops` (all must hold).

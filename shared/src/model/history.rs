@@ -11,10 +11,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::model::event::{is_engagement, number, Event};
-use crate::model::props::StoredProps;
 
 /// At most this many recent events are kept per event name.
 pub const RECENT_PER_NAME: usize = 256;
@@ -67,8 +66,8 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
     pub at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "StoredProps::is_empty")]
-    pub props: StoredProps,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub props: Map<String, Value>,
 }
 
 impl EventHistory {

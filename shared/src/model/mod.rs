@@ -1,5 +1,5 @@
 //! The state the engine reads and writes: contacts, events and their history, runs,
-//! broadcast runs, stored event properties (`props`),
+//! broadcast runs,
 //! journal entries with their decision traces, and effects.
 
 pub mod broadcast;
@@ -8,7 +8,6 @@ pub mod effect;
 pub mod event;
 pub mod history;
 pub mod journal;
-pub mod props;
 pub mod reason;
 pub mod run;
 pub mod trace;
