@@ -256,3 +256,53 @@ async fn the_sweep_loses_no_timer_when_sqs_fails_part_way() {
         );
     }
 }
+
+/// A batch SQS takes in part (as its answer says): the timers it did not take stay in the
+/// index, the sweep reports the failure and goes on, and the next sweep sends them.
+#[tokio::test]
+async fn the_sweep_removes_only_the_timers_sqs_took() {
+    use kairos_core::{Timer, TimerKind};
+    let moto = Moto::start();
+    let faults = Faults::default();
+    let aws = stack_with_faults(&moto, &faults).await;
+    let now = chrono::Utc::now();
+    let count = 100;
+    for i in 0..count {
+        let timer = Timer {
+            due: now,
+            contact: format!("c{i}"),
+            kind: TimerKind::Run { run: 1, wait: 1 },
+        };
+        aws.table.put_timer(&timer).await.unwrap();
+    }
+    let refused = 4;
+    faults.inject(
+        "AmazonSQS.SendMessageBatch",
+        Fault::FirstOfBatchFailed,
+        refused,
+    );
+    let sweep = kairos_aws::handlers::sweep::Sweep { aws: aws.clone() };
+    assert!(sweep.run(now).await.is_err(), "the refusals are reported");
+    let mut left = 0;
+    for shard in 0..kairos_aws::table::TIMER_SHARDS {
+        left += aws
+            .table
+            .due_timers(shard, now, None)
+            .await
+            .unwrap()
+            .0
+            .len();
+    }
+    assert_eq!(left, refused, "what SQS did not take stays in the index");
+    let second = sweep.run(now).await.unwrap();
+    assert_eq!(second.timers, refused);
+    for shard in 0..kairos_aws::table::TIMER_SHARDS {
+        assert!(aws
+            .table
+            .due_timers(shard, now, None)
+            .await
+            .unwrap()
+            .0
+            .is_empty());
+    }
+}

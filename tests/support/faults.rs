@@ -1,6 +1,7 @@
 //! Faults injected into the SDK's HTTP traffic: an `HttpClient` that wraps the real one
 //! and, for the requests a plan names, answers a throttling error, a 500, or times out
-//! before moto ever sees the request — what AWS does under load, on demand.
+//! before moto ever sees the request — what AWS does under load, on demand — or reports
+//! an SQS batch as taken in part.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +23,9 @@ pub enum Fault {
     ServerError,
     /// The connection times out.
     Timeout,
+    /// The request goes through, and the answer of an SQS batch send says its first entry
+    /// failed (SQS took it all): a batch taken in part, as the caller sees it.
+    FirstOfBatchFailed,
 }
 
 #[derive(Debug)]
@@ -146,6 +150,32 @@ impl HttpConnector for FaultyConnector {
             ))),
             Some(Fault::Timeout) => {
                 HttpConnectorFuture::ready(Err(ConnectorError::timeout("injected timeout".into())))
+            }
+            Some(Fault::FirstOfBatchFailed) => {
+                let inner = self.inner.call(request);
+                HttpConnectorFuture::new(async move {
+                    let mut response = inner.await?;
+                    let bytes =
+                        aws_smithy_types::byte_stream::ByteStream::new(response.take_body())
+                            .collect()
+                            .await
+                            .map(|b| b.into_bytes())
+                            .unwrap_or_default();
+                    let mut answer: serde_json::Value =
+                        serde_json::from_slice(&bytes).unwrap_or_default();
+                    if let Some(first) = answer["Successful"]
+                        .as_array_mut()
+                        .filter(|taken| !taken.is_empty())
+                        .map(|taken| taken.remove(0))
+                    {
+                        answer["Failed"] = serde_json::json!([{
+                            "Id": first["Id"], "SenderFault": false,
+                            "Code": "InternalError", "Message": "injected partial failure"
+                        }]);
+                    }
+                    *response.body_mut() = SdkBody::from(answer.to_string());
+                    Ok(response)
+                })
             }
         }
     }
