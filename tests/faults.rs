@@ -166,20 +166,9 @@ async fn throttling_errors_and_timeouts_from_aws_are_retried_to_exactly_once() {
     );
 }
 
-/// 600 due timers over the 16 shards and SQS throttling part-way (longer than the SDK
-/// retries, on every shard still running): the sweep fails, the next one moves the rest,
-/// and every timer reaches the delay queue — none lost, the index empty. (600, not the
-/// 20,000 a busy minute can bring: moto's query and delete scan the whole table, so with
-/// 2,000 timers it moved about 25 a second and a sweep's 35-second budget left some for
-/// the next minute — correct, but not a test that ends.)
-#[tokio::test]
-async fn the_sweep_loses_no_timer_when_sqs_fails_part_way() {
+/// `count` timers due at `now` in the index (contacts `c0`…), put from 16 tasks.
+async fn put_due_timers(aws: &Aws, count: usize, now: chrono::DateTime<chrono::Utc>) {
     use kairos_core::{Timer, TimerKind};
-    let moto = Moto::start();
-    let faults = Faults::default();
-    let aws = stack_with_faults(&moto, &faults).await;
-    let now = chrono::Utc::now();
-    let count = 600;
     let mut puts = tokio::task::JoinSet::new();
     for worker in 0..16 {
         let aws = aws.clone();
@@ -195,6 +184,38 @@ async fn the_sweep_loses_no_timer_when_sqs_fails_part_way() {
         });
     }
     puts.join_all().await;
+}
+
+/// How many timers due by `now` the index still holds (a page per shard: these tests
+/// keep fewer than a page in each).
+async fn indexed_timers(aws: &Aws, now: chrono::DateTime<chrono::Utc>) -> usize {
+    let mut left = 0;
+    for shard in 0..kairos_aws::table::TIMER_SHARDS {
+        left += aws
+            .table
+            .due_timers(shard, now, None)
+            .await
+            .unwrap()
+            .0
+            .len();
+    }
+    left
+}
+
+/// 600 due timers over the 16 shards and SQS throttling part-way (longer than the SDK
+/// retries, on every shard still running): the sweep fails, the next one moves the rest,
+/// and every timer reaches the delay queue — none lost, the index empty. (600, not the
+/// 20,000 a busy minute can bring: moto's query and delete scan the whole table, so with
+/// 2,000 timers it moved about 25 a second and a sweep's 35-second budget left some for
+/// the next minute — correct, but not a test that ends.)
+#[tokio::test]
+async fn the_sweep_loses_no_timer_when_sqs_fails_part_way() {
+    let moto = Moto::start();
+    let faults = Faults::default();
+    let aws = stack_with_faults(&moto, &faults).await;
+    let now = chrono::Utc::now();
+    let count = 600;
+    put_due_timers(&aws, count, now).await;
     // After a third of the batches, SQS throttles until told otherwise.
     faults.inject_after(
         "AmazonSQS.SendMessageBatch",
@@ -247,34 +268,18 @@ async fn the_sweep_loses_no_timer_when_sqs_fails_part_way() {
         delete.send().await.unwrap();
     }
     assert_eq!(woken.len(), count, "every timer woke ({received} messages)");
-    for shard in 0..kairos_aws::table::TIMER_SHARDS {
-        let (left, _) = aws.table.due_timers(shard, now, None).await.unwrap();
-        assert!(
-            left.is_empty(),
-            "shard {shard} still holds {} timers",
-            left.len()
-        );
-    }
+    assert_eq!(indexed_timers(&aws, now).await, 0, "the index is empty");
 }
 
 /// A batch SQS takes in part (as its answer says): the timers it did not take stay in the
 /// index, the sweep reports the failure and goes on, and the next sweep sends them.
 #[tokio::test]
 async fn the_sweep_removes_only_the_timers_sqs_took() {
-    use kairos_core::{Timer, TimerKind};
     let moto = Moto::start();
     let faults = Faults::default();
     let aws = stack_with_faults(&moto, &faults).await;
     let now = chrono::Utc::now();
-    let count = 100;
-    for i in 0..count {
-        let timer = Timer {
-            due: now,
-            contact: format!("c{i}"),
-            kind: TimerKind::Run { run: 1, wait: 1 },
-        };
-        aws.table.put_timer(&timer).await.unwrap();
-    }
+    put_due_timers(&aws, 100, now).await;
     let refused = 4;
     faults.inject(
         "AmazonSQS.SendMessageBatch",
@@ -283,26 +288,9 @@ async fn the_sweep_removes_only_the_timers_sqs_took() {
     );
     let sweep = kairos_aws::handlers::sweep::Sweep { aws: aws.clone() };
     assert!(sweep.run(now).await.is_err(), "the refusals are reported");
-    let mut left = 0;
-    for shard in 0..kairos_aws::table::TIMER_SHARDS {
-        left += aws
-            .table
-            .due_timers(shard, now, None)
-            .await
-            .unwrap()
-            .0
-            .len();
-    }
+    let left = indexed_timers(&aws, now).await;
     assert_eq!(left, refused, "what SQS did not take stays in the index");
     let second = sweep.run(now).await.unwrap();
     assert_eq!(second.timers, refused);
-    for shard in 0..kairos_aws::table::TIMER_SHARDS {
-        assert!(aws
-            .table
-            .due_timers(shard, now, None)
-            .await
-            .unwrap()
-            .0
-            .is_empty());
-    }
+    assert_eq!(indexed_timers(&aws, now).await, 0, "the index is empty");
 }
