@@ -105,39 +105,6 @@ pub fn lambda_sdk_config() -> SdkConfig {
     config.build()
 }
 
-/// The deployed catalog, cached across invocations and reloaded when its stamp moves
-/// (one `GetItem` per batch to find out).
-pub struct CatalogCache {
-    cached: tokio::sync::Mutex<Option<(kairos_core::catalog::Catalog, u64)>>,
-}
-
-impl Default for CatalogCache {
-    fn default() -> Self {
-        CatalogCache {
-            cached: tokio::sync::Mutex::new(None),
-        }
-    }
-}
-
-impl CatalogCache {
-    /// The deployed catalog, reloaded only when its stamp has moved.
-    pub async fn current(
-        &self,
-        table: &super::table::Table,
-    ) -> Result<kairos_core::catalog::Catalog, PortError> {
-        let stamp = table.catalog_stamp().await?;
-        let mut cached = self.cached.lock().await;
-        match cached.as_ref() {
-            Some((catalog, seen)) if *seen == stamp => Ok(catalog.clone()),
-            _ => {
-                let (catalog, stamp) = table.load_catalog().await?;
-                *cached = Some((catalog.clone(), stamp));
-                Ok(catalog)
-            }
-        }
-    }
-}
-
 /// The use cases' backend on AWS: contacts and catalog in the table, work on SQS.
 impl kairos_core::service::Ports for Aws {
     type Contacts = Table;

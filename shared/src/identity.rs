@@ -30,6 +30,25 @@ pub async fn resolve<S: ContactStore>(
     Ok(None)
 }
 
+/// [`resolve`] from reads that may lag the last save by a moment ([`ContactStore::peek`]),
+/// for a caller whose answer does not hang on the newest save: a merge is for good, so a
+/// merged profile seen leads on; a contact not seen may be new, and is looked for again
+/// with `resolve`. A merge of the last moment may not show: the profile merged is answered.
+pub async fn resolve_recent<S: ContactStore>(
+    store: &S,
+    id: &str,
+) -> Result<Option<ContactState>, PortError> {
+    let mut state = store.peek(id).await?;
+    for _ in 0..=MAX_HOPS {
+        match state.as_ref().map(|s| s.merged_into.clone()) {
+            None => return resolve(store, id).await,
+            Some(Some(into)) => state = store.peek(&into).await?,
+            Some(None) => return Ok(state),
+        }
+    }
+    Ok(None)
+}
+
 /// Where an input for a profile merged into `into` ends up: the first id along the merges
 /// from `into` that is not itself merged (a live contact, or one not created yet).
 /// `None` when the way leads back to `from` or on past [`MAX_HOPS`]: a cycle of merges.

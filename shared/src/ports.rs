@@ -82,8 +82,20 @@ pub trait ContactStore: Send + Sync {
         &self,
         contact: &str,
     ) -> impl Future<Output = Result<Option<ContactState>, PortError>> + Send;
+    /// The contact as a read that may lag the last save by a moment shows it (DynamoDB's
+    /// eventually consistent read, half the price of [`ContactStore::load`]): for callers
+    /// whose answer does not hang on the newest save, or who confirm with `load` what it
+    /// does not show. Stores without such reads load.
+    fn peek(
+        &self,
+        contact: &str,
+    ) -> impl Future<Output = Result<Option<ContactState>, PortError>> + Send {
+        self.load(contact)
+    }
     /// Saves when the stored version still equals `state.version`, then bumps it;
-    /// otherwise [`PortError::Conflict`] and nothing is written.
+    /// otherwise [`PortError::Conflict`] and nothing is written. A new contact's save
+    /// lifts its id's tombstone (a contact created again is a new contact) unless
+    /// `state.no_tombstone` says there is none.
     fn save(&self, state: &mut ContactState) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Saves `state` after its outbox was handed on: the stored copy at `state.version`
     /// differs from it only by that outbox, so a store may just drop it there (the memory
@@ -194,7 +206,8 @@ pub trait ContactStore: Send + Sync {
             Ok(claimed)
         }
     }
-    /// Whether a key is claimed, without claiming it.
+    /// Whether a key is claimed, without claiming it. A claim taken a moment ago may not
+    /// show yet where reads lag (DynamoDB): a check, never the claim itself.
     fn claimed(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Gives a claim back after the side effect failed in a way worth retrying
     /// (throttling, a provider 5xx), so the retry can claim and send.

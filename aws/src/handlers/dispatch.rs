@@ -6,21 +6,19 @@
 //! - `webhooks`: the HTTP(S) webhook sender (also used by `kairos serve`).
 
 use super::record;
-use crate::app::{Aws, CatalogCache};
+use crate::app::Aws;
 use crate::queues::PayloadRef;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use kairos_core::pipeline::{Dispatcher, Fate};
-use kairos_core::ports::{DispatchJob, PortError};
+use kairos_core::ports::{CatalogStore, DispatchJob, PortError};
 
 use crate::webhooks::HttpWebhooks;
 
-/// The dispatch function: its clients, cached catalog and webhook sender.
+/// The dispatch function: its clients and webhook sender.
 pub struct Dispatch {
     /// The AWS ports.
     pub aws: Aws,
-    /// The catalog, cached across invocations.
-    pub catalog: CatalogCache,
     /// Where `webhook` steps call out.
     pub webhooks: HttpWebhooks,
 }
@@ -30,7 +28,6 @@ impl Dispatch {
     pub fn new(aws: Aws) -> Result<Dispatch, PortError> {
         Ok(Dispatch {
             aws,
-            catalog: CatalogCache::default(),
             webhooks: HttpWebhooks::new()?,
         })
     }
@@ -39,7 +36,7 @@ impl Dispatch {
     pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         // The catalog is read once per batch (one GetItem for its stamp), not per record.
-        let catalog = self.catalog.current(&self.aws.table).await;
+        let catalog = self.aws.table.catalog().await;
         for record in &event.records {
             let outcome = match record::body::<PayloadRef<DispatchJob>>(record) {
                 Ok(reference) => self

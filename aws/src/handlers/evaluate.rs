@@ -7,34 +7,29 @@
 use std::collections::HashSet;
 
 use super::record;
-use crate::app::{Aws, CatalogCache};
+use crate::app::Aws;
 use crate::queues::PayloadRef;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use kairos_core::pipeline::Evaluator;
-use kairos_core::ports::{PortError, WorkItem};
+use kairos_core::ports::{CatalogStore, PortError, WorkItem};
 
-/// The evaluate function: its clients and cached catalog.
+/// The evaluate function: its clients (the table keeps the catalog it last loaded).
 pub struct Evaluate {
     /// The AWS ports.
     pub aws: Aws,
-    /// The catalog, cached across invocations.
-    pub catalog: CatalogCache,
 }
 
 impl Evaluate {
-    /// The handler, with an empty catalog cache.
+    /// The handler.
     pub fn new(aws: Aws) -> Evaluate {
-        Evaluate {
-            aws,
-            catalog: CatalogCache::default(),
-        }
+        Evaluate { aws }
     }
 
     /// One batch of work-queue records; the failed ones (and their contacts' later ones) are reported for redelivery.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         // The catalog is read once per batch (one GetItem for its stamp), not per record.
-        let catalog = self.catalog.current(&self.aws.table).await;
+        let catalog = self.aws.table.catalog().await;
         let mut failed_contacts: HashSet<String> = HashSet::new();
         for record in &event.records {
             let outcome = match record::body::<PayloadRef<WorkItem>>(record) {

@@ -15,12 +15,12 @@
 
 use chrono::{DateTime, Utc};
 use kairos_core::engine::Input;
-use kairos_core::ports::{ContactStore, PortError, WorkItem};
+use kairos_core::ports::{CatalogStore, ContactStore, PortError, WorkItem};
 use kairos_core::service::accept::{accept, Submission};
 use kairos_core::Event;
 use serde_json::Value;
 
-use crate::app::{Aws, CatalogCache};
+use crate::app::Aws;
 use crate::ses_tags;
 use kairos_core::service::feedback::{self, Handled};
 
@@ -28,9 +28,6 @@ use kairos_core::service::feedback::{self, Handled};
 pub struct Feedback {
     /// The AWS ports.
     pub aws: Aws,
-    /// Which feedback the deployed documents name (journal-only feedback is journaled
-    /// directly), reloaded when the catalog's stamp moves.
-    catalog: CatalogCache,
 }
 
 /// One SES record turned into an event, for the contact its tags name or for whoever has
@@ -194,10 +191,7 @@ fn notice(ses: &Value, now: DateTime<Utc>) -> Result<Option<Notice>, String> {
 impl Feedback {
     /// The function on `aws`.
     pub fn new(aws: Aws) -> Feedback {
-        Feedback {
-            aws,
-            catalog: CatalogCache::default(),
-        }
+        Feedback { aws }
     }
 
     /// One SNS event: each record becomes an event for its contact(s), queued once (a
@@ -205,7 +199,7 @@ impl Feedback {
     pub async fn handle(&self, sns_event: &Value, now: DateTime<Utc>) -> Result<usize, PortError> {
         let mut handed = 0;
         let notices = notices(sns_event, now)?;
-        let catalog = self.catalog.current(&self.aws.table).await?;
+        let catalog = self.aws.table.catalog().await?;
         for (id, notice) in notices {
             let contacts = match notice.to {
                 Recipient::Contact(contact) => vec![contact],

@@ -9,6 +9,7 @@ use crate::queues::TimerMessage;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use kairos_core::engine::Input;
+use kairos_core::model::contact::ContactState;
 use kairos_core::ports::{ContactStore, PortError, WorkItem, WorkQueue};
 use kairos_core::Timer;
 
@@ -55,13 +56,16 @@ impl Wakeup {
             self.aws.queues.send_to_delay_queue(&timer, now).await?;
             return Ok(Fate::Early);
         }
-        if self.aws.table.deleted_at(&timer.contact).await?.is_some() {
-            return Ok(Fate::Stale);
-        }
-        let Some(state) = self.aws.table.load(&timer.contact).await? else {
-            return Ok(Fate::Stale);
-        };
-        if !state.timer_is_live(&timer) {
+        // A filter before the engine, which decides again on its own read: a recent read
+        // that shows the timer live hands it on (a contact deleted meanwhile, or a run
+        // moved on, is found so there); one that does not is confirmed, as the timer
+        // may belong to a save of the last moment. A contact deleted and created again
+        // is a new contact whose runs are not the timer's: no tombstone to read.
+        let live =
+            |state: &Option<ContactState>| state.as_ref().is_some_and(|s| s.timer_is_live(&timer));
+        if !live(&self.aws.table.peek(&timer.contact).await?)
+            && !live(&self.aws.table.load(&timer.contact).await?)
+        {
             return Ok(Fate::Stale);
         }
         let item = WorkItem {

@@ -1,5 +1,7 @@
 //! The catalog as stored: definitions and every workflow version, and a stamp that
-//! moves with every change (cached catalogs compare it).
+//! moves with every change. A table keeps the catalog it last loaded and reads only the
+//! stamp to tell whether it is still current: one small read per request or batch, not
+//! the whole catalog (a deployment of fifty workflows is hundreds of KB).
 
 use super::{corrupt, key, n, s, to_json, Table};
 use crate::port_error;
@@ -7,6 +9,12 @@ use kairos_core::catalog::{broadcast_run_key, winner_key, workflow_key, Catalog,
 use kairos_core::language::definitions::Definitions;
 use kairos_core::ports::{CatalogStore, PortError};
 use kairos_core::program::Workflow;
+
+/// The catalog last loaded and the stamp it was loaded at.
+#[derive(Default)]
+pub(super) struct CatalogCache {
+    cached: tokio::sync::Mutex<Option<(Catalog, u64)>>,
+}
 
 impl Table {
     /// Stores a catalog item and bumps the stamp. `only_new`: versions are immutable, so a
@@ -97,8 +105,19 @@ impl Table {
 }
 
 impl CatalogStore for Table {
+    /// The deployed catalog: the one last loaded while the stamp has not moved (a
+    /// strongly consistent read, so a deploy just answered is seen), else loaded again.
     async fn catalog(&self) -> Result<Catalog, PortError> {
-        Ok(self.load_catalog().await?.0)
+        let stamp = self.catalog_stamp().await?;
+        let mut cached = self.catalog.cached.lock().await;
+        match cached.as_ref() {
+            Some((catalog, seen)) if *seen == stamp => Ok(catalog.clone()),
+            _ => {
+                let (catalog, stamp) = self.load_catalog().await?;
+                *cached = Some((catalog.clone(), stamp));
+                Ok(catalog)
+            }
+        }
     }
 
     async fn put_workflow(&self, workflow: &Workflow) -> Result<(), PortError> {

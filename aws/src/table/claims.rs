@@ -39,7 +39,13 @@ impl Table {
         Ok(())
     }
 
+    /// Eventually consistent: a claim taken a moment ago may not show yet. Its one caller,
+    /// intake's duplicate check, then queues the event again — as when two requests race —
+    /// and the claim it takes after queueing, and the engine, still count it once.
     pub(super) async fn is_claimed(&self, claim_key: &str) -> Result<bool, PortError> {
-        Ok(self.get(self.claim_pk(claim_key), "CLAIM").await?.is_some())
+        Ok(self
+            .get_recent(self.claim_pk(claim_key), "CLAIM")
+            .await?
+            .is_some())
     }
 }

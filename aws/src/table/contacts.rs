@@ -5,27 +5,35 @@ use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
 use super::{
-    body, contact_pk, corrupt, key, n, put_body, s, to_json, ttl, Table, EMAIL_INDEX, KEEP_DAYS,
+    body, contact_pk, corrupt, key, n, put_body, s, to_json, ttl, Item, Table, EMAIL_INDEX,
+    KEEP_DAYS,
 };
 use crate::port_error;
 use kairos_core::model::contact::ContactState;
 use kairos_core::model::journal::JournalEntry;
 use kairos_core::ports::{ContactStore, PortError};
 
+/// A contact item's state, with the version its item says.
+fn contact_state(item: Option<Item>) -> Result<Option<ContactState>, PortError> {
+    let Some(item) = item else {
+        return Ok(None);
+    };
+    let mut state: ContactState = body(&item, "contact")?;
+    state.version = item
+        .get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(Some(state))
+}
+
 impl ContactStore for Table {
     async fn load(&self, contact: &str) -> Result<Option<ContactState>, PortError> {
-        match self.get(contact_pk(contact), "STATE").await? {
-            None => Ok(None),
-            Some(item) => {
-                let mut state: ContactState = body(&item, "contact")?;
-                state.version = item
-                    .get("version")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                Ok(Some(state))
-            }
-        }
+        contact_state(self.get(contact_pk(contact), "STATE").await?)
+    }
+
+    async fn peek(&self, contact: &str) -> Result<Option<ContactState>, PortError> {
+        contact_state(self.get_recent(contact_pk(contact), "STATE").await?)
     }
 
     async fn save(&self, state: &mut ContactState) -> Result<(), PortError> {
@@ -62,7 +70,7 @@ impl ContactStore for Table {
             Err(e) => return Err(port_error("save a contact", e)),
         }
         state.version = expected + 1;
-        if expected == 0 {
+        if expected == 0 && !state.no_tombstone {
             // A contact created again after a deletion is a new contact: lift the tombstone.
             self.client
                 .delete_item()

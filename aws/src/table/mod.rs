@@ -69,6 +69,8 @@ pub struct Table {
     pub name: String,
     /// Names claims and tombstones: they outlive the contact, so they must not name it.
     store_key: StoreKey,
+    /// The deployed catalog as last loaded, shared by the table's clones (see `catalog`).
+    catalog: std::sync::Arc<catalog::CatalogCache>,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -165,6 +167,7 @@ impl Table {
             client,
             name: name.into(),
             store_key,
+            catalog: Default::default(),
         }
     }
 
@@ -191,13 +194,29 @@ impl Table {
         Ok(())
     }
 
+    /// An item as a strongly consistent read shows it: after every acknowledged write.
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, PortError> {
+        self.read_item(pk, sk, true).await
+    }
+
+    /// An item as an eventually consistent read shows it (half the price): possibly a
+    /// moment behind the last write.
+    async fn get_recent(&self, pk: String, sk: &str) -> Result<Option<Item>, PortError> {
+        self.read_item(pk, sk, false).await
+    }
+
+    async fn read_item(
+        &self,
+        pk: String,
+        sk: &str,
+        consistent: bool,
+    ) -> Result<Option<Item>, PortError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.name)
             .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(|e| port_error("read an item", e))?;

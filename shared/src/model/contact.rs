@@ -204,6 +204,11 @@ pub struct ContactState {
     /// Bumped by the store on every save; writes are conditional on it.
     #[serde(default)]
     pub version: u64,
+    /// Set by whoever creates this state after reading that its id has no tombstone: the
+    /// store's first save need not lift one (on DynamoDB a delete, billed even when there
+    /// is nothing to delete). Never stored.
+    #[serde(skip)]
+    pub no_tombstone: bool,
 }
 
 impl ContactState {
@@ -229,6 +234,7 @@ impl ContactState {
             merged_into: None,
             aliases: BTreeSet::new(),
             version: 0,
+            no_tombstone: false,
         }
     }
 

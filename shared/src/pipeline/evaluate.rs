@@ -67,7 +67,9 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
                     if deleted.is_some_and(|deleted| item.at <= deleted) {
                         return Ok(Vec::new());
                     }
-                    ContactState::new(Contact::new(item.contact.clone(), item.at))
+                    let mut state = ContactState::new(Contact::new(item.contact.clone(), item.at));
+                    state.no_tombstone = deleted.is_none();
+                    state
                 }
             };
             if let Some(leftover) = state.outbox.take() {

@@ -36,7 +36,8 @@ pub async fn journal_only<S: ContactStore>(
     if !JOURNAL_ONLY_FEEDBACK.contains(&name) || catalog.mentions_feedback(name) {
         return Ok(Handled::Input);
     }
-    let Some(state) = crate::identity::resolve(store, contact).await? else {
+    // Only the contact's id is wanted (the entry goes to its journal): a recent read.
+    let Some(state) = crate::identity::resolve_recent(store, contact).await? else {
         return Ok(Handled::Journaled);
     };
     match feedback_entry(event, &state.contact.id, event.at) {
