@@ -63,7 +63,8 @@ async fn deploy(aws: &Aws) {
 /// Erasure on AWS: after `DELETE /v1/contacts/{id}` nothing in the table names the contact
 /// or its address but a far timer (in the index until due) — its tombstone and the claims
 /// of its sends, which stay 30 days, are keyed by HMACs under the store key — and the
-/// tombstone still stops work queued before.
+/// tombstone still stops work queued before. Signing up again afterwards makes a new
+/// contact: the tombstone is lifted and the welcome is sent again.
 #[tokio::test]
 async fn a_deleted_contact_leaves_no_address_in_the_table() {
     let moto = Moto::start();
@@ -146,6 +147,29 @@ async fn a_deleted_contact_leaves_no_address_in_the_table() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Signing up again after the deletion starts a new contact, whose first save lifts the
+    // tombstone (the engine read it, so the save knows there is one to lift).
+    let (status, _) = call(
+        &aws,
+        "PUT",
+        &format!("/v1/contacts/{email}"),
+        "application/json",
+        &format!(r#"{{"email": "{email}"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let again = format!(r#"{{"id": "e2", "contact": "{email}", "event": "signed_up"}}"#);
+    call(&aws, "POST", "/v1/events", "application/json", &again).await;
+    run_until_quiet(&aws).await;
+    assert_eq!(aws.table.deleted_at(email).await.unwrap(), None);
+    let state = aws.table.load(email).await.unwrap().expect("created again");
+    assert_eq!(state.runs.len(), 1, "a new contact with one run: {state:?}");
+    // Its runs count from 1 again: its welcome's claim is not the erased contact's.
+    assert_eq!(
+        moto.sent_emails().await.len(),
+        2,
+        "the new contact's welcome"
+    );
 }
 
 #[tokio::test]

@@ -48,7 +48,8 @@ fn message_keys_are_deterministic_per_run_step_and_visit() {
     let Some(Effect::Send(m)) = w.effects.iter().find(|e| matches!(e, Effect::Send(_))) else {
         panic!()
     };
-    assert_eq!(m.key, "c1/welcome:1/hello/1");
+    let born = w.state.contact.created_at.timestamp_micros();
+    assert_eq!(m.key, format!("c1/{born}/welcome:1/hello/1"));
     assert_eq!(m.run, "welcome:1");
 }
 
@@ -437,7 +438,8 @@ steps: [ { id: notify, webhook: { url: "https://crm.example.com/hook" } } ]
         panic!("{:?}", w.effects)
     };
     assert_eq!(call.url, "https://crm.example.com/hook");
-    assert_eq!(call.key, "c1/hook:1/notify/1");
+    let born = w.state.contact.created_at.timestamp_micros();
+    assert_eq!(call.key, format!("c1/{born}/hook:1/notify/1"));
     assert_eq!(call.body["run"]["id"], "hook:1");
     assert_eq!(call.body["contact"]["id"], "c1");
     assert_eq!(call.body["event"]["props"]["plan"], "pro");
@@ -471,13 +473,10 @@ steps:
             }
         })
         .collect();
+    let born = w.state.contact.created_at.timestamp_micros();
     assert_eq!(
         keys,
-        vec![
-            "c1/loop:1/nudge/1",
-            "c1/loop:1/nudge/5",
-            "c1/loop:1/nudge/9"
-        ]
+        [1, 5, 9].map(|visit| format!("c1/{born}/loop:1/nudge/{visit}"))
     );
     assert_eq!(w.lines().last().unwrap(), "exited bye ended");
 }

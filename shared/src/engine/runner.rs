@@ -193,10 +193,7 @@ impl Cx<'_> {
             match &step.kind {
                 NodeKind::Send(send) => {
                     let message = Message {
-                        key: format!(
-                            "{}/{}/{}/{}",
-                            self.state.contact.id, run_id, step.id, run.visits
-                        ),
+                        key: step_key(&self.state.contact, &run_id, &step.id, run.visits),
                         contact: self.state.contact.id.clone(),
                         workflow: wf.id.clone(),
                         version: wf.version,
@@ -260,7 +257,7 @@ impl Cx<'_> {
                         "event": run.trigger,
                     });
                     self.out.effects.push(Effect::Webhook(WebhookCall {
-                        key: format!("{}/{}/{}/{}", contact.id, run_id, step.id, run.visits),
+                        key: step_key(contact, &run_id, &step.id, run.visits),
                         contact: contact.id.clone(),
                         workflow: wf.id.clone(),
                         run: run_id.clone(),
@@ -566,6 +563,15 @@ impl Cx<'_> {
 }
 
 /// The branch index of a split's decided winner, if its experiment has one.
+/// The key a step's message or webhook call is claimed by: the contact, when it was
+/// created, the run, the step and the visit — once however often the work is retried. The
+/// creation time tells a contact deleted and created again (its runs count from 1 again)
+/// from the one before, whose claims outlive it for 30 days.
+fn step_key(contact: &crate::model::contact::Contact, run: &str, step: &str, visit: u32) -> String {
+    let born = contact.created_at.timestamp_micros();
+    format!("{}/{born}/{run}/{step}/{visit}", contact.id)
+}
+
 fn catalog_winner(
     catalog: &crate::catalog::Catalog,
     wf: &Workflow,

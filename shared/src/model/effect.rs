@@ -65,7 +65,7 @@ impl Timer {
     }
 }
 
-/// A message to send. `key` = contact/run/step/visit: the same step of the same run
+/// A message to send. `key` = contact/created/run/step/visit: the same step of the same run
 /// sends once, however often the work is retried.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
