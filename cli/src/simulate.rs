@@ -112,7 +112,8 @@ pub async fn run(
         webhooks: RecordingWebhooks::default(),
     };
     let mut warnings = Vec::new();
-    let mut emit = |entries: Vec<JournalEntry>| entries.iter().for_each(&mut *sink);
+    // Every entry goes to the sink as it is made: none is held beyond its work item.
+    let mut emit = |entry: JournalEntry| sink(&entry);
     // Listed contacts exist from time zero; workflows are active from then on.
     for contact in contacts {
         let id = contact.id.clone();
@@ -137,7 +138,7 @@ pub async fn run(
                 .await?;
         }
     }
-    emit(pipeline.drain(start).await?);
+    pipeline.drain_into(start, &mut emit).await?;
     let mut timeline = timeline.into_iter().peekable();
     let mut next_decision = start;
     // Broadcasts `at` a time fire then, as `serve` fires them.
@@ -178,12 +179,12 @@ pub async fn run(
                     .append_journal(std::slice::from_ref(&d.entry))
                     .await?;
             }
-            emit(decisions.into_iter().map(|d| d.entry).collect());
+            decisions.into_iter().for_each(|d| emit(d.entry));
         }
-        emit(pipeline.advance_to(now).await?);
+        pipeline.advance_to_into(now, &mut emit).await?;
         if scheduled.first().is_some_and(|at| *at <= now) {
             scheduled.remove(0);
-            emit(broadcast(&mut pipeline, None, now).await?);
+            broadcast(&mut pipeline, None, now, &mut emit).await?;
         }
         while let Some(entry) = timeline.next_if(|e| e.at <= now) {
             if let Action::BusinessEvent(name, props) = &entry.action {
@@ -193,45 +194,42 @@ pub async fn run(
                     props: props.clone(),
                     at: entry.at,
                 };
-                emit(broadcast(&mut pipeline, Some(event), entry.at).await?);
+                broadcast(&mut pipeline, Some(event), entry.at, &mut emit).await?;
                 continue;
             }
             for item in work_for(&pipeline, &entry, &mut warnings).await? {
                 pipeline.submit(item).await?;
             }
-            emit(pipeline.drain(entry.at).await?);
+            pipeline.drain_into(entry.at, &mut emit).await?;
         }
     }
     Ok(Outcome { pipeline, warnings })
 }
 
 /// A business event (or a broadcast's time): the broadcasts it fires, fanned out at once
-/// through the same use case as `serve` and the functions, and the work they queue.
+/// through the same use case as `serve` and the functions, and the work they queue; the
+/// journal to `emit`.
 async fn broadcast(
     pipeline: &mut MemoryPipeline,
     event: Option<Event>,
     now: DateTime<Utc>,
-) -> Result<Vec<JournalEntry>, PortError> {
+    emit: &mut dyn FnMut(JournalEntry),
+) -> Result<(), PortError> {
     let catalogs = MemoryCatalog::new(pipeline.catalog.clone());
-    let mut journal = Vec::new();
     if let Some(event) = event {
-        journal.extend(
-            broadcasts::fire(&catalogs, &pipeline.store, event, now)
-                .await?
-                .journal,
-        );
+        let fired = broadcasts::fire(&catalogs, &pipeline.store, event, now).await?;
+        fired.journal.into_iter().for_each(&mut *emit);
     }
     loop {
         let (pages, fired) =
             broadcasts::work(&catalogs, &pipeline.store, &pipeline.work, now, 64).await?;
-        journal.extend(fired.journal);
+        fired.journal.into_iter().for_each(&mut *emit);
         if pages == 0 {
             break;
         }
     }
     pipeline.catalog = catalogs.catalog().await?;
-    journal.extend(pipeline.drain(now).await?);
-    Ok(journal)
+    pipeline.drain_into(now, emit).await
 }
 
 /// The work a timeline entry makes: its input, and the merges an identify or an alias

@@ -56,24 +56,49 @@ where
         self.store.save(&mut state).await
     }
 
-    /// Processes queued work and due dispatch jobs until none is left (in-process drivers).
+    /// Processes queued work and due dispatch jobs until none is left (in-process drivers);
+    /// the journal made, in order.
     pub async fn drain(&self, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
         let mut journal = Vec::new();
+        self.drain_into(now, &mut |entry| journal.push(entry))
+            .await?;
+        Ok(journal)
+    }
+
+    /// [`Pipeline::drain`], handing each journal entry to `sink` as it is made: a moment
+    /// when a million contacts act is never held in memory at once.
+    pub async fn drain_into(
+        &self,
+        now: DateTime<Utc>,
+        sink: &mut dyn FnMut(JournalEntry),
+    ) -> Result<(), PortError> {
         loop {
-            if let Some(item) = self.work.pop().await? {
-                journal.extend(self.handle(item).await?);
+            let entries = if let Some(item) = self.work.pop().await? {
+                self.handle(item).await?
             } else if let Some(job) = self.dispatch.pop_due(now).await? {
-                journal.extend(self.run_job(job, now).await?);
+                self.run_job(job, now).await?
             } else {
-                return Ok(journal);
-            }
+                return Ok(());
+            };
+            entries.into_iter().for_each(&mut *sink);
         }
     }
 
     /// Moves time to `now` in order: each due timer becomes work, each held-back job runs,
-    /// at its own time.
+    /// at its own time; the journal made, in order.
     pub async fn advance_to(&self, now: DateTime<Utc>) -> Result<Vec<JournalEntry>, PortError> {
         let mut journal = Vec::new();
+        self.advance_to_into(now, &mut |entry| journal.push(entry))
+            .await?;
+        Ok(journal)
+    }
+
+    /// [`Pipeline::advance_to`], handing each journal entry to `sink` as it is made.
+    pub async fn advance_to_into(
+        &self,
+        now: DateTime<Utc>,
+        sink: &mut dyn FnMut(JournalEntry),
+    ) -> Result<(), PortError> {
         while let Some(t) = self.next_due().await?.filter(|t| *t <= now) {
             if self.timers.next_due().await? == Some(t) {
                 for timer in self.timers.take_due(t).await? {
@@ -87,9 +112,9 @@ where
                         .await?;
                 }
             }
-            journal.extend(self.drain(t).await?);
+            self.drain_into(t, sink).await?;
         }
-        Ok(journal)
+        Ok(())
     }
 
     /// When the next timer or held-back job is due.
