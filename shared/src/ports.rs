@@ -206,8 +206,7 @@ pub trait ContactStore: Send + Sync {
             Ok(claimed)
         }
     }
-    /// Whether a key is claimed, without claiming it. A claim taken a moment ago may not
-    /// show yet where reads lag (DynamoDB): a check, never the claim itself.
+    /// Whether a key is claimed, without claiming it.
     fn claimed(&self, key: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Gives a claim back after the side effect failed in a way worth retrying
     /// (throttling, a provider 5xx), so the retry can claim and send.

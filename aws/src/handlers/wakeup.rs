@@ -59,8 +59,9 @@ impl Wakeup {
         // A filter before the engine, which decides again on its own read: a recent read
         // that shows the timer live hands it on (a contact deleted meanwhile, or a run
         // moved on, is found so there); one that does not is confirmed, as the timer
-        // may belong to a save of the last moment. A contact deleted and created again
-        // is a new contact whose runs are not the timer's: no tombstone to read.
+        // may belong to a save of the last moment. No tombstone to read: a deleted contact
+        // is not found, and one created again lifted it — the engine's check of the run's
+        // wait and due time is the same either way.
         let live =
             |state: &Option<ContactState>| state.as_ref().is_some_and(|s| s.timer_is_live(&timer));
         if !live(&self.aws.table.peek(&timer.contact).await?)

@@ -107,13 +107,17 @@ impl Table {
 impl CatalogStore for Table {
     /// The deployed catalog: the one last loaded while the stamp has not moved (a
     /// strongly consistent read, so a deploy just answered is seen), else loaded again.
+    /// Kept under the stamp read before loading, not the one the load returns: a writer
+    /// puts its item before it bumps the stamp, and the load (pages, not a snapshot) may
+    /// see the new stamp beside an item read before its change — kept under the older
+    /// stamp, it is loaded again next time instead of served stale until the next change.
     async fn catalog(&self) -> Result<Catalog, PortError> {
         let stamp = self.catalog_stamp().await?;
         let mut cached = self.catalog.cached.lock().await;
         match cached.as_ref() {
             Some((catalog, seen)) if *seen == stamp => Ok(catalog.clone()),
             _ => {
-                let (catalog, stamp) = self.load_catalog().await?;
+                let (catalog, _) = self.load_catalog().await?;
                 *cached = Some((catalog.clone(), stamp));
                 Ok(catalog)
             }

@@ -39,13 +39,10 @@ impl Table {
         Ok(())
     }
 
-    /// Eventually consistent: a claim taken a moment ago may not show yet. Its one caller,
-    /// intake's duplicate check, then queues the event again — as when two requests race —
-    /// and the claim it takes after queueing, and the engine, still count it once.
+    /// Strongly consistent: intake's duplicate check must see a request that finished a
+    /// moment ago — a retried batch queued again would be applied again past the last
+    /// inputs the engine remembers per contact (`HANDLED_KEPT`).
     pub(super) async fn is_claimed(&self, claim_key: &str) -> Result<bool, PortError> {
-        Ok(self
-            .get_recent(self.claim_pk(claim_key), "CLAIM")
-            .await?
-            .is_some())
+        Ok(self.get(self.claim_pk(claim_key), "CLAIM").await?.is_some())
     }
 }

@@ -562,7 +562,6 @@ impl Cx<'_> {
     }
 }
 
-/// The branch index of a split's decided winner, if its experiment has one.
 /// The key a step's message or webhook call is claimed by: the contact, when it was
 /// created, the run, the step and the visit — once however often the work is retried. The
 /// creation time tells a contact deleted and created again (its runs count from 1 again)
@@ -572,6 +571,7 @@ fn step_key(contact: &crate::model::contact::Contact, run: &str, step: &str, vis
     format!("{}/{born}/{run}/{step}/{visit}", contact.id)
 }
 
+/// The branch index of a split's decided winner, if its experiment has one.
 fn catalog_winner(
     catalog: &crate::catalog::Catalog,
     wf: &Workflow,
