@@ -71,15 +71,18 @@ async fn a_deleted_contact_leaves_no_address_in_the_table() {
     let (aws, _) = stack(&moto).await;
     deploy(&aws).await;
     let email = "erase.me@example.com";
-    let (status, _) = call(
-        &aws,
-        "PUT",
-        &format!("/v1/contacts/{email}"),
-        "application/json",
-        &format!(r#"{{"email": "{email}"}}"#),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let put_contact = || async {
+        let (status, _) = call(
+            &aws,
+            "PUT",
+            &format!("/v1/contacts/{email}"),
+            "application/json",
+            &format!(r#"{{"email": "{email}"}}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    };
+    put_contact().await;
     let event = format!(r#"{{"id": "e1", "contact": "{email}", "event": "signed_up"}}"#);
     call(&aws, "POST", "/v1/events", "application/json", &event).await;
     run_until_quiet(&aws).await;
@@ -149,15 +152,7 @@ async fn a_deleted_contact_leaves_no_address_in_the_table() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Signing up again after the deletion starts a new contact, whose first save lifts the
     // tombstone (the engine read it, so the save knows there is one to lift).
-    let (status, _) = call(
-        &aws,
-        "PUT",
-        &format!("/v1/contacts/{email}"),
-        "application/json",
-        &format!(r#"{{"email": "{email}"}}"#),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    put_contact().await;
     let again = format!(r#"{{"id": "e2", "contact": "{email}", "event": "signed_up"}}"#);
     call(&aws, "POST", "/v1/events", "application/json", &again).await;
     run_until_quiet(&aws).await;
