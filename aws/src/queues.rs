@@ -85,12 +85,7 @@ impl<T: Serialize + DeserializeOwned> PayloadRef<T> {
         if let Some(payload) = inline {
             table.put_payload(&contact, &key, &payload).await?;
         }
-        serde_json::to_string(&PayloadRef::<T> {
-            contact,
-            key: Some(key),
-            inline: None,
-        })
-        .map_err(|e| body_error("message", e))
+        reference_body::<T>(contact, key)
     }
 
     /// The payload: the inline one, or the stored one (`None` once it was processed and
@@ -141,6 +136,18 @@ fn body_error(what: &str, e: serde_json::Error) -> PortError {
         what: what.into(),
         detail: e.to_string(),
     }
+}
+
+/// The message body naming a stored payload. The contact id (in the key too) may hold a
+/// character SQS refuses: escaped, as in a timer's body.
+fn reference_body<T: Serialize>(contact: String, key: String) -> Result<String, PortError> {
+    let reference = PayloadRef::<T> {
+        contact,
+        key: Some(key),
+        inline: None,
+    };
+    let body = serde_json::to_string(&reference).map_err(|e| body_error("message", e))?;
+    Ok(escaped_for_sqs(body))
 }
 
 /// A timer's delay-queue message and its delay: the exact remaining time, rounded up to
@@ -413,6 +420,17 @@ mod tests {
     struct BeforeInline {
         contact: String,
         key: String,
+    }
+
+    #[test]
+    fn a_stored_payload_of_a_contact_id_sqs_would_refuse_is_named_in_a_body_it_takes() {
+        let contact = "odd\u{FFFE}id".to_string();
+        let body =
+            reference_body::<serde_json::Value>(contact.clone(), format!("{contact}/k")).unwrap();
+        assert!(sqs_accepts(&body), "{body}");
+        let back: PayloadRef<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert_eq!(back.contact, contact);
+        assert_eq!(back.key, Some(format!("{contact}/k")));
     }
 
     #[test]

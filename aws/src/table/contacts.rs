@@ -1,12 +1,10 @@
 //! The contact partition (`STATE`, versioned) and the tombstone of a deleted contact:
 //! the `ContactStore` port, journal and claims delegated to their own files.
 
-use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
 use super::{
-    body, contact_pk, corrupt, key, n, put_body, s, to_json, ttl, Item, Table, EMAIL_INDEX,
-    KEEP_DAYS,
+    body, contact_pk, key, n, put_body, s, to_json, ttl, Item, Table, EMAIL_INDEX, KEEP_DAYS,
 };
 use crate::port_error;
 use kairos_core::model::contact::ContactState;
@@ -90,12 +88,8 @@ impl ContactStore for Table {
             let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else {
                 continue;
             };
-            let delete = DeleteRequest::builder()
-                .key("pk", pk)
-                .key("sk", sk)
-                .build()
-                .map_err(|e| corrupt("key", &e.to_string()))?;
-            requests.push(WriteRequest::builder().delete_request(delete).build());
+            let key = Item::from([("pk".to_string(), pk), ("sk".to_string(), sk)]);
+            requests.push(Table::delete_request(key)?);
         }
         self.batch_write(requests).await?;
         let mut tomb = key(self.tombstone_pk(contact), "TOMB");

@@ -34,7 +34,7 @@ mod timers;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 use serde::de::DeserializeOwned;
@@ -294,5 +294,13 @@ impl Table {
             .build()
             .map_err(|e| corrupt("item", &e.to_string()))?;
         Ok(WriteRequest::builder().put_request(put).build())
+    }
+
+    fn delete_request(key: Item) -> Result<WriteRequest, PortError> {
+        let delete = DeleteRequest::builder()
+            .set_key(Some(key))
+            .build()
+            .map_err(|e| corrupt("key", &e.to_string()))?;
+        Ok(WriteRequest::builder().delete_request(delete).build())
     }
 }

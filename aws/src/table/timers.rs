@@ -1,9 +1,8 @@
 //! The sharded timer index: timers due later than the delay queue reaches.
 
-use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
-use super::{body, corrupt, key, s, to_json, Item, Table, TIMER_SHARDS};
+use super::{body, key, s, to_json, Item, Table, TIMER_SHARDS};
 use crate::port_error;
 use kairos_core::keys::short_hash;
 use kairos_core::model::effect::Timer;
@@ -136,14 +135,10 @@ impl Table {
     /// Removes indexed timers (by the keys `due_timers` gave) once they are on the delay
     /// queue, 25 to a `BatchWriteItem`.
     pub async fn remove_timers(&self, keys: Vec<Item>) -> Result<(), PortError> {
-        let mut requests = Vec::with_capacity(keys.len());
-        for key in keys {
-            let delete = DeleteRequest::builder()
-                .set_key(Some(key))
-                .build()
-                .map_err(|e| corrupt("timer key", &e.to_string()))?;
-            requests.push(WriteRequest::builder().delete_request(delete).build());
-        }
+        let requests = keys
+            .into_iter()
+            .map(Table::delete_request)
+            .collect::<Result<Vec<_>, _>>()?;
         self.batch_write(requests).await
     }
 }

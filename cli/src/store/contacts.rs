@@ -85,7 +85,7 @@ impl ContactStore for Store {
         let tx = conn.transaction().map_err(|e| db("delete a contact", e))?;
         // The workflows whose entries leave: their report counters start again.
         tx.execute(
-            "INSERT INTO journal_deletions (workflow, count)
+            "INSERT INTO workflow_deletions (workflow, count)
              SELECT DISTINCT workflow, 1 FROM journal WHERE contact = ?1 AND workflow IS NOT NULL
              ON CONFLICT (workflow) DO UPDATE SET count = count + 1",
             [contact],

@@ -55,7 +55,7 @@ impl Store {
             .map_err(|e| db("read the journal", e))?;
         let deletions: i64 = tx
             .query_row(
-                "SELECT count FROM journal_deletions WHERE workflow = ?1",
+                "SELECT count FROM workflow_deletions WHERE workflow = ?1",
                 [workflow],
                 |r| r.get(0),
             )

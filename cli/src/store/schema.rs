@@ -77,8 +77,10 @@ pub(super) fn create(conn: &Connection) -> Result<(), PortError> {
         CREATE INDEX IF NOT EXISTS journal_by_workflow_seq ON journal (workflow, seq)
             WHERE workflow IS NOT NULL;
         -- How often entries of a workflow left the journal (a contact deleted): its
-        -- report's counters, which counted them, start again.
-        CREATE TABLE IF NOT EXISTS journal_deletions (
+        -- report's counters, which counted them, start again. The counters live as long
+        -- as the process, so the one count of an earlier version is simply dropped.
+        DROP TABLE IF EXISTS journal_deletions;
+        CREATE TABLE IF NOT EXISTS workflow_deletions (
             workflow TEXT PRIMARY KEY, count INTEGER NOT NULL
         ) WITHOUT ROWID;
         -- Journal batches appended (a retry's batch is written once).
