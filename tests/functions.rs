@@ -244,6 +244,139 @@ async fn an_event_becomes_an_email_in_the_emulator() {
     );
 }
 
+/// Signs `ids` up with addresses (`<id>@example.com`): each starts the welcome.
+async fn sign_up(aws: &Aws, ids: &[String]) {
+    for id in ids {
+        let body = json!({ "email": format!("{id}@example.com") }).to_string();
+        let path = format!("/v1/contacts/{id}");
+        let (status, _) = call(aws, "PUT", &path, "application/json", &body).await;
+        assert_eq!(status, StatusCode::OK);
+        let event = json!({ "contact": id, "event": "signed_up" }).to_string();
+        let (status, _) = call(aws, "POST", "/v1/events", "application/json", &event).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+}
+
+/// Emails go out at the instance's share of SES's sending rate: twelve at 4/s (a burst
+/// of four saved up) take at least two seconds, each sent once. At a rate whose next turn
+/// is further off than a send may wait, the message is held — journaled as delayed by the
+/// provider, queued again for later — not failed into the dead-letter queue.
+#[tokio::test]
+async fn emails_are_paced_to_the_sending_rate() {
+    let moto = Moto::start();
+    let (mut aws, config) = stack(&moto).await;
+    aws.mailer.pace = Arc::new(kairos_aws::pace::Pacing::fixed(4.0));
+    deploy(&aws).await;
+    let ids: Vec<String> = (0..12).map(|i| format!("p{i}")).collect();
+    sign_up(&aws, &ids).await;
+    let started = std::time::Instant::now();
+    run_until_quiet(&aws).await;
+    let took = started.elapsed();
+    assert_eq!(moto.sent_emails().await.len(), 12);
+    assert!(took >= Duration::from_secs(2), "twelve at 4/s in {took:?}");
+
+    // 0.4/s: one now, the next 2.5 s off — more than a send waits.
+    aws.mailer.pace = Arc::new(kairos_aws::pace::Pacing::fixed(0.4));
+    let late: Vec<String> = vec!["q0".into(), "q1".into()];
+    sign_up(&aws, &late).await;
+    run_until_quiet(&aws).await;
+    assert_eq!(moto.sent_emails().await.len(), 13, "one of the two sent");
+    let mut held = 0;
+    for id in &late {
+        let journal = aws.table.journal(id).await.unwrap();
+        held += journal
+            .iter()
+            .filter(|e| {
+                e.kind == kairos_core::Kind::MessageDelayed
+                    && e.reason.as_deref() == Some("provider_unavailable")
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("sending rate"))
+            })
+            .count();
+    }
+    assert!(held >= 1, "the other held for its turn");
+    for queue in ["dispatch", "work"] {
+        let dlq = dead_letter_queue_url(&config, "kairos", queue)
+            .await
+            .unwrap();
+        assert_eq!(
+            kairos_tests::queue_depth(&aws, &dlq).await,
+            0,
+            "{queue} DLQ"
+        );
+    }
+}
+
+/// A contact's inputs in one work-queue batch: the second starts from the state the
+/// first saved (one read of the contact for both), and when someone wrote the contact in
+/// between, the second's save is a conflict and it starts again from the store — nothing
+/// of either write is lost.
+#[tokio::test]
+async fn a_batch_reads_a_contact_once_and_a_write_in_between_is_not_lost() {
+    use kairos_core::pipeline::{Evaluator, Recent};
+    use kairos_core::ports::WorkItem;
+    use kairos_core::Input;
+    let moto = Moto::start();
+    let meter = kairos_tests::meter::Meter::default();
+    let plain = aws_smithy_http_client::Builder::new().build_http();
+    let settings = kairos_aws::local::provision::QueueSettings {
+        visibility_timeout: 30,
+        max_receive_count: 5,
+    };
+    let (aws, _) = kairos_tests::stack_through(&moto, meter.client(plain), settings).await;
+    deploy(&aws).await;
+    sign_up(&aws, &["ann".to_string()]).await;
+    meter.reset();
+    let evaluate = kairos_aws::handlers::evaluate::Evaluate::new(aws.clone());
+    let batch = receive(&aws, &aws.names.work_queue_url).await;
+    assert_eq!(batch.event.records.len(), 2, "the profile and the event");
+    let response = evaluate.handle(batch.event.clone()).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    settle(&aws, &aws.names.work_queue_url, &batch, &response).await;
+    let reads = meter
+        .by_item()
+        .get(&("C/STATE".to_string(), "GetItem".to_string()))
+        .map_or(0, |u| u.requests);
+    assert_eq!(reads, 1, "one read of the contact for its two inputs");
+    let ann = aws.table.load("ann").await.unwrap().unwrap();
+    assert_eq!(ann.contact.email.as_deref(), Some("ann@example.com"));
+    assert_eq!(ann.runs.len(), 1, "the sign-up started the welcome");
+
+    // Someone writes ann between two inputs of a batch: the kept state is stale.
+    let catalog = aws.table.catalog().await.unwrap();
+    let recent = Recent::default();
+    let evaluator = Evaluator {
+        catalog: &catalog,
+        store: &aws.table,
+        timers: &aws.queues,
+        dispatch: &aws.queues,
+        work: &aws.queues,
+        recent: Some(&recent),
+    };
+    let tag = |tag: &str| WorkItem {
+        contact: "ann".into(),
+        input: Input::Tags {
+            add: vec![tag.into()],
+            remove: vec![],
+        },
+        at: Utc::now(),
+    };
+    evaluator.handle(tag("first")).await.unwrap();
+    let mut other = aws.table.load("ann").await.unwrap().unwrap();
+    other.contact.tags.insert("by-someone-else".into());
+    aws.table.save(&mut other).await.unwrap();
+    evaluator.handle(tag("second")).await.unwrap();
+    let ann = aws.table.load("ann").await.unwrap().unwrap();
+    for tag in ["first", "by-someone-else", "second"] {
+        assert!(
+            ann.contact.tags.contains(tag),
+            "{tag}: {:?}",
+            ann.contact.tags
+        );
+    }
+}
+
 #[tokio::test]
 async fn conditional_writes_refuse_a_stale_version() {
     let moto = Moto::start();
@@ -675,14 +808,25 @@ async fn contact_items_stay_small() {
 }
 
 /// One input's journal batch is stored as one page per workflow it names (a page split
-/// when it would pass 64 KB): a contact's journal reads back in the batch's order, each
-/// workflow's journal from the index, and a batch stored one entry per item by an earlier
-/// version still reads, is known as stored, and is not doubled when handed on again.
+/// when it would pass 64 KB), written once: a page naming a workflow in that workflow's
+/// partitions, one naming none in the contact's. A contact's journal reads back in the
+/// batch's order, each workflow's journal from its partitions; batches stored by earlier
+/// versions (one entry per item, or pages in the contact's partition copied into the
+/// `by-workflow` index) still read, are known as stored, and are not doubled when handed
+/// on again. Deleting the contact takes every page.
 #[tokio::test]
 async fn a_journal_batch_is_stored_in_pages_and_reads_back_in_order() {
     use kairos_core::{JournalEntry, Kind};
     let moto = Moto::start();
     let (aws, _) = stack(&moto).await;
+    // The workflows the entries name are deployed: a contact's pages are looked for under
+    // the journal indexes the catalog knows.
+    for id in ["a", "b"] {
+        let doc = WELCOME.replace("id: welcome", &format!("id: {id}"));
+        let refs = kairos_core::language::validate::References::default();
+        let workflow = kairos_core::language::load_workflow("w.yaml", &doc, refs).unwrap();
+        aws.table.put_workflow(&workflow).await.unwrap();
+    }
     let at = Utc::now();
     let entry = |workflow: Option<&str>, step: &str| {
         let mut e = JournalEntry::new(at, "c1", Kind::Step);
@@ -703,6 +847,7 @@ async fn a_journal_batch_is_stored_in_pages_and_reads_back_in_order() {
         .collect();
     let hash = kairos_core::model::journal::batch_fingerprint(&legacy);
     let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.into());
+    let workflow_shard = format!("W#a#{}", kairos_core::keys::fnv1a("c1".bytes()) % 8);
     for (i, e) in legacy.iter().enumerate() {
         let sk = format!(
             "J#{}#{hash:016x}#{i:04}",
@@ -714,13 +859,7 @@ async fn a_journal_batch_is_stored_in_pages_and_reads_back_in_order() {
             .table_name(&aws.table.name)
             .item("pk", s("C#c1"))
             .item("sk", s(&sk))
-            .item(
-                "wpk",
-                s(&format!(
-                    "W#a#{}",
-                    kairos_core::keys::fnv1a("c1".bytes()) % 8
-                )),
-            )
+            .item("wpk", s(&workflow_shard))
             .item("wsk", s(&sk))
             .item("body", s(&serde_json::to_string(e).unwrap()))
             .send()
@@ -731,6 +870,41 @@ async fn a_journal_batch_is_stored_in_pages_and_reads_back_in_order() {
     // and handed on again anyway (an eventually consistent miss) it is not doubled.
     assert!(aws.table.journal_stored(&legacy).await.unwrap());
     aws.table.append_journal(&legacy).await.unwrap();
+    // A batch as the version before this one wrote it: a page in the contact's partition,
+    // in the index.
+    let paged_earlier: Vec<JournalEntry> = ["mid-1", "mid-2"]
+        .iter()
+        .map(|step| {
+            let mut e = entry(Some("a"), step);
+            e.at = earlier + chrono::Duration::milliseconds(500);
+            e
+        })
+        .collect();
+    let sk = format!(
+        "J#{}#{:016x}#p000",
+        paged_earlier[0].at.format("%Y%m%dT%H%M%S%.9f"),
+        kairos_core::model::journal::batch_fingerprint(&paged_earlier)
+    );
+    let placed: Vec<(u32, &JournalEntry)> = paged_earlier
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as u32, e))
+        .collect();
+    aws.table
+        .client
+        .put_item()
+        .table_name(&aws.table.name)
+        .item("pk", s("C#c1"))
+        .item("sk", s(&sk))
+        .item("wpk", s(&workflow_shard))
+        .item("wsk", s(&sk))
+        .item("n", aws_sdk_dynamodb::types::AttributeValue::N("2".into()))
+        .item("body", s(&serde_json::to_string(&placed).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert!(aws.table.journal_stored(&paged_earlier).await.unwrap());
+    aws.table.append_journal(&paged_earlier).await.unwrap();
     let mut big = entry(Some("b"), "big-1");
     big.reason = Some("x".repeat(40_000));
     let mut big2 = entry(Some("b"), "big-2");
@@ -753,30 +927,50 @@ async fn a_journal_batch_is_stored_in_pages_and_reads_back_in_order() {
     let journal = aws.table.journal("c1").await.unwrap();
     assert_eq!(
         steps(&journal),
-        ["old-1", "old-2", "a-1", "none-1", "big-1", "a-2", "big-2", "none-2"],
+        ["old-1", "old-2", "mid-1", "mid-2", "a-1", "none-1", "big-1", "a-2", "big-2", "none-2"],
         "the contact's journal in order"
     );
-    assert!(journal[4] == batch[2], "an entry reads back as written");
+    assert!(journal[6] == batch[2], "an entry reads back as written");
     let a = aws.table.workflow_journal("a").await.unwrap();
-    assert_eq!(steps(&a), ["old-1", "old-2", "a-1", "a-2"]);
+    assert_eq!(
+        steps(&a),
+        ["old-1", "old-2", "mid-1", "mid-2", "a-1", "a-2"]
+    );
     let b = aws.table.workflow_journal("b").await.unwrap();
     assert_eq!(steps(&b), ["big-1", "big-2"]);
-    // Pages: a (one), none (one), b (two: 80 KB of JSON); the two old items and the old
-    // batch's page written again.
-    let items = aws
-        .table
-        .client
-        .query()
-        .table_name(&aws.table.name)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :j)")
-        .expression_attribute_values(":pk", s("C#c1"))
-        .expression_attribute_values(":j", s("J#"))
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
-    assert_eq!(items.len(), 7, "{items:?}");
+    let query = |pk: String, prefix: &'static str| {
+        let table = aws.table.clone();
+        async move {
+            table
+                .client
+                .query()
+                .table_name(&table.name)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :j)")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":j", s(prefix))
+                .send()
+                .await
+                .unwrap()
+                .items
+                .unwrap_or_default()
+        }
+    };
+    // In the contact's partition: the page naming no workflow, the two old items, the
+    // earlier version's page; no page of this version carries the index's attributes.
+    let in_contact = query("C#c1".into(), "J#").await;
+    assert_eq!(in_contact.len(), 4, "{in_contact:?}");
+    let shard = |w: &str| format!("W#{w}#{}", kairos_core::keys::fnv1a("c1".bytes()) % 8);
+    // In the workflows' partitions: a (one page, and the two earlier batches handed on
+    // again), b (two: 80 KB of JSON).
+    let in_a = query(shard("a"), "C#c1#J#").await;
+    let in_b = query(shard("b"), "C#c1#J#").await;
+    assert_eq!((in_a.len(), in_b.len()), (3, 2), "{in_a:?} {in_b:?}");
+    assert!(in_a.iter().chain(&in_b).all(|i| !i.contains_key("wpk")));
+    // Deletion takes them all.
+    aws.table.delete("c1", Utc::now()).await.unwrap();
+    assert!(aws.table.journal("c1").await.unwrap().is_empty());
+    assert!(query(shard("a"), "C#").await.is_empty());
+    assert!(query(shard("b"), "C#").await.is_empty());
 }
 
 /// The traffic that once overflowed DynamoDB's 400 KB item (16 events of 26 KB: the save

@@ -56,6 +56,13 @@ async fn aws_sample_records_tagged_and_untagged() {
     let (aws, _) = stack(&moto).await;
     let feedback = Feedback::new(aws.clone());
     let now = chrono::Utc::now();
+    // The workflow our tags name is deployed (feedback naming none is history only).
+    let welcome = "id: welcome\nentry: { triggers: [ { event: signed_up } ] }\nsteps:\n  - { id: hello, wait: { for: 1d } }\n";
+    let refs = kairos_core::language::validate::References::default();
+    let workflow = kairos_core::language::load_workflow("welcome.yaml", welcome, refs).unwrap();
+    kairos_core::ports::CatalogStore::put_workflow(&aws.table, &workflow)
+        .await
+        .unwrap();
     // The address AWS's samples bounce is ann's (in another case); the complaint's is bob's.
     contact(&aws, "ann", "Recipient@Example.com").await;
     contact(&aws, "bob", "complaint@example.com").await;

@@ -46,6 +46,7 @@ impl Aws {
             sns: aws_sdk_sns::Client::new(config),
             from: names.from_address.clone(),
             configuration_set: names.configuration_set.clone(),
+            pace: std::sync::Arc::new(crate::pace::Pacing::account()),
         };
         Aws {
             table,
@@ -62,10 +63,10 @@ impl Aws {
         let names = Names::from_env()?;
         let config = lambda_sdk_config();
         let store_key = crate::secrets::store_key(&config).await?;
-        Ok(Aws {
-            links: crate::secrets::links(&config).await?,
-            ..Aws::new(&config, names, store_key)
-        })
+        let mut aws = Aws::new(&config, names, store_key);
+        aws.links = crate::secrets::links(&config).await?;
+        aws.mailer.pace = std::sync::Arc::new(crate::pace::Pacing::from_env());
+        Ok(aws)
     }
 }
 

@@ -11,6 +11,7 @@
 //!   queue; the timer port that puts near timers on the delay queue and far ones in the
 //!   index.
 //! - [`mail`]: SES (email, raw MIME built from parsed addresses) and SNS (SMS, push).
+//! - [`pace`]: emails paced to this instance's share of SES's sending rate.
 //! - [`ses_tags`]: the message tags that make SES events attributable, escaped for SES.
 //! - [`webhooks`]: the HTTP(S) webhook sender on the SDK's own hyper + rustls stack.
 //! - [`secrets`]: the store key and the unsubscribe secret, read from SSM at init.
@@ -31,6 +32,7 @@ pub mod handlers;
 pub mod local;
 pub mod mail;
 pub mod names;
+pub mod pace;
 pub mod queues;
 pub mod secrets;
 pub mod ses_tags;

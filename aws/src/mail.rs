@@ -23,6 +23,8 @@ pub struct AwsMailer {
     pub from: Mailbox,
     /// The SES configuration set that publishes delivery events, if any.
     pub configuration_set: Option<String>,
+    /// Emails at this instance's share of SES's sending rate (shared by the clones).
+    pub pace: std::sync::Arc<crate::pace::Pacing>,
 }
 
 fn build_error(e: aws_sdk_sesv2::error::BuildError) -> PortError {
@@ -38,6 +40,7 @@ impl Mailer for AwsMailer {
         match m.channel {
             Channel::Email => {
                 let bytes = mime(&self.from, out)?;
+                self.pace.wait_turn(&self.ses).await?;
                 let raw = RawMessage::builder()
                     .data(Blob::new(bytes))
                     .build()

@@ -147,12 +147,14 @@ impl Embedded {
     async fn drain(&self, now: DateTime<Utc>) -> Result<usize, PortError> {
         let catalog = self.runner.catalog().await?;
         let store = &self.runner;
+        // No `Recent`: a batch is one transaction, and a rolled-back save must not be kept.
         let evaluator = Evaluator {
             catalog: &catalog,
             store,
             timers: store,
             dispatch: store,
             work: store,
+            recent: None,
         };
         let dispatcher = Dispatcher {
             catalog: &catalog,

@@ -87,6 +87,33 @@ impl Catalog {
             .map(|(_, run)| run)
     }
 
+    /// Every journal index an entry can name (`JournalEntry::index_name`): each workflow
+    /// ever deployed (versions are never removed) and each broadcast defined or run.
+    pub fn journal_indexes(&self) -> BTreeSet<String> {
+        let broadcasts = self
+            .broadcast_runs
+            .keys()
+            .map(|(broadcast, _)| broadcast)
+            .chain(self.definitions.broadcasts.keys());
+        self.workflows
+            .keys()
+            .cloned()
+            .chain(broadcasts.map(|b| crate::model::broadcast::journal_index(b)))
+            .collect()
+    }
+
+    /// Whether `index` is one of [`Catalog::journal_indexes`]: stores find a contact's
+    /// entries under the indexes the catalog knows, so an entry may name no other.
+    pub fn knows_journal_index(&self, index: &str) -> bool {
+        match index.strip_prefix("broadcast:") {
+            Some(broadcast) => {
+                self.definitions.broadcasts.contains_key(broadcast)
+                    || self.broadcast_runs(broadcast).next().is_some()
+            }
+            None => self.workflows.contains_key(index),
+        }
+    }
+
     /// Every broadcast run.
     pub fn all_broadcast_runs(&self) -> impl Iterator<Item = &BroadcastRun> {
         self.broadcast_runs.values()

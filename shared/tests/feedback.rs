@@ -139,3 +139,43 @@ fn a_delivery_a_workflow_names_is_an_input() {
     assert_eq!(handled, Handled::Input, "the trigger must see it");
     assert!(ready(store.journal("ann")).unwrap().is_empty());
 }
+
+/// Feedback whose tags name nothing deployed (an event posted with made-up tags, a
+/// workflow from another system) is history, not a journal entry: stores find a
+/// contact's entries under the workflows the catalog knows, so an entry naming another
+/// would be out of reach of its journal and of its deletion.
+#[test]
+fn feedback_naming_nothing_deployed_is_history_not_journal() {
+    let (store, mut ann) = store_with_ann();
+    let catalog = support::catalog(&[SENDS], None);
+    let forged = |name: &str| {
+        Event::new(name, Utc::now())
+            .with("workflow", "elsewhere")
+            .with("step", "hello")
+    };
+    let delivered = forged("email_delivered");
+    let handled = ready(journal_only(&store, &catalog, "ann", &delivered)).unwrap();
+    assert_eq!(handled, Handled::Input, "left to the engine");
+    assert!(ready(store.journal("ann")).unwrap().is_empty());
+    let now = Utc::now();
+    for event in [delivered, forged("email_opened")] {
+        let out = kairos_core::engine::process(
+            &catalog,
+            &mut ann,
+            kairos_core::engine::Input::Event(event),
+            now,
+        );
+        assert!(out.journal.is_empty(), "{:?}", out.journal);
+    }
+    let opens = ann.history.log("email_opened").map_or(0, |log| log.total);
+    assert_eq!(opens, 1, "in the history");
+    // The same feedback about a deployed workflow's message is journaled.
+    let out = kairos_core::engine::process(
+        &catalog,
+        &mut ann,
+        kairos_core::engine::Input::Event(delivery("email_opened")),
+        now,
+    );
+    assert_eq!(out.journal.len(), 1);
+    assert_eq!(out.journal[0].kind, Kind::MessageOpened);
+}

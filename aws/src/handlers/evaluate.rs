@@ -10,7 +10,7 @@ use super::record;
 use crate::app::Aws;
 use crate::queues::PayloadRef;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use kairos_core::pipeline::Evaluator;
+use kairos_core::pipeline::{Evaluator, Recent};
 use kairos_core::ports::{CatalogStore, PortError, WorkItem};
 
 /// The evaluate function: its clients (the table keeps the catalog it last loaded).
@@ -30,13 +30,16 @@ impl Evaluate {
         let mut response = SqsBatchResponse::default();
         // The catalog is read once per batch (one GetItem for its stamp), not per record.
         let catalog = self.aws.table.catalog().await;
+        // A contact's records come one after another: the next starts from the state the
+        // last one saved (see `Recent`).
+        let recent = Recent::default();
         let mut failed_contacts: HashSet<String> = HashSet::new();
         for record in &event.records {
             let outcome = match record::body::<PayloadRef<WorkItem>>(record) {
                 Ok(r) if failed_contacts.contains(&r.contact) => {
                     Err(format!("an earlier record of contact {} failed", r.contact))
                 }
-                Ok(r) => self.one(&catalog, &r).await.map_err(|e| {
+                Ok(r) => self.one(&catalog, &recent, &r).await.map_err(|e| {
                     failed_contacts.insert(r.contact.clone());
                     e.to_string()
                 }),
@@ -52,6 +55,7 @@ impl Evaluate {
     async fn one(
         &self,
         catalog: &Result<kairos_core::Catalog, PortError>,
+        recent: &Recent,
         reference: &PayloadRef<WorkItem>,
     ) -> Result<(), PortError> {
         let Some(item) = reference.payload(&self.aws.table).await? else {
@@ -64,6 +68,7 @@ impl Evaluate {
             timers: &self.aws.queues,
             dispatch: &self.aws.queues,
             work: &self.aws.queues,
+            recent: Some(recent),
         };
         let journal = evaluator.handle(item).await?;
         for entry in &journal {

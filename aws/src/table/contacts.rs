@@ -82,7 +82,9 @@ impl ContactStore for Table {
     }
 
     async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
-        let items = self.query(contact_pk(contact), "").await?;
+        // The partition, and the contact's pages in the workflows' journals.
+        let mut items = self.query(contact_pk(contact), "").await?;
+        items.extend(self.pages_in_workflows(contact).await?);
         let mut requests = Vec::new();
         for item in items {
             let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else {

@@ -1,9 +1,17 @@
-//! Journal pages in the contact's partition, and the sparse `by-workflow` index a
-//! workflow's report reads. One input's batch of entries is stored as few items as it
-//! can be: one page per workflow (or broadcast, or none) it names, each entry with its
-//! place in the batch — DynamoDB bills a write per item and per KB, so twelve entries of
-//! 300 bytes in one deflated page cost one unit in the table and one in the index instead
-//! of twelve each. Entries stored one per item by earlier versions read back as before.
+//! Journal pages. One input's batch of entries is stored as few items as it can be: one
+//! page per workflow (or broadcast, or none) it names, each entry with its place in the
+//! batch — DynamoDB bills a write per item and per KB, so twelve entries of 300 bytes in
+//! one deflated page cost one unit instead of twelve.
+//!
+//! A page that names no workflow lives in the contact's partition (`C#<contact>`,
+//! `J#<time>#<hash>#p<n>`). One that names a workflow lives in that workflow's journal,
+//! spread over [`WORKFLOW_SHARDS`] partitions by contact (`W#<workflow>#<shard>`,
+//! `C#<contact>#J#<time>#<hash>#p<n>`): a report queries the workflow's shards, and a
+//! contact's journal (and its deletion) queries the contact's prefix in the shard of each
+//! workflow the catalog knows. So a page is written once — the `by-workflow` index it
+//! used to be copied into as well was a second write of every page; pages of earlier
+//! versions (in the contact's partition, in that index, or one entry per item) read back
+//! as before.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +21,7 @@ use super::{
 };
 use crate::port_error;
 use kairos_core::model::journal::JournalEntry;
-use kairos_core::ports::PortError;
+use kairos_core::ports::{CatalogStore, PortError};
 
 /// A page holds at most this much JSON before deflating (an item holds 400 KB).
 const PAGE_BYTES: usize = 64 * 1024;
@@ -37,26 +45,33 @@ fn placed(item: &Item) -> Result<Placed, PortError> {
     Ok(vec![(place, entry)])
 }
 
-/// The batch an item belongs to: its partition and its sort key without the last part
-/// (`C#ann`, `J#<time>#<hash>`).
-fn batch_of(item: &Item) -> (String, String) {
-    let text = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
+/// The batch an item belongs to, the same wherever the item is stored: its sort key from
+/// `J#` on, without the last part (`J#<time>#<hash>`). Contact ids hold no `#`, so the
+/// contact prefix of a workflow page (`C#<contact>#`) ends at the second `#`.
+fn batch_of(item: &Item) -> String {
+    let sk = item
+        .get("sk")
+        .and_then(|v| v.as_s().ok())
+        .map_or("", String::as_str);
+    let from_j = match sk.strip_prefix("C#") {
+        Some(rest) => rest.split_once('#').map_or("", |(_, j)| j),
+        None => sk,
     };
-    let sk = text("sk");
-    let prefix = sk
+    from_j
         .rsplit_once('#')
-        .map_or(sk.as_str(), |(p, _)| p)
-        .to_string();
-    (text("pk"), prefix)
+        .map_or(from_j, |(batch, _)| batch)
+        .to_string()
+}
+
+/// The sort-key prefix of a contact's pages in a workflow's journal.
+fn contact_prefix(contact: &str) -> String {
+    format!("{}#J#", contact_pk(contact))
 }
 
 impl Table {
-    /// Every journal entry that names `workflow`, in time order, from the `by-workflow`
-    /// index (one query per shard) — what its report is built from.
+    /// Every journal entry that names `workflow`, in time order — what its report is built
+    /// from: its shards' partitions, and the `by-workflow` index for pages earlier versions
+    /// stored in the contacts' partitions.
     pub(super) async fn workflow_entries(
         &self,
         workflow: &str,
@@ -64,56 +79,77 @@ impl Table {
         let mut entries = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for shard in 0..WORKFLOW_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.name)
-                    .index_name(WORKFLOW_INDEX)
-                    .key_condition_expression("#w = :w")
-                    .expression_attribute_names("#w", "wpk")
-                    .expression_attribute_values(":w", s(format!("W#{workflow}#{shard}")))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| port_error("query a workflow's journal", e))?;
-                for item in out.items.unwrap_or_default() {
-                    let batch = batch_of(&item);
-                    for (place, entry) in placed(&item)? {
-                        // A batch half written by an earlier version and then again as
-                        // pages holds a place twice: counted once.
-                        if seen.insert((batch.clone(), place)) {
-                            entries.push(entry);
-                        }
+            let pk = format!("W#{workflow}#{shard}");
+            let mut items = self.query(pk.clone(), "").await?;
+            items.extend(self.indexed_pages(&pk).await?);
+            for item in items {
+                let batch = batch_of(&item);
+                for (place, entry) in placed(&item)? {
+                    // A batch stored in one layout and handed on again in another holds a
+                    // place twice: counted once.
+                    if seen.insert((entry.contact.clone(), batch.clone(), place)) {
+                        entries.push(entry);
                     }
-                }
-                match out.last_evaluated_key {
-                    Some(last) if !last.is_empty() => start = Some(last),
-                    _ => break,
                 }
             }
         }
         entries.sort_by_key(|e| e.at);
         Ok(entries)
     }
+
+    /// The items of one `by-workflow` index partition (pages of earlier versions).
+    async fn indexed_pages(&self, wpk: &str) -> Result<Vec<Item>, PortError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(WORKFLOW_INDEX)
+                .key_condition_expression("#w = :w")
+                .expression_attribute_names("#w", "wpk")
+                .expression_attribute_values(":w", s(wpk))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| port_error("query a workflow's journal", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// A contact's pages in the workflows' journals: its prefix in its shard of every
+    /// journal index the catalog knows, queried together.
+    pub(super) async fn pages_in_workflows(&self, contact: &str) -> Result<Vec<Item>, PortError> {
+        let indexes = self.catalog().await?.journal_indexes();
+        let prefix = contact_prefix(contact);
+        let queries = indexes
+            .iter()
+            .map(|index| self.query(workflow_pk(index, contact), &prefix));
+        let found = futures_util::future::try_join_all(queries).await?;
+        Ok(found.into_iter().flatten().collect())
+    }
 }
 
-/// A page to store: its contact and sort key, the index it belongs in, its JSON, how many
-/// entries.
+/// A page to store: its key (see the module doc), its JSON, how many entries; and the key
+/// an earlier version gave it (in the contact's partition), for pages naming a workflow.
 struct Page {
-    contact: String,
+    pk: String,
     sk: String,
-    index: Option<String>,
+    earlier_key: Option<(String, String)>,
     json: String,
     entries: usize,
 }
 
 /// A batch's pages: its entries grouped by the index they belong in (in the order the
 /// groups first appear), each group cut into pages of at most [`PAGE_BYTES`] of JSON, with
-/// their sort keys. The keys come from the content alone — the batch's first time, its
-/// hash, the page's number — so the batch appended again by a retry overwrites itself, and
-/// a contact's journal reads back in order.
+/// their keys. The keys come from the content alone — the batch's first time, its hash,
+/// the page's number — so the batch appended again by a retry overwrites itself, and a
+/// contact's journal reads back in order.
 fn pages(entries: &[JournalEntry]) -> Result<Vec<Page>, PortError> {
     let Some(first) = entries.first() else {
         return Ok(Vec::new());
@@ -124,7 +160,7 @@ fn pages(entries: &[JournalEntry]) -> Result<Vec<Page>, PortError> {
     );
     let time = first.at.format("%Y%m%dT%H%M%S%.9f");
     // A batch is one contact's (the engine journals per contact); grouped by contact too,
-    // so an entry is always stored in its own contact's partition.
+    // so an entry is always stored under its own contact.
     type Group = (String, Option<String>);
     let mut groups: Vec<(Group, Vec<String>)> = Vec::new();
     let mut group_of: BTreeMap<Group, usize> = BTreeMap::new();
@@ -139,11 +175,20 @@ fn pages(entries: &[JournalEntry]) -> Result<Vec<Page>, PortError> {
     }
     let mut out: Vec<Page> = Vec::new();
     let open = |(contact, index): &Group, out: &mut Vec<Page>| {
-        let sk = format!("J#{time}#{batch}#p{:03}", out.len());
+        let in_batch = format!("J#{time}#{batch}#p{:03}", out.len());
+        let in_contact = (contact_pk(contact), in_batch.clone());
+        let (pk, sk, earlier_key) = match index {
+            None => (in_contact.0, in_contact.1, None),
+            Some(index) => (
+                workflow_pk(index, contact),
+                format!("{}#{in_batch}", contact_pk(contact)),
+                Some(in_contact),
+            ),
+        };
         out.push(Page {
-            contact: contact.clone(),
+            pk,
             sk,
-            index: index.clone(),
+            earlier_key,
             json: String::from("["),
             entries: 0,
         });
@@ -180,13 +225,9 @@ impl Table {
     pub(super) async fn append(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
         let mut items = Vec::new();
         for page in pages(entries)? {
-            let mut item = key(contact_pk(&page.contact), page.sk.clone());
+            let mut item = key(page.pk, page.sk);
             item.insert("n".into(), n(page.entries));
             put_body(&mut item, page.json);
-            if let Some(index) = page.index {
-                item.insert("wpk".into(), s(workflow_pk(&index, &page.contact)));
-                item.insert("wsk".into(), s(page.sk));
-            }
             items.push(item);
         }
         let Some(last) = items.pop() else {
@@ -200,21 +241,27 @@ impl Table {
         self.put(last, "append a journal page").await
     }
 
-    /// Whether the batch's last page (and so the whole batch) is stored — or, for a batch
-    /// an earlier version wrote one entry per item, its last entry. An eventually
-    /// consistent read (half the price): one that has not seen a fresh write yet says no,
-    /// and the batch is handed on again, which overwrites it.
+    /// Whether the batch's last page (and so the whole batch) is stored — where this
+    /// version puts it, where the previous one did, or, for a batch written one entry per
+    /// item, its last entry. An eventually consistent read (half the price): one that has
+    /// not seen a fresh write yet says no, and the batch is handed on again, which
+    /// overwrites it.
     pub(super) async fn journal_batch_stored(
         &self,
         entries: &[JournalEntry],
     ) -> Result<bool, PortError> {
-        let Some(Page { contact, sk, .. }) = pages(entries)?.pop() else {
+        let Some(last_page) = pages(entries)?.pop() else {
             return Ok(false);
         };
-        if self.journal_item_exists(&contact, sk).await? {
+        if self.journal_item_exists(last_page.pk, last_page.sk).await? {
             return Ok(true);
         }
-        // The key the previous version gave a batch's last entry.
+        if let Some((pk, sk)) = last_page.earlier_key {
+            if self.journal_item_exists(pk, sk).await? {
+                return Ok(true);
+            }
+        }
+        // The key the version before pages gave a batch's last entry.
         let Some(last) = entries.last() else {
             return Ok(false);
         };
@@ -224,15 +271,16 @@ impl Table {
             kairos_core::model::journal::batch_fingerprint(entries),
             entries.len() - 1
         );
-        self.journal_item_exists(&last.contact, legacy).await
+        self.journal_item_exists(contact_pk(&last.contact), legacy)
+            .await
     }
 
-    async fn journal_item_exists(&self, contact: &str, sk: String) -> Result<bool, PortError> {
+    async fn journal_item_exists(&self, pk: String, sk: String) -> Result<bool, PortError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.name)
-            .set_key(Some(key(contact_pk(contact), sk)))
+            .set_key(Some(key(pk, sk)))
             .projection_expression("pk")
             .send()
             .await
@@ -240,33 +288,27 @@ impl Table {
         Ok(out.item.is_some())
     }
 
-    /// A contact's journal in order: batches by their keys, a batch's entries by their
-    /// places in it.
+    /// A contact's journal in order: its pages in its partition and in the workflows'
+    /// journals, batches by their keys, a batch's entries by their places in it.
     pub(super) async fn contact_journal(
         &self,
         contact: &str,
     ) -> Result<Vec<JournalEntry>, PortError> {
-        let items = self.query(contact_pk(contact), "J#").await?;
-        let mut entries = Vec::new();
-        let mut batch: (Option<String>, Placed) = (None, Vec::new());
+        let mut items = self.query(contact_pk(contact), "J#").await?;
+        items.extend(self.pages_in_workflows(contact).await?);
+        let mut batches: BTreeMap<String, Placed> = BTreeMap::new();
         for item in &items {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok());
-            let prefix = sk
-                .and_then(|sk| sk.rsplit_once('#'))
-                .map(|(p, _)| p.to_string());
-            if prefix != batch.0 {
-                entries.extend(in_place(std::mem::take(&mut batch.1)));
-                batch.0 = prefix;
-            }
-            batch.1.extend(placed(item)?);
+            batches
+                .entry(batch_of(item))
+                .or_default()
+                .extend(placed(item)?);
         }
-        entries.extend(in_place(batch.1));
-        Ok(entries)
+        Ok(batches.into_values().flat_map(in_place).collect())
     }
 }
 
-/// A batch's entries in their places, each place once (a batch half written by an earlier
-/// version and then again as pages holds a place twice).
+/// A batch's entries in their places, each place once (a batch stored in one layout and
+/// handed on again in another holds a place twice).
 fn in_place(mut placed: Placed) -> impl Iterator<Item = JournalEntry> {
     placed.sort_by_key(|(place, _)| *place);
     placed.dedup_by_key(|(place, _)| *place);

@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | contact partition (contact, history, runs; versioned) | `C#<contact>` | `STATE` |
 //! | tombstone of a deleted contact (TTL) | `X#<HMAC of the contact>` | `TOMB` |
-//! | journal page: one input's entries of one workflow (or none) | `C#<contact>` | `J#<time>#<batch hash>#p<n>` |
+//! | journal page: one input's entries naming no workflow | `C#<contact>` | `J#<time>#<batch hash>#p<n>` |
+//! | journal page: one input's entries of one workflow or broadcast (sharded by contact) | `W#<workflow>#<shard>` | `C#<contact>#J#<time>#<batch hash>#p<n>` |
 //! | work item / dispatch job too large for its queue message (TTL) | `C#<contact>` | `P#<key>` |
 //! | claim of a side effect (TTL) | `K#<HMAC of the key>` | `CLAIM` |
 //! | timer due later than the delay queue reaches (sharded) | `T#<shard>` | `<due>#<key>` |
@@ -46,11 +47,12 @@ use kairos_core::ports::PortError;
 
 /// Timer items spread over this many partitions (the index would be a hot key otherwise).
 pub const TIMER_SHARDS: u32 = 16;
-/// The `by-workflow` index spreads a workflow's journal over this many partitions, so a
-/// busy workflow's journal writes do not all land on one index partition.
+/// A workflow's journal is spread over this many partitions, so a busy workflow's
+/// journal writes do not all land on one partition.
 const WORKFLOW_SHARDS: u32 = 8;
-/// The sparse index over journal entries that name a workflow (`wpk`, `wsk`): a workflow's
-/// report reads its entries, not the table.
+/// The sparse index over journal entries that name a workflow (`wpk`, `wsk`), as versions
+/// before journal pages moved into the workflows' partitions wrote them: reports still
+/// read it for those pages; nothing is written to it any more.
 pub const WORKFLOW_INDEX: &str = "by-workflow";
 /// The sparse index over contact partitions by address (`email`, keys only).
 pub const EMAIL_INDEX: &str = "by-email";
@@ -146,8 +148,9 @@ fn to_json<T: Serialize>(value: &T, what: &str) -> Result<String, PortError> {
     })
 }
 
-/// The `by-workflow` index partition of a journal entry: the workflow and a shard chosen by
-/// the contact, so one contact's entries stay in one shard, in order.
+/// The partition of a workflow's journal a contact's pages are in: the workflow and a
+/// shard chosen by the contact, so one contact's entries stay in one shard, in order (the
+/// same key the `by-workflow` index used).
 fn workflow_pk(workflow: &str, contact: &str) -> String {
     let shard = kairos_core::keys::fnv1a(contact.bytes()) % u64::from(WORKFLOW_SHARDS);
     format!("W#{workflow}#{shard}")

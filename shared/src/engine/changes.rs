@@ -62,10 +62,16 @@ impl Cx<'_> {
     }
 
     /// Delivery feedback that names the message it is about becomes a journal entry on that
-    /// message's step, so reports count delivered, opened and clicked per step.
+    /// message's step, so reports count delivered, opened and clicked per step — when the
+    /// workflow (or broadcast) it names is deployed: an event posted with made-up tags is
+    /// history, not a journal entry under a name no report or deletion looks for.
     fn journal_feedback(&mut self, event: &Event) {
         let contact = self.state.contact.id.clone();
-        if let Some(entry) = crate::model::journal::feedback_entry(event, &contact, self.now) {
+        let entry = crate::model::journal::feedback_entry(event, &contact, self.now).filter(|e| {
+            e.index_name()
+                .is_none_or(|i| self.catalog.knows_journal_index(&i))
+        });
+        if let Some(entry) = entry {
             self.out.journal.push(entry);
         }
     }

@@ -27,6 +27,31 @@ pub struct Evaluator<'a, S, T, D, W> {
     pub dispatch: &'a D,
     /// Where work for other contacts goes: a merge's hand-over, inputs for a merged profile.
     pub work: &'a W,
+    /// The contact last saved and handed on by an evaluator of the same batch, if the
+    /// caller keeps one (see [`Recent`]).
+    pub recent: Option<&'a Recent>,
+}
+
+/// The state an evaluator last saved and handed on, kept for the next input of the same
+/// batch: a work-queue batch holds a contact's inputs one after another (its FIFO group),
+/// and the next one starts from this state instead of reading the store again — nor does
+/// it ask whether the outbox went: it did. Safe because every save is conditional on the
+/// version read: had anyone written the contact in between, the save is a conflict and
+/// the retry reads the store. Only for stores whose saves are final when they return (a
+/// batch in one transaction that may still roll back must not keep one).
+#[derive(Default)]
+pub struct Recent(std::sync::Mutex<Option<ContactState>>);
+
+impl Recent {
+    /// The kept state, if it is `contact`'s (taken: a failure after this leaves none).
+    fn take(&self, contact: &str) -> Option<ContactState> {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        kept.take().filter(|state| state.contact.id == contact)
+    }
+
+    fn keep(&self, state: ContactState) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
+    }
 }
 
 impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'_, S, T, D, W> {
@@ -54,7 +79,14 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
                 PortError::Conflict { .. } if attempt < SAVE_ATTEMPTS => Ok(()),
                 e => Err(e),
             };
-            let stored = self.store.load(&item.contact).await?;
+            let recent = match (attempt, self.recent) {
+                (1, Some(recent)) => recent.take(&item.contact),
+                _ => None,
+            };
+            let stored = match recent {
+                Some(state) => Some(state),
+                None => self.store.load(&item.contact).await?,
+            };
             let existed = stored.is_some();
             let mut state = match stored {
                 Some(state) => state,
@@ -121,6 +153,7 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
                 continue;
             }
             let Some(outbox) = state.outbox.take() else {
+                self.keep(state);
                 return Ok(Vec::new());
             };
             crate::failpoint::hit("evaluate.after_save")?;
@@ -128,12 +161,14 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
             crate::failpoint::hit("evaluate.after_hand_on")?;
             if S::JOURNAL_PROVES_HAND_ON && !outbox.journal.is_empty() {
                 // The stored journal says it went: the outbox stays until the next save.
+                self.keep(state);
                 return Ok(outbox.journal);
             }
             // Clearing is bookkeeping: a writer that saved in between found the outbox and
             // handed it on itself, so losing this race is harmless.
             match self.store.clear_outbox(&mut state).await {
-                Ok(()) | Err(PortError::Conflict { .. }) => {}
+                Ok(()) => self.keep(state),
+                Err(PortError::Conflict { .. }) => {}
                 Err(e) => return Err(e),
             }
             return Ok(outbox.journal);
@@ -142,6 +177,13 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
             what: "contact store".into(),
             detail: "too many conflicting writes".into(),
         })
+    }
+
+    /// Keeps a state just saved and handed on for the batch's next input, if asked to.
+    fn keep(&self, state: ContactState) {
+        if let Some(recent) = self.recent {
+            recent.keep(state);
+        }
     }
 
     /// An input for a profile that was merged goes where the profile went (the forwarded

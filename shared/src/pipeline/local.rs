@@ -134,6 +134,7 @@ where
             timers: &self.timers,
             dispatch: &self.dispatch,
             work: &self.work,
+            recent: None,
         }
     }
 

@@ -15,5 +15,5 @@ pub mod evaluate;
 pub mod local;
 
 pub use dispatch::{Dispatcher, Fate};
-pub use evaluate::Evaluator;
+pub use evaluate::{Evaluator, Recent};
 pub use local::Pipeline;

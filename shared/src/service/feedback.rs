@@ -40,7 +40,11 @@ pub async fn journal_only<S: ContactStore>(
     let Some(state) = crate::identity::resolve_recent(store, contact).await? else {
         return Ok(Handled::Journaled);
     };
-    match feedback_entry(event, &state.contact.id, event.at) {
+    let entry = feedback_entry(event, &state.contact.id, event.at).filter(|e| {
+        e.index_name()
+            .is_some_and(|i| catalog.knows_journal_index(&i))
+    });
+    match entry {
         Some(entry) => {
             store.append_journal(&[entry]).await?;
             // Deleted meanwhile (the engine's conditional save would have noticed): the
@@ -52,8 +56,8 @@ pub async fn journal_only<S: ContactStore>(
             }
             Ok(Handled::Journaled)
         }
-        // Feedback about no message of ours (no workflow or step tags): the engine
-        // records it in the history, as before.
+        // Feedback about no message of ours (no workflow or step tags, or tags naming
+        // nothing deployed): the engine records it in the history, as before.
         None => Ok(Handled::Input),
     }
 }

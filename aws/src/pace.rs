@@ -1,0 +1,220 @@
+//! Pacing emails to SES's sending rate. SES refuses what comes faster than the account's
+//! maximum send rate (14/s for a new production account); a refusal holds the message
+//! and tries again later, which works but wastes calls and delays. So each dispatch
+//! instance sends at its share of the rate — the account's rate (SES v2 `GetAccount`,
+//! read at the first email) divided by how many dispatch instances may run at once (the
+//! template caps the event source's concurrency) — from a token bucket: a send waits its
+//! turn for up to [`MAX_WAIT`], the queue keeps the rest, and a send whose turn is further
+//! off is refused as "unavailable for now", which holds its message like SES's own
+//! throttling would.
+
+use std::time::{Duration, Instant};
+
+use kairos_core::ports::PortError;
+
+/// The longest a send waits for its turn inside one invocation (records of a batch are
+/// sent one after another: ten such waits stay well inside the function's timeout).
+pub const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// A token bucket: `per_second` tokens a second, at most `per_second` (at least one)
+/// saved up. A taker reserves the next token, possibly one not there yet, and waits
+/// until it is: concurrent takers are served in turn.
+#[derive(Debug)]
+pub struct TokenBucket {
+    per_second: f64,
+    burst: f64,
+    state: std::sync::Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    /// A full bucket. `per_second` must be positive and finite.
+    pub fn new(per_second: f64, now: Instant) -> Option<TokenBucket> {
+        (per_second.is_finite() && per_second > 0.0).then(|| {
+            let burst = per_second.max(1.0);
+            TokenBucket {
+                per_second,
+                burst,
+                state: std::sync::Mutex::new((burst, now)),
+            }
+        })
+    }
+
+    /// Reserves a token at `now`: how long until it is there (zero: at once). A
+    /// reservation further off than `max_wait` is not taken: `None`.
+    pub fn reserve(&self, now: Instant, max_wait: Duration) -> Option<Duration> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, at) = *state;
+        let elapsed = now.saturating_duration_since(at).as_secs_f64();
+        let tokens = (tokens + elapsed * self.per_second).min(self.burst) - 1.0;
+        let wait = Duration::from_secs_f64((-tokens).max(0.0) / self.per_second);
+        if wait > max_wait {
+            // Not taken: the bucket stays as it was, brought up to `now`.
+            *state = (tokens + 1.0, now.max(at));
+            return None;
+        }
+        *state = (tokens, now.max(at));
+        Some(wait)
+    }
+}
+
+/// Where the sending rate comes from, and the bucket once known.
+#[derive(Debug)]
+pub struct Pacing {
+    /// A rate set by configuration (`KAIROS_SES_MAX_SEND_RATE`), else the account's.
+    configured: Option<f64>,
+    /// How many instances share the rate (`KAIROS_DISPATCH_CONCURRENCY`).
+    instances: u32,
+    bucket: tokio::sync::OnceCell<Option<TokenBucket>>,
+}
+
+impl Pacing {
+    /// The account's rate, for one instance (`kairos serve --aws-endpoint`, the tests).
+    pub fn account() -> Pacing {
+        Pacing {
+            configured: None,
+            instances: 1,
+            bucket: Default::default(),
+        }
+    }
+
+    /// A fixed rate for this instance.
+    pub fn fixed(per_second: f64) -> Pacing {
+        Pacing {
+            configured: Some(per_second),
+            ..Pacing::account()
+        }
+    }
+
+    /// A Lambda function's: `KAIROS_SES_MAX_SEND_RATE` (a positive number, else the
+    /// account's rate) shared by `KAIROS_DISPATCH_CONCURRENCY` instances (default 1).
+    pub fn from_env() -> Pacing {
+        let number = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        Pacing {
+            configured: number("KAIROS_SES_MAX_SEND_RATE").filter(|r| *r > 0.0),
+            instances: number("KAIROS_DISPATCH_CONCURRENCY")
+                .filter(|n| *n >= 1.0)
+                .map_or(1, |n| n as u32),
+            bucket: Default::default(),
+        }
+    }
+
+    /// Waits for this send's turn; refuses it as unavailable for now when the turn is
+    /// more than [`MAX_WAIT`] off. Unpaced when no rate is known (SES's `GetAccount`
+    /// failed: its own throttling still holds messages).
+    pub async fn wait_turn(&self, ses: &aws_sdk_sesv2::Client) -> Result<(), PortError> {
+        let bucket = self
+            .bucket
+            .get_or_init(|| async {
+                let rate = match self.configured {
+                    Some(rate) => Some(rate),
+                    None => account_rate(ses).await,
+                };
+                rate.and_then(|r| TokenBucket::new(r / f64::from(self.instances), Instant::now()))
+            })
+            .await;
+        let Some(bucket) = bucket else {
+            return Ok(());
+        };
+        match bucket.reserve(Instant::now(), MAX_WAIT) {
+            Some(wait) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(())
+            }
+            None => Err(PortError::Unavailable {
+                what: "SES send".into(),
+                detail: format!(
+                    "this instance's share of the SES sending rate ({:.2}/s) is used up",
+                    bucket.per_second
+                ),
+            }),
+        }
+    }
+}
+
+/// The account's maximum send rate, or `None` (logged) when SES does not say.
+async fn account_rate(ses: &aws_sdk_sesv2::Client) -> Option<f64> {
+    // One try: a missing permission or an emulator without the call should not hold up
+    // the first send with retries.
+    let answer = ses
+        .get_account()
+        .customize()
+        .config_override(
+            aws_sdk_sesv2::config::Config::builder()
+                .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled()),
+        )
+        .send()
+        .await;
+    match answer {
+        Ok(account) => account.send_quota.map(|q| q.max_send_rate),
+        Err(e) => {
+            tracing::warn!(error = ?e, "SES GetAccount failed: emails are not paced");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_serves_its_burst_then_one_turn_per_token() {
+        let t0 = Instant::now();
+        let bucket = TokenBucket::new(4.0, t0).unwrap();
+        for _ in 0..4 {
+            assert_eq!(bucket.reserve(t0, MAX_WAIT), Some(Duration::ZERO));
+        }
+        // The fifth waits a quarter second, the sixth half a second: turns, in order.
+        assert_eq!(
+            bucket.reserve(t0, MAX_WAIT),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            bucket.reserve(t0, MAX_WAIT),
+            Some(Duration::from_millis(500))
+        );
+        // A turn further off than the longest wait is refused, and takes nothing.
+        assert_eq!(bucket.reserve(t0, Duration::from_millis(600)), None);
+        assert_eq!(
+            bucket.reserve(t0, MAX_WAIT),
+            Some(Duration::from_millis(750))
+        );
+        // A second later four tokens came back: three turns were owed, one is free.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(bucket.reserve(t1, MAX_WAIT), Some(Duration::ZERO));
+        assert_eq!(
+            bucket.reserve(t1, MAX_WAIT),
+            Some(Duration::from_millis(250))
+        );
+        // Idle for long, it saves up its burst and no more.
+        let t2 = t1 + Duration::from_secs(60);
+        for _ in 0..4 {
+            assert_eq!(bucket.reserve(t2, MAX_WAIT), Some(Duration::ZERO));
+        }
+        assert_eq!(
+            bucket.reserve(t2, MAX_WAIT),
+            Some(Duration::from_millis(250))
+        );
+    }
+
+    #[test]
+    fn a_slow_rate_still_lets_one_through_and_bad_rates_are_no_bucket() {
+        let t0 = Instant::now();
+        let bucket = TokenBucket::new(0.4, t0).unwrap();
+        assert_eq!(bucket.reserve(t0, MAX_WAIT), Some(Duration::ZERO));
+        assert_eq!(
+            bucket.reserve(t0, MAX_WAIT),
+            None,
+            "the next turn is 2.5 s off"
+        );
+        assert!(TokenBucket::new(0.0, t0).is_none());
+        assert!(TokenBucket::new(f64::NAN, t0).is_none());
+        assert!(TokenBucket::new(-3.0, t0).is_none());
+    }
+}
