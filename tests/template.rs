@@ -1,4 +1,5 @@
-//! The SAM template passes cfn-lint (SAM transform included) with no errors, and keeps
+//! The SAM template passes cfn-lint (SAM transform included) with no errors and `sam
+//! validate --lint`, and keeps
 //! the promises the design makes: every SQS consumer reports partial batch failures, and
 //! queue visibility timeouts are at least 6× the function timeout.
 
@@ -32,6 +33,49 @@ fn cfn_lint_finds_no_errors() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `sam validate --lint` (SAM CLI from PyPI, in .venv): the SAM transform and cfn-lint as
+/// the SAM CLI runs them, offline. A copy of the template with a mistake is refused, so
+/// the clean answer is not one the command gives everything.
+#[test]
+fn sam_validate_lint_is_clean() {
+    let sam = std::env::var("SAM_CLI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(".venv/bin/sam"));
+    let validate = |template: &std::path::Path| {
+        let out = Command::new(&sam)
+            .args(["validate", "--lint", "--template"])
+            .arg(template)
+            .env("SAM_CLI_TELEMETRY", "0")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} ({e}); run ./test.sh, which installs it into .venv",
+                    sam.display()
+                )
+            });
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (clean, text) = validate(&root().join("template.yaml"));
+    assert!(clean && text.contains("is a valid SAM Template"), "{text}");
+    let broken = std::env::temp_dir().join(format!("kairos-broken-{}.yaml", std::process::id()));
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    assert!(template.contains("BatchSize: 10"));
+    std::fs::write(
+        &broken,
+        template.replacen("BatchSize: 10", "BatchSize: ten", 1),
+    )
+    .unwrap();
+    let (clean, text) = validate(&broken);
+    std::fs::remove_file(&broken).ok();
+    assert!(!clean, "a broken template passed: {text}");
 }
 
 #[test]
