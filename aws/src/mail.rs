@@ -35,12 +35,19 @@ fn build_error(e: aws_sdk_sesv2::error::BuildError) -> PortError {
 }
 
 impl Mailer for AwsMailer {
+    /// Emails at this instance's share of SES's sending rate (see [`crate::pace`]).
+    async fn turn(&self, out: &Outgoing) -> Option<std::time::Duration> {
+        match out.message.channel {
+            Channel::Email => self.pace.turn(&self.ses).await,
+            Channel::Sms | Channel::Push => None,
+        }
+    }
+
     async fn send(&self, out: &Outgoing) -> Result<String, PortError> {
         let m = &out.message;
         match m.channel {
             Channel::Email => {
                 let bytes = mime(&self.from, out)?;
-                self.pace.wait_turn(&self.ses).await?;
                 let raw = RawMessage::builder()
                     .data(Blob::new(bytes))
                     .build()

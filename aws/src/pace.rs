@@ -3,14 +3,13 @@
 //! and tries again later, which works but wastes calls and delays. So each dispatch
 //! instance sends at its share of the rate — the account's rate (SES v2 `GetAccount`,
 //! read at the first email) divided by how many dispatch instances may run at once (the
-//! template caps the event source's concurrency) — from a token bucket: a send waits its
-//! turn for up to [`MAX_WAIT`], the queue keeps the rest, and a send whose turn is further
-//! off is refused as "unavailable for now", which holds its message like SES's own
-//! throttling would.
+//! template caps the event source's concurrency) — from a token bucket. A send waits its
+//! turn for up to [`MAX_WAIT`] before its key is claimed (a timeout while waiting loses
+//! nothing) and the queue keeps the rest; a send whose turn is further off is held until
+//! then (journaled `message_delayed`, reason `sending_rate`), with no provider retry
+//! spent.
 
 use std::time::{Duration, Instant};
-
-use kairos_core::ports::PortError;
 
 /// The longest a send waits for its turn inside one invocation (records of a batch are
 /// sent one after another: ten such waits stay well inside the function's timeout).
@@ -39,9 +38,9 @@ impl TokenBucket {
         })
     }
 
-    /// Reserves a token at `now`: how long until it is there (zero: at once). A
-    /// reservation further off than `max_wait` is not taken: `None`.
-    pub fn reserve(&self, now: Instant, max_wait: Duration) -> Option<Duration> {
+    /// Reserves a token at `now`: `Ok(how long until it is there)` (zero: at once). A
+    /// reservation further off than `max_wait` is not taken: `Err(how far off it was)`.
+    pub fn reserve(&self, now: Instant, max_wait: Duration) -> Result<Duration, Duration> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (tokens, at) = *state;
         let elapsed = now.saturating_duration_since(at).as_secs_f64();
@@ -50,10 +49,10 @@ impl TokenBucket {
         if wait > max_wait {
             // Not taken: the bucket stays as it was, brought up to `now`.
             *state = (tokens + 1.0, now.max(at));
-            return None;
+            return Err(wait);
         }
         *state = (tokens, now.max(at));
-        Some(wait)
+        Ok(wait)
     }
 }
 
@@ -102,10 +101,10 @@ impl Pacing {
         }
     }
 
-    /// Waits for this send's turn; refuses it as unavailable for now when the turn is
-    /// more than [`MAX_WAIT`] off. Unpaced when no rate is known (SES's `GetAccount`
-    /// failed: its own throttling still holds messages).
-    pub async fn wait_turn(&self, ses: &aws_sdk_sesv2::Client) -> Result<(), PortError> {
+    /// Waits for this send's turn when it comes within [`MAX_WAIT`] (`None`: go now);
+    /// else how far off it is, not taken. Unpaced when no rate is known (SES's
+    /// `GetAccount` failed: its own throttling still holds messages).
+    pub async fn turn(&self, ses: &aws_sdk_sesv2::Client) -> Option<Duration> {
         let bucket = self
             .bucket
             .get_or_init(|| async {
@@ -115,24 +114,16 @@ impl Pacing {
                 };
                 rate.and_then(|r| TokenBucket::new(r / f64::from(self.instances), Instant::now()))
             })
-            .await;
-        let Some(bucket) = bucket else {
-            return Ok(());
-        };
+            .await
+            .as_ref()?;
         match bucket.reserve(Instant::now(), MAX_WAIT) {
-            Some(wait) => {
+            Ok(wait) => {
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
-                Ok(())
+                None
             }
-            None => Err(PortError::Unavailable {
-                what: "SES send".into(),
-                detail: format!(
-                    "this instance's share of the SES sending rate ({:.2}/s) is used up",
-                    bucket.per_second
-                ),
-            }),
+            Err(off) => Some(off),
         }
     }
 }
@@ -168,50 +159,38 @@ mod tests {
         let t0 = Instant::now();
         let bucket = TokenBucket::new(4.0, t0).unwrap();
         for _ in 0..4 {
-            assert_eq!(bucket.reserve(t0, MAX_WAIT), Some(Duration::ZERO));
+            assert_eq!(bucket.reserve(t0, MAX_WAIT), Ok(Duration::ZERO));
         }
         // The fifth waits a quarter second, the sixth half a second: turns, in order.
-        assert_eq!(
-            bucket.reserve(t0, MAX_WAIT),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(
-            bucket.reserve(t0, MAX_WAIT),
-            Some(Duration::from_millis(500))
-        );
+        assert_eq!(bucket.reserve(t0, MAX_WAIT), Ok(Duration::from_millis(250)));
+        assert_eq!(bucket.reserve(t0, MAX_WAIT), Ok(Duration::from_millis(500)));
         // A turn further off than the longest wait is refused, and takes nothing.
-        assert_eq!(bucket.reserve(t0, Duration::from_millis(600)), None);
         assert_eq!(
-            bucket.reserve(t0, MAX_WAIT),
-            Some(Duration::from_millis(750))
+            bucket.reserve(t0, Duration::from_millis(600)),
+            Err(Duration::from_millis(750))
         );
+        assert_eq!(bucket.reserve(t0, MAX_WAIT), Ok(Duration::from_millis(750)));
         // A second later four tokens came back: three turns were owed, one is free.
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(bucket.reserve(t1, MAX_WAIT), Some(Duration::ZERO));
-        assert_eq!(
-            bucket.reserve(t1, MAX_WAIT),
-            Some(Duration::from_millis(250))
-        );
+        assert_eq!(bucket.reserve(t1, MAX_WAIT), Ok(Duration::ZERO));
+        assert_eq!(bucket.reserve(t1, MAX_WAIT), Ok(Duration::from_millis(250)));
         // Idle for long, it saves up its burst and no more.
         let t2 = t1 + Duration::from_secs(60);
         for _ in 0..4 {
-            assert_eq!(bucket.reserve(t2, MAX_WAIT), Some(Duration::ZERO));
+            assert_eq!(bucket.reserve(t2, MAX_WAIT), Ok(Duration::ZERO));
         }
-        assert_eq!(
-            bucket.reserve(t2, MAX_WAIT),
-            Some(Duration::from_millis(250))
-        );
+        assert_eq!(bucket.reserve(t2, MAX_WAIT), Ok(Duration::from_millis(250)));
     }
 
     #[test]
     fn a_slow_rate_still_lets_one_through_and_bad_rates_are_no_bucket() {
         let t0 = Instant::now();
         let bucket = TokenBucket::new(0.4, t0).unwrap();
-        assert_eq!(bucket.reserve(t0, MAX_WAIT), Some(Duration::ZERO));
+        assert_eq!(bucket.reserve(t0, MAX_WAIT), Ok(Duration::ZERO));
         assert_eq!(
             bucket.reserve(t0, MAX_WAIT),
-            None,
-            "the next turn is 2.5 s off"
+            Err(Duration::from_millis(2500)),
+            "the next turn, not taken"
         );
         assert!(TokenBucket::new(0.0, t0).is_none());
         assert!(TokenBucket::new(f64::NAN, t0).is_none());

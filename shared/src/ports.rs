@@ -316,6 +316,17 @@ pub struct Outgoing {
 pub trait Mailer: Send + Sync {
     /// Sends; returns the provider's message id.
     fn send(&self, outgoing: &Outgoing) -> impl Future<Output = Result<String, PortError>> + Send;
+
+    /// Waits for this send's turn at the provider's sending rate, before anything is
+    /// claimed (a crash while waiting loses nothing): `None` when it may go now, or how
+    /// long until its turn when that is longer than a send should wait (the message is
+    /// held that long). By default every send may go at once.
+    fn turn(
+        &self,
+        _outgoing: &Outgoing,
+    ) -> impl Future<Output = Option<std::time::Duration>> + Send {
+        std::future::ready(None)
+    }
 }
 
 /// Outgoing HTTP calls of `webhook` steps.

@@ -11,7 +11,7 @@ use crate::queues::PayloadRef;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use kairos_core::pipeline::{Dispatcher, Fate};
-use kairos_core::ports::{CatalogStore, DispatchJob, PortError};
+use kairos_core::ports::{DispatchJob, PortError};
 
 use crate::webhooks::HttpWebhooks;
 
@@ -35,8 +35,13 @@ impl Dispatch {
     /// One batch of dispatch-queue records; the failed ones are reported for redelivery.
     pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
-        // The catalog is read once per batch (one GetItem for its stamp), not per record.
-        let catalog = self.aws.table.catalog().await;
+        // The catalog as checked within the last second (one GetItem for its stamp when
+        // older), not per record: a deploy or a broadcast's pause reaches dispatch within it.
+        let catalog = self
+            .aws
+            .table
+            .catalog_within(crate::table::CONSUMER_CATALOG_AGE)
+            .await;
         for record in &event.records {
             let outcome = match record::body::<PayloadRef<DispatchJob>>(record) {
                 Ok(reference) => self

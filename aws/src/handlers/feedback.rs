@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Utc};
 use kairos_core::engine::Input;
-use kairos_core::ports::{CatalogStore, ContactStore, PortError, WorkItem};
+use kairos_core::ports::{ContactStore, PortError, WorkItem};
 use kairos_core::service::accept::{accept, Submission};
 use kairos_core::Event;
 use serde_json::Value;
@@ -199,7 +199,13 @@ impl Feedback {
     pub async fn handle(&self, sns_event: &Value, now: DateTime<Utc>) -> Result<usize, PortError> {
         let mut handed = 0;
         let notices = notices(sns_event, now)?;
-        let catalog = self.aws.table.catalog().await?;
+        // Checked within the last second: a deploy that starts listening to deliveries
+        // reaches feedback within it.
+        let catalog = self
+            .aws
+            .table
+            .catalog_within(crate::table::CONSUMER_CATALOG_AGE)
+            .await?;
         for (id, notice) in notices {
             let contacts = match notice.to {
                 Recipient::Contact(contact) => vec![contact],

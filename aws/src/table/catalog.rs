@@ -10,11 +10,15 @@ use kairos_core::language::definitions::Definitions;
 use kairos_core::ports::{CatalogStore, PortError};
 use kairos_core::program::Workflow;
 
-/// The catalog last loaded and the stamp it was loaded at.
+/// The catalog last loaded, the stamp it was loaded at, and when that stamp was last
+/// read.
 #[derive(Default)]
 pub(super) struct CatalogCache {
-    cached: tokio::sync::Mutex<Option<(Catalog, u64)>>,
+    cached: tokio::sync::Mutex<Option<(Catalog, u64, std::time::Instant)>>,
 }
+
+/// How old the catalog of [`Table::catalog_within`]'s callers may be.
+pub const CONSUMER_CATALOG_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Table {
     /// Stores a catalog item and bumps the stamp. `only_new`: versions are immutable, so a
@@ -57,6 +61,8 @@ impl Table {
             .send()
             .await
             .map_err(|e| port_error("bump the catalog stamp", e))?;
+        // What this table wrote, it reads next time (whatever `catalog_within` allows).
+        *self.catalog.cached.lock().await = None;
         Ok(())
     }
 
@@ -96,6 +102,23 @@ impl Table {
             .unwrap_or(0))
     }
 
+    /// The catalog as [`CatalogStore::catalog`] gives it, but the stamp is read again
+    /// only when it was last read more than `max_age` ago: for dispatch and feedback,
+    /// which act on what evaluations decided earlier — a deploy elsewhere reaches them
+    /// within `max_age`, one made through this table at once. Evaluate and the API read
+    /// the stamp every time (an event posted after a deploy's answer meets the deploy).
+    pub async fn catalog_within(&self, max_age: std::time::Duration) -> Result<Catalog, PortError> {
+        {
+            let cached = self.catalog.cached.lock().await;
+            if let Some((catalog, _, checked)) = cached.as_ref() {
+                if checked.elapsed() <= max_age {
+                    return Ok(catalog.clone());
+                }
+            }
+        }
+        self.catalog().await
+    }
+
     /// Loads the catalog and its stamp.
     pub async fn load_catalog(&self) -> Result<(Catalog, u64), PortError> {
         let (items, stamp) = self.catalog_items().await?;
@@ -112,13 +135,17 @@ impl CatalogStore for Table {
     /// see the new stamp beside an item read before its change — kept under the older
     /// stamp, it is loaded again next time instead of served stale until the next change.
     async fn catalog(&self) -> Result<Catalog, PortError> {
+        let checked = std::time::Instant::now();
         let stamp = self.catalog_stamp().await?;
         let mut cached = self.catalog.cached.lock().await;
-        match cached.as_ref() {
-            Some((catalog, seen)) if *seen == stamp => Ok(catalog.clone()),
+        match cached.as_mut() {
+            Some((catalog, seen, at)) if *seen == stamp => {
+                *at = checked;
+                Ok(catalog.clone())
+            }
             _ => {
                 let (catalog, _) = self.load_catalog().await?;
-                *cached = Some((catalog.clone(), stamp));
+                *cached = Some((catalog.clone(), stamp, checked));
                 Ok(catalog)
             }
         }

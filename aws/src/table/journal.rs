@@ -26,6 +26,9 @@ use kairos_core::ports::{CatalogStore, PortError};
 /// A page holds at most this much JSON before deflating (an item holds 400 KB).
 const PAGE_BYTES: usize = 64 * 1024;
 
+/// How many of a contact's workflow-journal queries run at once.
+const PARALLEL_QUERIES: usize = 16;
+
 /// Entries with their places in their batch (a page's body).
 type Placed = Vec<(u32, JournalEntry)>;
 
@@ -80,7 +83,8 @@ impl Table {
         let mut seen = std::collections::BTreeSet::new();
         for shard in 0..WORKFLOW_SHARDS {
             let pk = format!("W#{workflow}#{shard}");
-            let mut items = self.query(pk.clone(), "").await?;
+            // Eventually consistent, as the index's reads always were: half the price.
+            let mut items = self.query_recent(pk.clone(), "").await?;
             items.extend(self.indexed_pages(&pk).await?);
             for item in items {
                 let batch = batch_of(&item);
@@ -123,14 +127,22 @@ impl Table {
     }
 
     /// A contact's pages in the workflows' journals: its prefix in its shard of every
-    /// journal index the catalog knows, queried together.
+    /// journal index the catalog knows (the catalog only grows: versions and broadcast
+    /// runs are never removed), strongly consistent — a deletion must see a page written
+    /// just before it — and [`PARALLEL_QUERIES`] at a time.
     pub(super) async fn pages_in_workflows(&self, contact: &str) -> Result<Vec<Item>, PortError> {
+        use futures_util::{StreamExt, TryStreamExt};
         let indexes = self.catalog().await?.journal_indexes();
         let prefix = contact_prefix(contact);
-        let queries = indexes
+        let partitions: Vec<String> = indexes
             .iter()
-            .map(|index| self.query(workflow_pk(index, contact), &prefix));
-        let found = futures_util::future::try_join_all(queries).await?;
+            .map(|index| workflow_pk(index, contact))
+            .collect();
+        let found: Vec<Vec<Item>> = futures_util::stream::iter(partitions)
+            .map(|pk| self.query(pk, &prefix))
+            .buffer_unordered(PARALLEL_QUERIES)
+            .try_collect()
+            .await?;
         Ok(found.into_iter().flatten().collect())
     }
 }

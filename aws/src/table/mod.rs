@@ -25,6 +25,7 @@
 //! `CatalogStore` port) and `fanout` (`enroll_existing` in pages).
 
 mod catalog;
+pub use catalog::CONSUMER_CATALOG_AGE;
 mod claims;
 mod contacts;
 mod fanout;
@@ -226,8 +227,23 @@ impl Table {
         Ok(out.item)
     }
 
-    /// Every item of a partition whose sort key starts with `prefix`, following pages.
+    /// Every item of a partition whose sort key starts with `prefix`, following pages,
+    /// strongly consistent.
     async fn query(&self, pk: String, prefix: &str) -> Result<Vec<Item>, PortError> {
+        self.query_items(pk, prefix, true).await
+    }
+
+    /// [`Table::query`], eventually consistent (half the price; a moment behind).
+    async fn query_recent(&self, pk: String, prefix: &str) -> Result<Vec<Item>, PortError> {
+        self.query_items(pk, prefix, false).await
+    }
+
+    async fn query_items(
+        &self,
+        pk: String,
+        prefix: &str,
+        consistent: bool,
+    ) -> Result<Vec<Item>, PortError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -247,7 +263,7 @@ impl Table {
                     .expression_attribute_values(":prefix", s(prefix))
             };
             let out = query
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .set_exclusive_start_key(start)
                 .send()
                 .await

@@ -44,6 +44,8 @@ enum Delivery {
     Repeat,
     /// Refused for now (throttled, unavailable): worth another try later.
     Refused(PortError),
+    /// Not its turn at the provider's sending rate for this long: held, nothing claimed.
+    NotYet(std::time::Duration),
 }
 
 /// What became of a job: done (its queue entry and stored payload can go), or queued
@@ -182,6 +184,19 @@ where
                         fate = Fate::Held;
                     }
                     Delivery::Refused(e) => return Err(e),
+                    // Pacing, not a failure: held until its turn, no provider retry spent.
+                    Delivery::NotYet(wait) => {
+                        let wait = chrono::Duration::from_std(wait)
+                            .unwrap_or(chrono::Duration::seconds(900));
+                        let until = now + wait.max(chrono::Duration::seconds(1));
+                        entry.kind = Kind::MessageDelayed;
+                        entry.reason = Some("sending_rate".into());
+                        entry.until = Some(until);
+                        self.dispatch
+                            .push(DispatchJob::Message(message), Some(until))
+                            .await?;
+                        fate = Fate::Held;
+                    }
                 },
             },
         }
@@ -242,6 +257,9 @@ where
         now: DateTime<Utc>,
     ) -> Result<Delivery, PortError> {
         let message = &outgoing.message;
+        if let Some(wait) = self.mailer.turn(outgoing).await {
+            return Ok(Delivery::NotYet(wait));
+        }
         if !self.store.claim(&message.key).await? {
             return Ok(Delivery::Repeat);
         }

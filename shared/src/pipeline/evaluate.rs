@@ -79,8 +79,12 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
                 PortError::Conflict { .. } if attempt < SAVE_ATTEMPTS => Ok(()),
                 e => Err(e),
             };
+            // Not for a merge: a refused one journals without a conditional save, so
+            // whether the contact still exists must come from the store.
             let recent = match (attempt, self.recent) {
-                (1, Some(recent)) => recent.take(&item.contact),
+                (1, Some(recent)) if !matches!(item.input, Input::MergeInto { .. }) => {
+                    recent.take(&item.contact)
+                }
                 _ => None,
             };
             let stored = match recent {
