@@ -396,6 +396,45 @@ async fn a_consumer_catalog_is_at_most_its_age_behind() {
     );
 }
 
+/// A deploy made through another instance a moment ago adds a template and a workflow
+/// sending it; evaluate (which reads the stamp) queues the message, and dispatch, whose
+/// catalog was checked just before the deploy, looks again instead of suppressing the
+/// message for an unknown template.
+#[tokio::test]
+async fn dispatch_looks_again_for_a_template_deployed_a_moment_ago() {
+    use kairos_aws::handlers::dispatch::Dispatch;
+    let moto = Moto::start();
+    let (aws, config) = stack(&moto).await;
+    deploy(&aws).await;
+    // Dispatch as its own instance (its own table and catalog cache), checked just now.
+    let dispatching = Aws::new(&config, aws.names.clone(), kairos_tests::store_key());
+    let dispatch = Dispatch::new(dispatching.clone()).unwrap();
+    let hour = Duration::from_secs(3600);
+    dispatching.table.catalog_within(hour).await.unwrap();
+    let elsewhere = Aws::new(&config, aws.names.clone(), kairos_tests::store_key());
+    let definitions =
+        format!("{DEFINITIONS}  fresh: {{ subject: \"Just deployed\", text: \"New.\" }}\n");
+    let yaml = "application/yaml";
+    let (status, body) = call(&elsewhere, "PUT", "/v1/definitions", yaml, &definitions).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let workflow = "id: fresh\nentry: { triggers: [ { event: tried } ] }\nsteps:\n  - { id: now, send: { channel: email, template: fresh } }\n";
+    let (status, body) = call(&elsewhere, "PUT", "/v1/workflows/fresh", yaml, workflow).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = json!({ "email": "new@example.com" }).to_string();
+    call(&aws, "PUT", "/v1/contacts/new", "application/json", &body).await;
+    let event = json!({ "contact": "new", "event": "tried" }).to_string();
+    call(&aws, "POST", "/v1/events", "application/json", &event).await;
+    let evaluate = kairos_aws::handlers::evaluate::Evaluate::new(aws.clone());
+    poll_until_empty(&aws, &aws.names.work_queue_url, |e| evaluate.handle(e)).await;
+    poll_until_empty(&aws, &aws.names.dispatch_queue_url, |e| {
+        dispatch.handle(e, Utc::now())
+    })
+    .await;
+    let sent = moto.sent_emails().await;
+    let fresh = sent.iter().any(|m| m.to_string().contains("Just deployed"));
+    assert!(fresh, "{sent:#?}");
+}
+
 /// A contact's inputs in one work-queue batch: the second starts from the state the
 /// first saved (one read of the contact for both), and when someone wrote the contact in
 /// between, the second's save is a conflict and it starts again from the store — nothing

@@ -36,7 +36,7 @@ fn build_error(e: aws_sdk_sesv2::error::BuildError) -> PortError {
 
 impl Mailer for AwsMailer {
     /// Emails at this instance's share of SES's sending rate (see [`crate::pace`]).
-    async fn turn(&self, out: &Outgoing) -> Option<std::time::Duration> {
+    async fn turn(&self, out: &Outgoing) -> Option<chrono::DateTime<chrono::Utc>> {
         match out.message.channel {
             Channel::Email => self.pace.turn(&self.ses).await,
             Channel::Sms | Channel::Push => None,
@@ -153,6 +153,7 @@ mod tests {
                 held_at_goals: None,
                 broadcast: None,
                 provider_retries: 0,
+                turn_at: None,
             },
             to: to.into(),
             subject: Some(subject.into()),

@@ -5,9 +5,10 @@
 //! read at the first email) divided by how many dispatch instances may run at once (the
 //! template caps the event source's concurrency) — from a token bucket. A send waits its
 //! turn for up to [`MAX_WAIT`] before its key is claimed (a timeout while waiting loses
-//! nothing) and the queue keeps the rest; a send whose turn is further off is held until
-//! then (journaled `message_delayed`, reason `sending_rate`), with no provider retry
-//! spent.
+//! nothing) and the queue keeps the rest; a send whose turn is further off has that turn
+//! reserved and is held until then (journaled `message_delayed`, reason `sending_rate`,
+//! once), with no provider retry spent — held sends are spread one turn apart, not all
+//! woken together.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// A token bucket: `per_second` tokens a second, at most `per_second` (at least one)
 /// saved up. A taker reserves the next token, possibly one not there yet, and waits
-/// until it is: concurrent takers are served in turn.
+/// until it is (or is held until then): takers are served in turn.
 #[derive(Debug)]
 pub struct TokenBucket {
     per_second: f64,
@@ -38,21 +39,21 @@ impl TokenBucket {
         })
     }
 
-    /// Reserves a token at `now`: `Ok(how long until it is there)` (zero: at once). A
-    /// reservation further off than `max_wait` is not taken: `Err(how far off it was)`.
+    /// Reserves a token at `now`: `Ok(how long until it is there)` (zero: at once), or
+    /// `Err(how long)` when that is further off than `max_wait` — reserved all the same,
+    /// for a send held until then.
     pub fn reserve(&self, now: Instant, max_wait: Duration) -> Result<Duration, Duration> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (tokens, at) = *state;
         let elapsed = now.saturating_duration_since(at).as_secs_f64();
         let tokens = (tokens + elapsed * self.per_second).min(self.burst) - 1.0;
+        *state = (tokens, now.max(at));
         let wait = Duration::from_secs_f64((-tokens).max(0.0) / self.per_second);
         if wait > max_wait {
-            // Not taken: the bucket stays as it was, brought up to `now`.
-            *state = (tokens + 1.0, now.max(at));
-            return Err(wait);
+            Err(wait)
+        } else {
+            Ok(wait)
         }
-        *state = (tokens, now.max(at));
-        Ok(wait)
     }
 }
 
@@ -101,10 +102,10 @@ impl Pacing {
         }
     }
 
-    /// Waits for this send's turn when it comes within [`MAX_WAIT`] (`None`: go now);
-    /// else how far off it is, not taken. Unpaced when no rate is known (SES's
-    /// `GetAccount` failed: its own throttling still holds messages).
-    pub async fn turn(&self, ses: &aws_sdk_sesv2::Client) -> Option<Duration> {
+    /// Takes this send's turn: waits for it when it comes within [`MAX_WAIT`] (`None`: go
+    /// now), else when it is, reserved. Unpaced when no rate is known (SES's `GetAccount`
+    /// failed: its own throttling still holds messages).
+    pub async fn turn(&self, ses: &aws_sdk_sesv2::Client) -> Option<chrono::DateTime<chrono::Utc>> {
         let bucket = self
             .bucket
             .get_or_init(|| async {
@@ -123,7 +124,7 @@ impl Pacing {
                 }
                 None
             }
-            Err(off) => Some(off),
+            Err(off) => Some(chrono::Utc::now() + chrono::Duration::from_std(off).ok()?),
         }
     }
 }
@@ -164,16 +165,17 @@ mod tests {
         // The fifth waits a quarter second, the sixth half a second: turns, in order.
         assert_eq!(bucket.reserve(t0, MAX_WAIT), Ok(Duration::from_millis(250)));
         assert_eq!(bucket.reserve(t0, MAX_WAIT), Ok(Duration::from_millis(500)));
-        // A turn further off than the longest wait is refused, and takes nothing.
+        // A turn further off than the longest wait is reported as such, and reserved: the
+        // next taker's turn comes after it.
         assert_eq!(
             bucket.reserve(t0, Duration::from_millis(600)),
             Err(Duration::from_millis(750))
         );
-        assert_eq!(bucket.reserve(t0, MAX_WAIT), Ok(Duration::from_millis(750)));
-        // A second later four tokens came back: three turns were owed, one is free.
+        assert_eq!(bucket.reserve(t0, MAX_WAIT), Ok(Duration::from_secs(1)));
+        // A second later four tokens came back: four turns were owed, the next waits.
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(bucket.reserve(t1, MAX_WAIT), Ok(Duration::ZERO));
         assert_eq!(bucket.reserve(t1, MAX_WAIT), Ok(Duration::from_millis(250)));
+        assert_eq!(bucket.reserve(t1, MAX_WAIT), Ok(Duration::from_millis(500)));
         // Idle for long, it saves up its burst and no more.
         let t2 = t1 + Duration::from_secs(60);
         for _ in 0..4 {
@@ -190,7 +192,12 @@ mod tests {
         assert_eq!(
             bucket.reserve(t0, MAX_WAIT),
             Err(Duration::from_millis(2500)),
-            "the next turn, not taken"
+            "the next turn, reserved"
+        );
+        assert_eq!(
+            bucket.reserve(t0, MAX_WAIT),
+            Err(Duration::from_millis(5000)),
+            "held sends one turn apart"
         );
         assert!(TokenBucket::new(0.0, t0).is_none());
         assert!(TokenBucket::new(f64::NAN, t0).is_none());

@@ -362,8 +362,11 @@ impl DispatchQueue for Queues {
             DispatchJob::Message(m) => (m.contact.clone(), format!("m-{}", short_hash(&m.key))),
             DispatchJob::Webhook(w) => (w.contact.clone(), format!("h-{}", short_hash(&w.key))),
         };
+        // Whole seconds, rounded up: a job back a moment late is harmless, one back early
+        // is held again.
         let delay = not_before.map_or(0, |t| {
-            (t - Utc::now()).num_seconds().clamp(0, MAX_DELAY_SECONDS)
+            let millis = (t - Utc::now()).num_milliseconds();
+            ((millis + 999) / 1000).clamp(0, MAX_DELAY_SECONDS)
         }) as i32;
         let body = PayloadRef::body(&self.table, contact, key, job).await?;
         self.sqs

@@ -317,14 +317,12 @@ pub trait Mailer: Send + Sync {
     /// Sends; returns the provider's message id.
     fn send(&self, outgoing: &Outgoing) -> impl Future<Output = Result<String, PortError>> + Send;
 
-    /// Waits for this send's turn at the provider's sending rate, before anything is
-    /// claimed (a crash while waiting loses nothing): `None` when it may go now, or how
-    /// long until its turn when that is longer than a send should wait (the message is
-    /// held that long). By default every send may go at once.
-    fn turn(
-        &self,
-        _outgoing: &Outgoing,
-    ) -> impl Future<Output = Option<std::time::Duration>> + Send {
+    /// Takes this send's turn at the provider's sending rate, before anything is claimed
+    /// (a crash while waiting loses nothing), waiting for it when it is near: `None` when
+    /// it may go now, or when its turn is, reserved for it, when that is further off than
+    /// a send should wait (the message is held until then and goes without asking again).
+    /// By default every send may go at once.
+    fn turn(&self, _outgoing: &Outgoing) -> impl Future<Output = Option<DateTime<Utc>>> + Send {
         std::future::ready(None)
     }
 }

@@ -95,3 +95,88 @@ fn a_throttled_message_waits_longer_each_time_and_goes_out_once() {
         .count();
     assert_eq!(sent, 1);
 }
+
+/// A mailer at a sending rate whose next turn is a minute off, once: it answers when.
+struct Paced {
+    inner: MemoryMailer,
+    turns_asked: AtomicUsize,
+}
+
+impl Mailer for Paced {
+    async fn send(&self, outgoing: &Outgoing) -> Result<String, PortError> {
+        self.inner.send(outgoing).await
+    }
+
+    async fn turn(&self, _outgoing: &Outgoing) -> Option<chrono::DateTime<chrono::Utc>> {
+        (self.turns_asked.fetch_add(1, Ordering::SeqCst) == 0).then(|| t0() + Duration::minutes(1))
+    }
+}
+
+/// A send whose turn at the sending rate is further off than a send waits: held until
+/// that turn (journaled once, reason `sending_rate`; nothing claimed — else the send at
+/// its turn would be taken for a repeat) and at its turn it goes without asking for
+/// another.
+#[test]
+fn a_paced_message_is_held_until_its_reserved_turn_and_goes_then() {
+    let p = Pipeline {
+        catalog: catalog(
+            &[WELCOME],
+            Some("templates:\n  welcome: { subject: Hi, text: Hello }\n"),
+        ),
+        links: None,
+        store: MemoryStore::default(),
+        timers: MemoryTimers::default(),
+        work: MemoryQueue::default(),
+        dispatch: MemoryDispatch::default(),
+        mailer: Paced {
+            inner: MemoryMailer::default(),
+            turns_asked: AtomicUsize::new(0),
+        },
+        webhooks: RecordingWebhooks::default(),
+    };
+    let mut ann = Contact::new("ann", t0());
+    ann.email = Some("ann@example.com".into());
+    ready(p.put_contact(ann)).unwrap();
+    let item = WorkItem {
+        contact: "ann".into(),
+        input: Input::Event(Event::new("signed_up", t0())),
+        at: t0(),
+    };
+    ready(p.submit(item)).unwrap();
+    ready(p.drain(t0())).unwrap();
+    assert!(p.mailer.inner.sent.lock().unwrap().is_empty(), "held");
+    ready(p.advance_to(t0() + Duration::seconds(30))).unwrap();
+    assert!(
+        p.mailer.inner.sent.lock().unwrap().is_empty(),
+        "not before its turn"
+    );
+    ready(p.advance_to(t0() + Duration::hours(1))).unwrap();
+    assert_eq!(
+        p.mailer.inner.sent.lock().unwrap().len(),
+        1,
+        "sent at its turn"
+    );
+    assert_eq!(
+        p.mailer.turns_asked.load(Ordering::SeqCst),
+        1,
+        "one turn asked"
+    );
+    let journal = ready(p.store.journal("ann")).unwrap();
+    let delayed: Vec<_> = journal
+        .iter()
+        .filter(|e| e.kind == Kind::MessageDelayed)
+        .collect();
+    assert_eq!(delayed.len(), 1, "{journal:#?}");
+    assert_eq!(delayed[0].reason.as_deref(), Some("sending_rate"));
+    assert_eq!(delayed[0].until, Some(t0() + Duration::minutes(1)));
+    let sent: Vec<_> = journal
+        .iter()
+        .filter(|e| e.kind == Kind::MessageSent)
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].at >= t0() + Duration::minutes(1),
+        "{:?}",
+        sent[0].at
+    );
+}

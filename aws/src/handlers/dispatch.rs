@@ -36,7 +36,9 @@ impl Dispatch {
     pub async fn handle(&self, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         // The catalog as checked within the last second (one GetItem for its stamp when
-        // older), not per record: a deploy or a broadcast's pause reaches dispatch within it.
+        // older), once per batch: a deploy or a broadcast's pause reaches dispatch within
+        // that second plus the batch (paced sends can stretch one to ten seconds); a
+        // message naming a template it lacks makes it look again (see `one`).
         let catalog = self
             .aws
             .table
@@ -67,8 +69,21 @@ impl Dispatch {
             tracing::info!(contact = %reference.contact, "job already done");
             return Ok(());
         };
+        let catalog = catalog.as_ref().map_err(Clone::clone)?;
+        // A message naming a template the catalog at hand lacks may come from a deploy
+        // made within its age: read the stamp before suppressing it for that.
+        let fresh;
+        let catalog = match &job {
+            DispatchJob::Message(m)
+                if !catalog.definitions().templates.contains_key(&m.template) =>
+            {
+                fresh = kairos_core::ports::CatalogStore::catalog(&self.aws.table).await?;
+                &fresh
+            }
+            _ => catalog,
+        };
         let dispatcher = Dispatcher {
-            catalog: catalog.as_ref().map_err(Clone::clone)?,
+            catalog,
             links: self.aws.links.as_ref(),
             store: &self.aws.table,
             work: &self.aws.queues,

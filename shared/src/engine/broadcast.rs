@@ -71,6 +71,7 @@ impl Cx<'_> {
                 held_at_goals: None,
                 broadcast: Some(id.to_string()),
                 provider_retries: 0,
+                turn_at: None,
             }));
         }
         if let Some(workflow) = &definition.start {

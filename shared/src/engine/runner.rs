@@ -207,6 +207,7 @@ impl Cx<'_> {
                         held_at_goals: None,
                         broadcast: None,
                         provider_retries: 0,
+                        turn_at: None,
                     };
                     self.out.effects.push(Effect::Send(message));
                 }

@@ -95,6 +95,10 @@ pub struct Message {
     /// waits longer and tries again (see the dispatcher).
     #[serde(default, skip_serializing_if = "crate::model::effect::is_zero")]
     pub provider_retries: u32,
+    /// Its turn at the provider's sending rate, reserved when it was held for it: it goes
+    /// then without asking for another (see `Mailer::turn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_at: Option<DateTime<Utc>>,
 }
 
 pub(crate) fn is_zero(n: &u32) -> bool {

@@ -26,6 +26,22 @@ const PAUSED_RECHECK_MINUTES: i64 = 5;
 /// past SES's daily quota reset.
 const MAX_PROVIDER_RETRIES: u32 = 100;
 
+/// Marks a message held (quiet hours, its turn at the sending rate) with its run's goals
+/// as they stand now — from the run, or from how it left if it has already (a last-step
+/// message): at release it goes only if the run is still there and achieved none since.
+fn hold_at_goals(held: &mut Message, state: &ContactState) {
+    if held.held_at_goals.is_some() {
+        return;
+    }
+    let (active, ended) = state.run_of(&held.contact, &held.run);
+    let goals = match (active, ended) {
+        (Some(run), _) => run.achieved.len() as u32,
+        (None, Some(e)) => e.goals,
+        (None, None) => 0,
+    };
+    held.held_at_goals = Some(goals);
+}
+
 /// How long a message waits after the provider refused it `retries` times: not at all the
 /// first time (the SDK has already retried with its own backoff), then 30 s, doubling, at
 /// most 15 minutes (what an SQS delay holds).
@@ -44,8 +60,8 @@ enum Delivery {
     Repeat,
     /// Refused for now (throttled, unavailable): worth another try later.
     Refused(PortError),
-    /// Not its turn at the provider's sending rate for this long: held, nothing claimed.
-    NotYet(std::time::Duration),
+    /// Its turn at the provider's sending rate is reserved for then: held, nothing claimed.
+    NotYet(DateTime<Utc>),
 }
 
 /// What became of a job: done (its queue entry and stored payload can go), or queued
@@ -101,10 +117,15 @@ where
         let Some(state) = crate::identity::resolve(self.store, &message.contact).await? else {
             return Ok((Vec::new(), Fate::Done));
         };
-        // Not due yet (a broadcast's throttle slot or local time): a queue that cannot
-        // hold it that long (SQS: 15 minutes) delivered it early; it waits again.
-        if message.broadcast.is_some() && message.due > now {
-            let due = message.due;
+        // Not due yet (a broadcast's throttle slot or local time, its reserved turn at the
+        // sending rate): a queue that cannot hold it that long (SQS: 15 minutes) or
+        // rounds its delay delivered it early; it waits again, unjournaled.
+        let due = match message.turn_at {
+            Some(turn) if turn > now => Some(turn),
+            _ if message.broadcast.is_some() && message.due > now => Some(message.due),
+            _ => None,
+        };
+        if let Some(due) = due {
             self.dispatch
                 .push(DispatchJob::Message(message), Some(due))
                 .await?;
@@ -141,17 +162,7 @@ where
                 entry.until = Some(until);
                 entry.trace = Some(Box::new(trace));
                 let mut held = message;
-                if held.held_at_goals.is_none() {
-                    // The run's goals as they stand now — from the run, or from how it left
-                    // if it has already (a last-step message).
-                    let (active, ended) = state.run_of(&held.contact, &held.run);
-                    let goals = match (active, ended) {
-                        (Some(run), _) => run.achieved.len() as u32,
-                        (None, Some(e)) => e.goals,
-                        (None, None) => 0,
-                    };
-                    held.held_at_goals = Some(goals);
-                }
+                hold_at_goals(&mut held, &state);
                 self.dispatch
                     .push(DispatchJob::Message(held), Some(until))
                     .await?;
@@ -173,6 +184,7 @@ where
                     Delivery::Refused(e) if message.provider_retries < MAX_PROVIDER_RETRIES => {
                         let mut again = message;
                         again.provider_retries += 1;
+                        again.turn_at = None;
                         let until = now + provider_backoff(again.provider_retries);
                         entry.kind = Kind::MessageDelayed;
                         entry.reason = Some("provider_unavailable".into());
@@ -184,16 +196,18 @@ where
                         fate = Fate::Held;
                     }
                     Delivery::Refused(e) => return Err(e),
-                    // Pacing, not a failure: held until its turn, no provider retry spent.
-                    Delivery::NotYet(wait) => {
-                        let wait = chrono::Duration::from_std(wait)
-                            .unwrap_or(chrono::Duration::seconds(900));
-                        let until = now + wait.max(chrono::Duration::seconds(1));
+                    // Pacing, not a failure: held until its reserved turn (journaled once),
+                    // like a quiet-hours hold, and no provider retry spent.
+                    Delivery::NotYet(turn) => {
+                        let mut held = message;
+                        held.turn_at = Some(turn);
+                        hold_at_goals(&mut held, &state);
                         entry.kind = Kind::MessageDelayed;
                         entry.reason = Some("sending_rate".into());
-                        entry.until = Some(until);
+                        entry.message = Some("its turn at the provider's sending rate".into());
+                        entry.until = Some(turn);
                         self.dispatch
-                            .push(DispatchJob::Message(message), Some(until))
+                            .push(DispatchJob::Message(held), Some(turn))
                             .await?;
                         fate = Fate::Held;
                     }
@@ -257,8 +271,11 @@ where
         now: DateTime<Utc>,
     ) -> Result<Delivery, PortError> {
         let message = &outgoing.message;
-        if let Some(wait) = self.mailer.turn(outgoing).await {
-            return Ok(Delivery::NotYet(wait));
+        // A turn reserved when it was held is its own: it does not ask for another.
+        if message.turn_at.is_none() {
+            if let Some(turn) = self.mailer.turn(outgoing).await {
+                return Ok(Delivery::NotYet(turn));
+            }
         }
         if !self.store.claim(&message.key).await? {
             return Ok(Delivery::Repeat);
