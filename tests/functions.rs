@@ -244,6 +244,14 @@ async fn an_event_becomes_an_email_in_the_emulator() {
     );
 }
 
+/// How many messages `queue`'s dead-letter queue holds.
+async fn dead_letters(aws: &Aws, config: &aws_config::SdkConfig, queue: &str) -> usize {
+    let dlq = dead_letter_queue_url(config, "kairos", queue)
+        .await
+        .unwrap();
+    kairos_tests::queue_depth(aws, &dlq).await
+}
+
 /// Signs `ids` up with addresses (`<id>@example.com`): each starts the welcome.
 async fn sign_up(aws: &Aws, ids: &[String]) {
     for id in ids {
@@ -336,14 +344,7 @@ async fn emails_are_paced_to_the_sending_rate() {
     }
     assert_eq!(moto.sent_emails().await.len(), 10, "the held one sent");
     for queue in ["dispatch", "work"] {
-        let dlq = dead_letter_queue_url(&config, "kairos", queue)
-            .await
-            .unwrap();
-        assert_eq!(
-            kairos_tests::queue_depth(&aws, &dlq).await,
-            0,
-            "{queue} DLQ"
-        );
+        assert_eq!(dead_letters(&aws, &config, queue).await, 0, "{queue} DLQ");
     }
 }
 
@@ -1133,14 +1134,8 @@ async fn wide_events_are_applied_and_the_contact_item_stays_bounded() {
     assert_eq!(applied, 16, "every event applied");
     let size = serde_json::to_string(&state).unwrap().len();
     assert!(size < 80_000, "the contact item is {size} bytes");
-    let dlq = dead_letter_queue_url(&config, "kairos", "work")
-        .await
-        .unwrap();
-    assert_eq!(
-        kairos_tests::queue_depth(&aws, &dlq).await,
-        0,
-        "nothing dead-lettered"
-    );
+    let dead = dead_letters(&aws, &config, "work").await;
+    assert_eq!(dead, 0, "nothing dead-lettered");
 }
 
 /// A payload too large for an SQS message (a merge's hand-over can carry a whole profile),

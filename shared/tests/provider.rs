@@ -43,8 +43,12 @@ entry: { triggers: [ { event: signed_up } ] }
 steps: [ { id: hello, send: { channel: email, template: welcome, category: transactional } } ]
 "#;
 
-#[test]
-fn a_throttled_message_waits_longer_each_time_and_goes_out_once() {
+/// The welcome on an in-memory pipeline sending through `mailer`.
+type Welcome<M> =
+    Pipeline<MemoryStore, MemoryTimers, MemoryQueue, MemoryDispatch, M, RecordingWebhooks>;
+
+/// Ann signs up at `t0` on a pipeline sending through `mailer`, and the work is drained.
+fn ann_signs_up<M: Mailer>(mailer: M) -> Welcome<M> {
     let p = Pipeline {
         catalog: catalog(
             &[WELCOME],
@@ -55,10 +59,7 @@ fn a_throttled_message_waits_longer_each_time_and_goes_out_once() {
         timers: MemoryTimers::default(),
         work: MemoryQueue::default(),
         dispatch: MemoryDispatch::default(),
-        mailer: Throttled {
-            inner: MemoryMailer::default(),
-            refusals: AtomicUsize::new(4),
-        },
+        mailer,
         webhooks: RecordingWebhooks::default(),
     };
     let mut ann = Contact::new("ann", t0());
@@ -71,6 +72,15 @@ fn a_throttled_message_waits_longer_each_time_and_goes_out_once() {
     };
     ready(p.submit(item)).unwrap();
     ready(p.drain(t0())).unwrap();
+    p
+}
+
+#[test]
+fn a_throttled_message_waits_longer_each_time_and_goes_out_once() {
+    let p = ann_signs_up(Throttled {
+        inner: MemoryMailer::default(),
+        refusals: AtomicUsize::new(4),
+    });
     ready(p.advance_to(t0() + Duration::hours(1))).unwrap();
 
     assert_eq!(p.mailer.inner.sent.lock().unwrap().len(), 1, "sent once");
@@ -118,32 +128,10 @@ impl Mailer for Paced {
 /// another.
 #[test]
 fn a_paced_message_is_held_until_its_reserved_turn_and_goes_then() {
-    let p = Pipeline {
-        catalog: catalog(
-            &[WELCOME],
-            Some("templates:\n  welcome: { subject: Hi, text: Hello }\n"),
-        ),
-        links: None,
-        store: MemoryStore::default(),
-        timers: MemoryTimers::default(),
-        work: MemoryQueue::default(),
-        dispatch: MemoryDispatch::default(),
-        mailer: Paced {
-            inner: MemoryMailer::default(),
-            turns_asked: AtomicUsize::new(0),
-        },
-        webhooks: RecordingWebhooks::default(),
-    };
-    let mut ann = Contact::new("ann", t0());
-    ann.email = Some("ann@example.com".into());
-    ready(p.put_contact(ann)).unwrap();
-    let item = WorkItem {
-        contact: "ann".into(),
-        input: Input::Event(Event::new("signed_up", t0())),
-        at: t0(),
-    };
-    ready(p.submit(item)).unwrap();
-    ready(p.drain(t0())).unwrap();
+    let p = ann_signs_up(Paced {
+        inner: MemoryMailer::default(),
+        turns_asked: AtomicUsize::new(0),
+    });
     assert!(p.mailer.inner.sent.lock().unwrap().is_empty(), "held");
     ready(p.advance_to(t0() + Duration::seconds(30))).unwrap();
     assert!(
