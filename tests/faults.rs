@@ -207,8 +207,8 @@ async fn indexed_timers(aws: &Aws, now: chrono::DateTime<chrono::Utc>) -> usize 
 /// retries, on every shard still running): the sweep fails, the next one moves the rest,
 /// and every timer reaches the delay queue — none lost, the index empty. The 20,000 a busy
 /// minute can bring: `the_sweep_loses_none_of_20000_timers`, run by hand (moto scans the
-/// whole table per query and takes ~80 ms per `SendMessageBatch`: it moves 10–15 timers
-/// a second, so the run takes 30–40 minutes).
+/// whole table per query and takes ~80 ms per `SendMessageBatch`, slower as its queue
+/// fills: about 10 timers a second at first, 4 once 5,000 wait — over an hour).
 #[tokio::test]
 async fn the_sweep_loses_no_timer_when_sqs_fails_part_way() {
     sweep_through_a_failure(600).await;
@@ -218,7 +218,7 @@ async fn the_sweep_loses_no_timer_when_sqs_fails_part_way() {
 /// failed one. `cargo test -p kairos-tests --test faults -- --ignored --nocapture
 /// the_sweep_loses_none_of_20000_timers`.
 #[tokio::test]
-#[ignore = "30–40 minutes on moto; run by hand"]
+#[ignore = "over an hour on moto; run by hand"]
 async fn the_sweep_loses_none_of_20000_timers() {
     sweep_through_a_failure(20_000).await;
 }
