@@ -21,15 +21,18 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(if benching { 100_000 } else { 200 });
     let before = peak_rss_kib().unwrap_or(0);
+    let scenario = year::scenario(contacts);
+    let with_scenario = peak_rss_kib().unwrap_or(0);
     let started = std::time::Instant::now();
-    let entries = year::simulate(year::scenario(contacts));
+    let entries = year::simulate(scenario);
     let seconds = started.elapsed().as_secs_f64();
     let peak = peak_rss_kib().unwrap_or(0);
     println!(
-        "simulate/memory: {contacts} contacts × 365 days: {entries} journal entries in {seconds:.1} s; peak RSS {:.0} MB ({:.1} KB per contact; {:.0} MB at start)",
+        "simulate/memory: {contacts} contacts × 365 days: {entries} journal entries in {seconds:.1} s; peak RSS {:.0} MB ({:.1} KB per contact; {:.0} MB at start, {:.0} MB with the scenario built)",
         peak as f64 / 1024.0,
         peak.saturating_sub(before) as f64 / contacts as f64,
         before as f64 / 1024.0,
+        with_scenario as f64 / 1024.0,
     );
     assert!(entries > contacts, "every contact left entries");
 }

@@ -203,8 +203,11 @@ pub struct Scenario {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub catalog: Catalog,
-    pub contacts: Vec<Contact>,
-    pub timeline: Vec<Entry>,
+    /// Taken one at a time: a file's list, or a generator's (a bench's million contacts
+    /// are never all in memory at once).
+    pub contacts: Box<dyn Iterator<Item = Contact> + Send>,
+    /// In time order (entries at the same time in their written order), likewise.
+    pub timeline: Box<dyn Iterator<Item = Entry> + Send>,
 }
 
 pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
@@ -441,8 +444,8 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
             start,
             end,
             catalog,
-            contacts,
-            timeline,
+            contacts: Box::new(contacts.into_iter()),
+            timeline: Box::new(timeline.into_iter()),
         })
     } else {
         // Lines come from the scenario's text only for the scenario's own diagnostics.

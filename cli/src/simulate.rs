@@ -99,7 +99,8 @@ pub async fn run(
     // The journal goes to `sink`; the store keeps only what experiments read back.
     let store = MemoryStore::keeping_journal_of(
         experiments::deciding_workflows(&catalog).map(str::to_string),
-    );
+    )
+    .keeping_open(open_contacts());
     let mut pipeline = Pipeline {
         catalog,
         // Simulated mail carries no unsubscribe link (nothing would answer it).
@@ -139,7 +140,7 @@ pub async fn run(
         }
     }
     pipeline.drain_into(start, &mut emit).await?;
-    let mut timeline = timeline.into_iter().peekable();
+    let mut timeline = timeline.peekable();
     let mut next_decision = start;
     // Broadcasts `at` a time fire then, as `serve` fires them.
     let mut scheduled: Vec<DateTime<Utc>> = pipeline
@@ -204,6 +205,15 @@ pub async fn run(
         }
     }
     Ok(Outcome { pipeline, warnings })
+}
+
+/// How many contacts the simulator keeps open, the rest packed (less memory, a little
+/// more time): `KAIROS_SIMULATE_OPEN_CONTACTS`, by default the memory store's.
+fn open_contacts() -> usize {
+    std::env::var("KAIROS_SIMULATE_OPEN_CONTACTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(kairos_core::adapters::memory::OPEN_KEPT)
 }
 
 /// A business event (or a broadcast's time): the broadcasts it fires, fanned out at once

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use super::contacts::Contacts;
+pub use super::contacts::OPEN_KEPT;
 use crate::catalog::Catalog;
 use crate::language::definitions::Definitions;
 use crate::model::contact::ContactState;
@@ -17,6 +19,16 @@ use crate::ports::{
 };
 use crate::program::Workflow;
 
+/// A claimed key as the store keeps it: a collision needs two keys sharing 128 bits of
+/// SHA-256.
+fn claim_digest(key: &str) -> u128 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_le_bytes(first)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere never leaves these maps half-written, so the data is still sound.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -26,10 +38,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct MemoryStore {
     /// The journal indexes kept (`None`: every entry).
     journal_kept: Option<BTreeSet<String>>,
-    contacts: Mutex<BTreeMap<String, ContactState>>,
+    contacts: Mutex<Contacts>,
     deleted: Mutex<BTreeMap<String, DateTime<Utc>>>,
     journal: Mutex<BTreeMap<String, Vec<JournalEntry>>>,
-    claims: Mutex<BTreeSet<String>>,
+    /// Claimed keys by their SHA-256 (its first 128 bits): a simulated year claims a dozen
+    /// keys per contact, which as strings in a B-tree took 1.4 KB of every contact.
+    claims: Mutex<HashSet<u128>>,
     /// Fingerprints of the journal batches appended (a batch appended again is skipped).
     journal_batches: Mutex<HashSet<u64>>,
 }
@@ -45,6 +59,13 @@ impl MemoryStore {
         }
     }
 
+    /// Keeps at most `open` contacts open, the rest packed (see [`Contacts`]); a test's
+    /// way to have every read and write go through packing.
+    pub fn keeping_open(mut self, open: usize) -> MemoryStore {
+        self.contacts = Mutex::new(Contacts::keeping_open(open));
+        self
+    }
+
     fn keeps(&self, entry: &JournalEntry) -> bool {
         self.journal_kept.as_ref().is_none_or(|kept| {
             entry
@@ -56,12 +77,12 @@ impl MemoryStore {
 
 impl ContactStore for MemoryStore {
     async fn load(&self, contact: &str) -> Result<Option<ContactState>, PortError> {
-        Ok(lock(&self.contacts).get(contact).cloned())
+        lock(&self.contacts).get(contact)
     }
 
     async fn save(&self, state: &mut ContactState) -> Result<(), PortError> {
         let mut contacts = lock(&self.contacts);
-        let stored = contacts.get(&state.contact.id).map_or(0, |s| s.version);
+        let stored = contacts.version(&state.contact.id).unwrap_or(0);
         if stored != state.version {
             return Err(PortError::Conflict {
                 expected: state.version,
@@ -69,22 +90,18 @@ impl ContactStore for MemoryStore {
         }
         state.version += 1;
         lock(&self.deleted).remove(&state.contact.id);
-        contacts.insert(state.contact.id.clone(), state.clone());
-        Ok(())
+        contacts.put(state)
     }
 
     async fn clear_outbox(&self, state: &mut ContactState) -> Result<(), PortError> {
-        let mut contacts = lock(&self.contacts);
-        match contacts.get_mut(&state.contact.id) {
-            Some(stored) if stored.version == state.version => {
-                stored.outbox = None;
-                stored.version += 1;
+        match lock(&self.contacts).clear_outbox(&state.contact.id, state.version) {
+            Ok(()) => {
                 state.outbox = None;
                 state.version += 1;
                 Ok(())
             }
-            stored => Err(PortError::Conflict {
-                expected: stored.map_or(0, |s| s.version),
+            Err(stored) => Err(PortError::Conflict {
+                expected: stored.unwrap_or(0),
             }),
         }
     }
@@ -101,7 +118,19 @@ impl ContactStore for MemoryStore {
     }
 
     async fn contact_ids(&self) -> Result<Vec<String>, PortError> {
-        Ok(lock(&self.contacts).keys().cloned().collect())
+        Ok(lock(&self.contacts).ids().cloned().collect())
+    }
+
+    async fn contact_ids_after(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>), PortError> {
+        let contacts = lock(&self.contacts);
+        let mut ids = contacts.ids_after(cursor);
+        let page: Vec<String> = ids.by_ref().take(limit).cloned().collect();
+        let next = ids.next().and(page.last().cloned());
+        Ok((page, next))
     }
 
     async fn append_journal(&self, entries: &[JournalEntry]) -> Result<(), PortError> {
@@ -141,28 +170,19 @@ impl ContactStore for MemoryStore {
     }
 
     async fn claim(&self, key: &str) -> Result<bool, PortError> {
-        Ok(lock(&self.claims).insert(key.to_string()))
+        Ok(lock(&self.claims).insert(claim_digest(key)))
     }
 
     async fn contacts_by_email(&self, email: &str) -> Result<Vec<String>, PortError> {
-        Ok(lock(&self.contacts)
-            .values()
-            .filter(|s| {
-                s.contact
-                    .email
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
-            })
-            .map(|s| s.contact.id.clone())
-            .collect())
+        Ok(lock(&self.contacts).with_email(email))
     }
 
     async fn claimed(&self, key: &str) -> Result<bool, PortError> {
-        Ok(lock(&self.claims).contains(key))
+        Ok(lock(&self.claims).contains(&claim_digest(key)))
     }
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
-        lock(&self.claims).remove(key);
+        lock(&self.claims).remove(&claim_digest(key));
         Ok(())
     }
 }
