@@ -90,20 +90,15 @@ impl ContactStore for MemoryStore {
         }
         state.version += 1;
         lock(&self.deleted).remove(&state.contact.id);
-        contacts.put(state)
+        contacts.put(state);
+        Ok(())
     }
 
     async fn clear_outbox(&self, state: &mut ContactState) -> Result<(), PortError> {
-        match lock(&self.contacts).clear_outbox(&state.contact.id, state.version) {
-            Ok(()) => {
-                state.outbox = None;
-                state.version += 1;
-                Ok(())
-            }
-            Err(stored) => Err(PortError::Conflict {
-                expected: stored.unwrap_or(0),
-            }),
-        }
+        lock(&self.contacts).clear_outbox(&state.contact.id, state.version)?;
+        state.outbox = None;
+        state.version += 1;
+        Ok(())
     }
 
     async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {

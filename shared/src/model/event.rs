@@ -33,12 +33,15 @@ impl Event {
 
 /// A property as a number: a JSON number, or a string that reads as one (`"42.5"`, as
 /// form data sends it). What sums and numeric comparisons take.
+/// Finite only: `"NaN"` and `"inf"` parse as floats but are no amount (and JSON, which
+/// every store keeps the contact in, cannot hold them).
 pub fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
+    .filter(|n: &f64| n.is_finite())
 }
 
 /// Events that show a contact is engaged; `inactive_for` looks for the absence of these.

@@ -51,12 +51,27 @@ pub struct NameLog {
     pub recent: Vec<StoredEvent>,
     /// Lifetime sums of numeric properties (the first [`SUMS_KEPT`] seen), also over
     /// events no longer in `recent`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "known_sums"
+    )]
     pub sums: BTreeMap<String, f64>,
     /// How many of the `total` events `sums` has seen: a log from before sums were kept
     /// has fewer, and its sums are not lifetime sums.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub summed: u64,
+}
+
+/// Sums as stored, but for a `null` — a sum that overflowed before sums were kept finite,
+/// written by JSON as `null` — which is left out (its window sum counts) rather than
+/// making the whole contact unreadable.
+fn known_sums<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+    let sums = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+    Ok(sums
+        .into_iter()
+        .filter_map(|(name, sum)| Some((name, sum?)))
+        .collect())
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -82,7 +97,7 @@ impl EventHistory {
         for (name, value) in event.props.iter().filter(|(k, _)| k.len() <= MAX_KEY) {
             if let Some(n) = number(value) {
                 if log.sums.len() < SUMS_KEPT || log.sums.contains_key(name) {
-                    *log.sums.entry(name.clone()).or_default() += n;
+                    add_finite(log.sums.entry(name.clone()).or_default(), n);
                 }
             }
         }
@@ -148,7 +163,7 @@ impl EventHistory {
             log.summed += theirs.summed;
             for (property, sum) in theirs.sums {
                 if log.sums.len() < SUMS_KEPT || log.sums.contains_key(&property) {
-                    *log.sums.entry(property).or_default() += sum;
+                    add_finite(log.sums.entry(property).or_default(), sum);
                 }
             }
             log.recent.extend(theirs.recent);
@@ -198,6 +213,12 @@ impl NameLog {
             .then(|| self.sums.get(property).copied())
             .flatten()
     }
+}
+
+/// Adds to a lifetime sum, which stays finite however large the amounts (JSON has no
+/// infinity: the stored contact would not read back).
+fn add_finite(sum: &mut f64, n: f64) {
+    *sum = (*sum + n).clamp(f64::MIN, f64::MAX);
 }
 
 /// About what `event` takes stored as JSON: its time, and each property's name and value.
@@ -306,6 +327,15 @@ mod tests {
         // A log stored before sums existed: five purchases, no sums.
         let mut h: EventHistory =
             serde_json::from_str(r#"{"names":{"purchase":{"total":5,"recent":[]}}}"#).unwrap();
+        // A sum stored as `null` (an overflow, before sums were kept finite) reads back
+        // as no sum, not as an unreadable contact.
+        let overflowed: EventHistory = serde_json::from_str(
+            r#"{"names":{"refund":{"total":1,"summed":1,"recent":[],"sums":{"amount":null,"tax":2.0}}}}"#,
+        )
+        .unwrap();
+        let refund = overflowed.log("refund").unwrap();
+        assert_eq!(refund.lifetime_sum("amount"), None);
+        assert_eq!(refund.lifetime_sum("tax"), Some(2.0));
         h.record(&Event::new("purchase", at(1)).with("amount", 10));
         let log = h.log("purchase").unwrap();
         assert_eq!(

@@ -13,8 +13,13 @@ pub struct Run {
     pub seq: u64,
     pub workflow: String,
     pub version: u32,
-    /// The value of the workflow's `entry.key` property on the entering event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The value of the workflow's `entry.key` property on the entering event (`null`
+    /// when the event said `null`: it reads back so, and matches no event).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::journal::present"
+    )]
     pub key: Option<Value>,
     /// The event that started the run (`{{ event.* }}` in templates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
