@@ -13,8 +13,9 @@ pub struct Run {
     pub seq: u64,
     pub workflow: String,
     pub version: u32,
-    /// The value of the workflow's `entry.key` property on the entering event (`null`
-    /// when the event said `null`: it reads back so, and matches no event).
+    /// The value of the workflow's `entry.key` property on the entering event; `null`
+    /// when the event said `null`, and read back so (a later event's `null` matches it,
+    /// as it did before the contact was stored).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
