@@ -5,7 +5,7 @@ use kairos_cli::scenario::{Action, Entry, Scenario};
 use kairos_core::language::validate::References;
 use kairos_core::language::{load_definitions, load_workflow};
 use kairos_core::{Catalog, Contact};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 fn example(path: &str) -> String {
     std::fs::read_to_string(format!("{}/../examples/{path}", env!("CARGO_MANIFEST_DIR")))
@@ -68,54 +68,74 @@ fn contact(i: usize, start: DateTime<Utc>) -> Contact {
     contact
 }
 
-/// What each contact does, days and hours after its day (`i % 300`): signs up, browses,
-/// leaves a cart, buys some of the time.
-const ACTS: [(i64, i64, &str); 5] = [
-    (4, 8, "purchase"),
-    (0, 9, "signed_up"),
-    (1, 12, "page_viewed"),
-    (40, 18, "purchase"),
-    (3, 20, "cart_updated"),
+/// One thing each contact does: days and hour after its day (`i % 300`), the event, and
+/// its properties for contact `i` (`None`: this contact does not do it).
+struct Act {
+    after: i64,
+    hour: i64,
+    name: &'static str,
+    props: fn(usize) -> Option<Vec<(&'static str, Value)>>,
+}
+
+/// Each contact signs up, browses, leaves a cart, buys some of the time (in hour order).
+static ACTS: [Act; 5] = [
+    Act {
+        after: 4,
+        hour: 8,
+        name: "purchase",
+        props: |i| {
+            (i % 3 == 0).then(|| vec![("cart_id", (i as i64).into()), ("amount", 45.into())])
+        },
+    },
+    Act {
+        after: 0,
+        hour: 9,
+        name: "signed_up",
+        props: |_| Some(Vec::new()),
+    },
+    Act {
+        after: 1,
+        hour: 12,
+        name: "page_viewed",
+        props: |_| Some(vec![("url", "/pricing".into())]),
+    },
+    Act {
+        after: 40,
+        hour: 18,
+        name: "purchase",
+        props: |i| (i % 5 == 0).then(|| vec![("amount", 60.into())]),
+    },
+    Act {
+        after: 3,
+        hour: 20,
+        name: "cart_updated",
+        props: |i| Some(vec![("cart_id", (i as i64).into())]),
+    },
 ];
 
 /// The timeline in time order, made as it is taken (a million contacts' would be gigabytes
 /// held at once): day by day, each act at its hour, its contacts in id order.
 fn timeline(count: usize, start: DateTime<Utc>) -> impl Iterator<Item = Entry> + Send {
-    (0..300 + 40).flat_map(move |day: i64| {
-        ACTS.iter().flat_map(move |&(after, hour, name)| {
-            let first = day - after;
-            let contacts = (0..300).contains(&first).then_some(first as usize);
-            contacts.into_iter().flat_map(move |first| {
-                (first..count).step_by(300).filter_map(move |i| {
-                    let props: Map<String, Value> = match (after, name) {
-                        (4, _) if i % 3 == 0 => {
-                            [("cart_id", Value::from(i as i64)), ("amount", 45.into())]
-                                .into_iter()
-                                .map(|(k, v)| (k.to_string(), v))
-                                .collect()
-                        }
-                        (4, _) => return None,
-                        (40, _) if i % 5 == 0 => [("amount".to_string(), Value::from(60))]
-                            .into_iter()
-                            .collect(),
-                        (40, _) => return None,
-                        (1, _) => [("url".to_string(), Value::from("/pricing"))]
-                            .into_iter()
-                            .collect(),
-                        (3, _) => [("cart_id".to_string(), Value::from(i as i64))]
-                            .into_iter()
-                            .collect(),
-                        _ => Map::new(),
-                    };
+    (0..300 + 40)
+        .flat_map(|day: i64| ACTS.iter().map(move |act| (day, act)))
+        .flat_map(move |(day, act)| {
+            // The contacts whose day is `day - act.after`.
+            let first = usize::try_from(day - act.after).ok().filter(|f| *f < 300);
+            first
+                .into_iter()
+                .flat_map(move |first| (first..count).step_by(300))
+                .filter_map(move |i| {
+                    let props = (act.props)(i)?.into_iter();
                     Some(Entry {
-                        at: start + Duration::days(day) + Duration::hours(hour),
+                        at: start + Duration::days(day) + Duration::hours(act.hour),
                         contact: format!("c{i}"),
-                        action: Action::Event(name.to_string(), props),
+                        action: Action::Event(
+                            act.name.to_string(),
+                            props.map(|(k, v)| (k.to_string(), v)).collect(),
+                        ),
                     })
                 })
-            })
         })
-    })
 }
 
 /// Runs `scenario` on the simulator, counting its journal entries (not printing them).

@@ -145,34 +145,25 @@ impl Contacts {
     /// Drops the outbox of the stored contact at `version`, bumping its version; a
     /// conflict (with the version stored, if any) otherwise.
     pub(crate) fn clear_outbox(&mut self, id: &str, version: u64) -> Result<(), PortError> {
-        let conflict = |stored: Option<u64>| PortError::Conflict {
-            expected: stored.unwrap_or(0),
-        };
-        let Some(slot) = self.slots.get_mut(id) else {
-            return Err(conflict(None));
+        let stored = self.version(id);
+        let Some(slot) = self.slots.get_mut(id).filter(|_| stored == Some(version)) else {
+            return Err(PortError::Conflict {
+                expected: stored.unwrap_or(0),
+            });
         };
         match slot {
-            Slot::Open { state, .. } if state.version == version => {
+            Slot::Open { state, .. } => {
                 state.outbox = None;
                 state.version += 1;
-                Ok(())
             }
-            Slot::Packed {
-                version: stored,
-                bytes,
-                ..
-            } if *stored == version => {
+            Slot::Packed { bytes, .. } => {
                 let mut state = unpack(bytes)?;
                 state.outbox = None;
                 state.version += 1;
                 *slot = pack(&state)?;
-                Ok(())
             }
-            slot => Err(conflict(Some(match slot {
-                Slot::Open { state, .. } => state.version,
-                Slot::Packed { version, .. } => *version,
-            }))),
         }
+        Ok(())
     }
 
     pub(crate) fn remove(&mut self, id: &str) {
