@@ -7,7 +7,8 @@
 //! `default`, which then applies (the variable is filled with nil first, because the
 //! Liquid crate refuses unknown variables even before a `default` filter).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -30,6 +31,51 @@ fn parser() -> &'static liquid::Parser {
             .build()
             .unwrap_or_else(|_| liquid::Parser::default())
     })
+}
+
+/// A template part parsed, with the variables it guards with `default` (filled with nil
+/// before it renders).
+struct Compiled {
+    template: liquid::Template,
+    defaulted: Vec<(&'static str, String)>,
+}
+
+/// How many distinct parts stay parsed: every deployed template's, many times over; past
+/// it the cache starts again (a deploy that changes every template, or a long-lived
+/// process after hundreds of deploys).
+const COMPILED_KEPT: usize = 4096;
+
+/// `source` parsed once per process, not once per message: parsing is the larger part of
+/// a render (a tenth of a simulated year's time when every message parsed its parts).
+fn compiled(source: &str) -> Result<Arc<Compiled>, String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Compiled>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = lock().get(source) {
+        return Ok(Arc::clone(found));
+    }
+    let template = parser()
+        .parse(source)
+        .map_err(|e| one_line(&e.to_string()))?;
+    let defaulted = ["contact", "event", "run"]
+        .into_iter()
+        .flat_map(|root| {
+            variables(source, root)
+                .into_iter()
+                .filter(|(_, has_default)| *has_default)
+                .map(move |(name, _)| (root, name))
+        })
+        .collect();
+    let made = Arc::new(Compiled {
+        template,
+        defaulted,
+    });
+    let mut cache = lock();
+    if cache.len() >= COMPILED_KEPT {
+        cache.clear();
+    }
+    cache.insert(source.to_string(), Arc::clone(&made));
+    Ok(made)
 }
 
 /// Syntax errors per part (`subject`, `html`, …), for validation at deploy time.
@@ -129,36 +175,32 @@ pub fn context(message: &Message, state: &ContactState, unsubscribe_url: Option<
 
 /// Renders every part of `template` with `vars`; the first failure is the error.
 pub fn render(template: &Template, vars: &Value) -> Result<Rendered, String> {
-    let one = |part: &Option<String>| -> Result<Option<String>, String> {
+    let one = |part: Option<&String>| -> Result<Option<String>, String> {
         let Some(source) = part else { return Ok(None) };
-        let compiled = parser()
-            .parse(source)
-            .map_err(|e| one_line(&e.to_string()))?;
+        let compiled = compiled(source)?;
         // Each part gets nil only for the variables it itself guards with `default`.
-        let mut vars = vars.clone();
-        for root in ["contact", "event", "run"] {
-            for (name, has_default) in variables(source, root) {
-                if let (true, Some(Value::Object(map))) = (has_default, vars.get_mut(root)) {
-                    map.entry(name).or_insert(Value::Null);
-                }
+        let mut vars = std::borrow::Cow::Borrowed(vars);
+        for (root, name) in &compiled.defaulted {
+            if let Some(Value::Object(map)) = vars.to_mut().get_mut(*root) {
+                map.entry(name.clone()).or_insert(Value::Null);
             }
         }
-        let globals = liquid::model::to_object(&vars).map_err(|e| one_line(&e.to_string()))?;
+        let globals =
+            liquid::model::to_object(vars.as_ref()).map_err(|e| one_line(&e.to_string()))?;
         compiled
+            .template
             .render(&globals)
             .map(Some)
             .map_err(|e| one_line(&e.to_string()))
     };
-    let body = template
-        .text
-        .clone()
-        .or_else(|| template.sms.clone())
-        .or_else(|| template.push.clone());
+    let body = (template.text.as_ref())
+        .or(template.sms.as_ref())
+        .or(template.push.as_ref());
     let rendered = Rendered {
         // A subject is one header line, whatever the contact's fields hold.
-        subject: one(&template.subject)?.map(|s| crate::address::header_line(&s)),
-        html: one(&template.html)?,
-        text: one(&body)?,
+        subject: one(template.subject.as_ref())?.map(|s| crate::address::header_line(&s)),
+        html: one(template.html.as_ref())?,
+        text: one(body)?,
     };
     if [&rendered.subject, &rendered.html, &rendered.text]
         .iter()
