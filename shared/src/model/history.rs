@@ -8,6 +8,7 @@
 //! questions that need the events themselves (a filter, a window) see the events kept.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -36,8 +37,10 @@ pub const NAMES_KEPT: usize = 256;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventHistory {
+    /// Each log shared until it changes: a contact's copies (the store's, the engine's, a
+    /// delivery's) cost a pointer per name, and recording an event copies only its log.
     #[serde(default)]
-    names: BTreeMap<String, NameLog>,
+    names: BTreeMap<String, Arc<NameLog>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_engagement: Option<DateTime<Utc>>,
 }
@@ -91,7 +94,7 @@ impl EventHistory {
         if is_engagement(&event.name) && self.last_engagement.is_none_or(|t| t < event.at) {
             self.last_engagement = Some(event.at);
         }
-        let log = self.names.entry(event.name.clone()).or_default();
+        let log = Arc::make_mut(self.names.entry(event.name.clone()).or_default());
         log.total += 1;
         log.summed += 1;
         for (name, value) in event.props.iter().filter(|(k, _)| k.len() <= MAX_KEY) {
@@ -148,7 +151,7 @@ impl EventHistory {
             let Some(log) = oldest.and_then(|name| self.names.get_mut(&name)) else {
                 return;
             };
-            size -= stored_size(&log.recent.remove(0));
+            size -= stored_size(&Arc::make_mut(log).recent.remove(0));
         }
     }
 
@@ -158,7 +161,8 @@ impl EventHistory {
     pub fn absorb(&mut self, other: EventHistory) {
         self.last_engagement = self.last_engagement.max(other.last_engagement);
         for (name, theirs) in other.names {
-            let log = self.names.entry(name).or_default();
+            let theirs = Arc::unwrap_or_clone(theirs);
+            let log = Arc::make_mut(self.names.entry(name).or_default());
             log.total += theirs.total;
             log.summed += theirs.summed;
             for (property, sum) in theirs.sums {
@@ -175,11 +179,11 @@ impl EventHistory {
     }
 
     pub fn log(&self, name: &str) -> Option<&NameLog> {
-        self.names.get(name)
+        self.names.get(name).map(Arc::as_ref)
     }
 
     pub fn names(&self) -> impl Iterator<Item = (&String, &NameLog)> {
-        self.names.iter()
+        self.names.iter().map(|(name, log)| (name, log.as_ref()))
     }
 }
 
