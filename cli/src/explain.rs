@@ -14,9 +14,9 @@ use crate::simulate::{run, Virtual};
 pub fn command(contact: &str, path: &Path, workflow: Option<&str>) -> Result<(), String> {
     let scenario = scenario::load(path).map_err(|errors| output::diagnostics(&errors))?;
     let mut kept: Vec<JournalEntry> = Vec::new();
-    let mut sink = |e: &JournalEntry| {
+    let mut sink = |e: JournalEntry| {
         if e.contact == contact {
-            kept.push(e.clone());
+            kept.push(e);
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -81,7 +81,7 @@ impl Pace for WallClock {
 pub async fn run(
     scenario: Scenario,
     pace: &mut dyn Pace,
-    sink: &mut dyn FnMut(&JournalEntry),
+    sink: &mut dyn FnMut(JournalEntry),
     progress: &mut dyn FnMut(DateTime<Utc>),
 ) -> Result<Outcome, PortError> {
     let Scenario {
@@ -114,7 +114,7 @@ pub async fn run(
     };
     let mut warnings = Vec::new();
     // Every entry goes to the sink as it is made: none is held beyond its work item.
-    let mut emit = |entry: JournalEntry| sink(&entry);
+    let emit = sink;
     // Listed contacts exist from time zero; workflows are active from then on.
     for contact in contacts {
         let id = contact.id.clone();
@@ -139,7 +139,7 @@ pub async fn run(
                 .await?;
         }
     }
-    pipeline.drain_into(start, &mut emit).await?;
+    pipeline.drain_into(start, emit).await?;
     let mut timeline = timeline.peekable();
     let mut next_decision = start;
     // Broadcasts `at` a time fire then, as `serve` fires them.
@@ -182,10 +182,10 @@ pub async fn run(
             }
             decisions.into_iter().for_each(|d| emit(d.entry));
         }
-        pipeline.advance_to_into(now, &mut emit).await?;
+        pipeline.advance_to_into(now, emit).await?;
         if scheduled.first().is_some_and(|at| *at <= now) {
             scheduled.remove(0);
-            broadcast(&mut pipeline, None, now, &mut emit).await?;
+            broadcast(&mut pipeline, None, now, emit).await?;
         }
         while let Some(entry) = timeline.next_if(|e| e.at <= now) {
             if let Action::BusinessEvent(name, props) = &entry.action {
@@ -195,13 +195,13 @@ pub async fn run(
                     props: props.clone(),
                     at: entry.at,
                 };
-                broadcast(&mut pipeline, Some(event), entry.at, &mut emit).await?;
+                broadcast(&mut pipeline, Some(event), entry.at, emit).await?;
                 continue;
             }
             for item in work_for(&pipeline, &entry, &mut warnings).await? {
                 pipeline.submit(item).await?;
             }
-            pipeline.drain_into(entry.at, &mut emit).await?;
+            pipeline.drain_into(entry.at, emit).await?;
         }
     }
     Ok(Outcome { pipeline, warnings })
@@ -352,22 +352,19 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
     let (start, end) = (scenario.start, scenario.end);
     let json = options.json || !std::io::stdout().is_terminal();
     let show_progress = std::io::stderr().is_terminal();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    // The report is counted as the journal streams past: nothing is held for it.
-    let mut tally = options.report.then(kairos_core::report::Tally::default);
-    let mut write_error = None;
-    let mut sink = |e: &JournalEntry| {
-        let line = if json {
-            serde_json::to_string(e).unwrap_or_default()
-        } else {
-            output::table_row(e)
-        };
-        if let Err(err) = writeln!(out, "{line}") {
-            write_error.get_or_insert(err);
-        }
-        if let Some(tally) = &mut tally {
-            tally.add(e);
+    // The journal is formatted and written on a second thread while the pipeline goes
+    // on: printing is a large share of a long simulation's time, and the order stays
+    // (one channel, batches in the order they were made).
+    let (batches, printed) = std::sync::mpsc::sync_channel::<Vec<JournalEntry>>(PRINT_QUEUE);
+    let report = options.report;
+    let writer = std::thread::spawn(move || print_journal(printed, json, report));
+    let mut batch = Vec::with_capacity(PRINT_BATCH);
+    let mut sink = |e: JournalEntry| {
+        batch.push(e);
+        if batch.len() == PRINT_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(PRINT_BATCH));
+            // A writer gone (it panicked) is reported when it is joined.
+            let _ = batches.send(full);
         }
     };
     let total = (end - start).num_seconds().max(1) as f64;
@@ -382,9 +379,17 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| e.to_string())?;
-    let outcome = runtime
-        .block_on(run(scenario, &mut Virtual, &mut sink, &mut progress))
-        .map_err(|e| e.to_string())?;
+    let outcome = runtime.block_on(run(scenario, &mut Virtual, &mut sink, &mut progress));
+    let _ = batches.send(batch);
+    drop(batches);
+    let Printed {
+        tally,
+        mut out,
+        write_error,
+    } = writer
+        .join()
+        .map_err(|_| "the journal's writer failed".to_string())?;
+    let outcome = outcome.map_err(|e| e.to_string())?;
     if show_progress {
         eprint!("\r");
     }
@@ -405,6 +410,50 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
         // A closed pipe (`| head`) is the reader's choice, not a failure.
         Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
         _ => Ok(()),
+    }
+}
+
+/// Journal entries handed to the writer at a time, and batches it may lag behind.
+const PRINT_BATCH: usize = 512;
+const PRINT_QUEUE: usize = 64;
+
+/// What the writer leaves: the report's counts if asked, its output (the report goes
+/// after the journal) and the first write error, reported after the run.
+struct Printed {
+    tally: Option<kairos_core::report::Tally>,
+    out: std::io::BufWriter<std::io::Stdout>,
+    write_error: Option<std::io::Error>,
+}
+
+/// The writer's side: every entry as a line (JSON or a table row), counted as it passes.
+fn print_journal(
+    batches: std::sync::mpsc::Receiver<Vec<JournalEntry>>,
+    json: bool,
+    report: bool,
+) -> Printed {
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    // The report is counted as the journal streams past: nothing is held for it.
+    let mut tally = report.then(kairos_core::report::Tally::default);
+    let mut write_error = None;
+    for e in batches.iter().flatten() {
+        if write_error.is_none() {
+            let written = if json {
+                serde_json::to_writer(&mut out, &e).map_err(std::io::Error::from)
+            } else {
+                out.write_all(output::table_row(&e).as_bytes())
+            };
+            if let Err(err) = written.and_then(|()| out.write_all(b"\n")) {
+                write_error = Some(err);
+            }
+        }
+        if let Some(tally) = &mut tally {
+            tally.add(&e);
+        }
+    }
+    Printed {
+        tally,
+        out,
+        write_error,
     }
 }
 

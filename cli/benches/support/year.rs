@@ -144,7 +144,7 @@ pub fn simulate(scenario: Scenario) -> usize {
         .build()
         .expect("runtime");
     let mut entries = 0usize;
-    let mut sink = |_: &kairos_core::JournalEntry| entries += 1;
+    let mut sink = |_: kairos_core::JournalEntry| entries += 1;
     runtime
         .block_on(kairos_cli::simulate::run(
             scenario,
