@@ -40,18 +40,21 @@ struct Compiled {
     defaulted: Vec<(&'static str, String)>,
 }
 
-/// How many distinct parts stay parsed: every deployed template's, many times over; past
-/// it the cache starts again (a deploy that changes every template, or a long-lived
-/// process after hundreds of deploys).
-const COMPILED_KEPT: usize = 4096;
+/// How much template source stays parsed: every deployed template's, many times over;
+/// past it the cache starts again (a long-lived function after many deploys of large
+/// HTML: bounded in bytes of source — parsed, a part is several times larger — so a
+/// 128 MB Lambda never fills with old versions).
+const COMPILED_BYTES_KEPT: usize = 1 << 20;
 
 /// `source` parsed once per process, not once per message: parsing is the larger part of
-/// a render (a tenth of a simulated year's time when every message parsed its parts).
+/// a render (7 % of a simulated year's time when every message parsed its parts).
 fn compiled(source: &str) -> Result<Arc<Compiled>, String> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Compiled>>>> = OnceLock::new();
+    /// Parts by source, and their sources' total size.
+    type Cache = (HashMap<String, Arc<Compiled>>, usize);
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(found) = lock().get(source) {
+    if let Some(found) = lock().0.get(source) {
         return Ok(Arc::clone(found));
     }
     let template = parser()
@@ -70,11 +73,17 @@ fn compiled(source: &str) -> Result<Arc<Compiled>, String> {
         template,
         defaulted,
     });
-    let mut cache = lock();
-    if cache.len() >= COMPILED_KEPT {
-        cache.clear();
+    let (parts, bytes) = &mut *lock();
+    if *bytes + source.len() > COMPILED_BYTES_KEPT {
+        parts.clear();
+        *bytes = 0;
     }
-    cache.insert(source.to_string(), Arc::clone(&made));
+    if parts
+        .insert(source.to_string(), Arc::clone(&made))
+        .is_none()
+    {
+        *bytes += source.len();
+    }
     Ok(made)
 }
 
@@ -181,8 +190,11 @@ pub fn render(template: &Template, vars: &Value) -> Result<Rendered, String> {
         // Each part gets nil only for the variables it itself guards with `default`.
         let mut vars = std::borrow::Cow::Borrowed(vars);
         for (root, name) in &compiled.defaulted {
-            if let Some(Value::Object(map)) = vars.to_mut().get_mut(*root) {
-                map.entry(name.clone()).or_insert(Value::Null);
+            let missing = |vars: &Value| matches!(vars.get(*root), Some(Value::Object(map)) if !map.contains_key(name));
+            if missing(&vars) {
+                if let Some(Value::Object(map)) = vars.to_mut().get_mut(*root) {
+                    map.insert(name.clone(), Value::Null);
+                }
             }
         }
         let globals =
@@ -233,6 +245,22 @@ mod tests {
         let r = render(&t, &vars).unwrap();
         assert_eq!(r.subject.as_deref(), Some("Hi ANN"));
         assert_eq!(r.text.as_deref(), Some("3 items (cart)"));
+    }
+
+    #[test]
+    fn a_part_parsed_once_renders_each_contact_with_its_own_variables() {
+        let t = template("Welcome, {{ contact.first_name | default: 'friend' }}", "x");
+        let ann = serde_json::json!({ "contact": { "first_name": "Ann" }, "event": {}, "run": {} });
+        let nobody = serde_json::json!({ "contact": {}, "event": {}, "run": {} });
+        for (vars, subject) in [
+            (&ann, "Welcome, Ann"),
+            (&nobody, "Welcome, friend"),
+            (&ann, "Welcome, Ann"),
+        ] {
+            assert_eq!(render(&t, vars).unwrap().subject.as_deref(), Some(subject));
+        }
+        // The caller's variables are never filled in with the defaulted nil.
+        assert_eq!(nobody["contact"], serde_json::json!({}));
     }
 
     #[test]
