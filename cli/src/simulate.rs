@@ -385,7 +385,7 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
     let Printed {
         tally,
         mut out,
-        write_error,
+        mut write_error,
     } = writer
         .join()
         .map_err(|_| "the journal's writer failed".to_string())?;
@@ -403,9 +403,11 @@ pub fn command(path: &Path, options: &Options) -> Result<(), String> {
         } else {
             output::report_table(&report)
         };
-        writeln!(out, "{text}").map_err(|e| e.to_string())?;
+        if write_error.is_none() {
+            write_error = writeln!(out, "{text}").err();
+        }
     }
-    out.flush().map_err(|e| e.to_string())?;
+    let write_error = write_error.or_else(|| out.flush().err());
     match write_error {
         // A closed pipe (`| head`) is the reader's choice, not a failure.
         Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
