@@ -16,6 +16,7 @@ pub struct BroadcastRun {
     /// The business event that fired it (none for a broadcast `at` a time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<Event>,
+    #[serde(with = "crate::model::timestamp")]
     pub fired_at: DateTime<Utc>,
     pub state: RunState,
     /// The fan-out's position: the last contact id offered (none yet: at the start).

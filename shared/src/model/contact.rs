@@ -33,6 +33,7 @@ pub struct Contact {
     pub scores: BTreeMap<String, Score>,
     #[serde(default)]
     pub consent: Consent,
+    #[serde(with = "crate::model::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -23,6 +23,7 @@ pub enum Effect {
 /// timers in a sorted set pop them in due order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Timer {
+    #[serde(with = "crate::model::timestamp")]
     pub due: DateTime<Utc>,
     pub contact: String,
     pub kind: TimerKind,
@@ -82,6 +83,7 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<Event>,
     /// When it was due (dispatch may delay it for quiet hours).
+    #[serde(with = "crate::model::timestamp")]
     pub due: DateTime<Utc>,
     /// Set when dispatch held it (quiet hours): how many goals its run had achieved then.
     /// At release it goes out only if the run is still there and achieved none since.
@@ -97,7 +99,11 @@ pub struct Message {
     pub provider_retries: u32,
     /// Its turn at the provider's sending rate, reserved when it was held for it: it goes
     /// then without asking for another (see `Mailer::turn`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::model::timestamp::opt"
+    )]
     pub turn_at: Option<DateTime<Utc>>,
 }
 

@@ -12,6 +12,7 @@ pub struct Event {
     pub name: String,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub props: Map<String, Value>,
+    #[serde(with = "crate::model::timestamp")]
     pub at: DateTime<Utc>,
 }
 

@@ -41,7 +41,11 @@ pub struct EventHistory {
     /// delivery's) cost a pointer per name, and recording an event copies only its log.
     #[serde(default)]
     names: BTreeMap<String, Arc<NameLog>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::model::timestamp::opt"
+    )]
     pub last_engagement: Option<DateTime<Utc>>,
 }
 
@@ -83,6 +87,7 @@ fn is_zero(n: &u64) -> bool {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
+    #[serde(with = "crate::model::timestamp")]
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub props: Map<String, Value>,

@@ -219,7 +219,6 @@ impl JournalEntry {
     }
 }
 
-/// Journal times are whole-second RFC 3339 in UTC (`2026-01-05T08:00:00Z`), stable for golden files.
 /// An optional JSON value that reads back as it was written: present-but-`null` is
 /// `Some(Null)` (a field found empty), absent is `None`. serde's default reads both as
 /// `None`, so an entry read back would hash differently from the one written, and a
@@ -228,38 +227,35 @@ pub fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, 
     Value::deserialize(d).map(Some)
 }
 
+/// The journal's timestamps: written as stored timestamps are ([`super::timestamp`]), read
+/// strictly as RFC 3339.
 pub mod rfc3339 {
-    use chrono::{DateTime, SecondsFormat, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
+    use chrono::{DateTime, Utc};
+    use serde::{Deserializer, Serializer};
+
+    use crate::model::timestamp;
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        timestamp::serialize(t, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::calendar::parse_timestamp(&text).map_err(serde::de::Error::custom)
+        timestamp::deserialize_or(d, crate::calendar::parse_timestamp)
     }
 }
 
 pub mod rfc3339_opt {
     use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
+
+    use crate::model::timestamp;
 
     pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => super::rfc3339::serialize(t, s),
-            None => s.serialize_none(),
-        }
+        timestamp::opt::serialize(t, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        match Option::<String>::deserialize(d)? {
-            Some(text) => crate::calendar::parse_timestamp(&text)
-                .map(Some)
-                .map_err(serde::de::Error::custom),
-            None => Ok(None),
-        }
+        timestamp::opt::deserialize_or(d, crate::calendar::parse_timestamp)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The state the engine reads and writes: contacts, events and their history, runs,
 //! broadcast runs,
-//! journal entries with their decision traces, and effects.
+//! journal entries with their decision traces, and effects; `timestamp`: how their times
+//! are written and read.
 
 pub mod broadcast;
 pub mod contact;
@@ -10,4 +11,5 @@ pub mod history;
 pub mod journal;
 pub mod reason;
 pub mod run;
+pub mod timestamp;
 pub mod trace;

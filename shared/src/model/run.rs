@@ -25,9 +25,11 @@ pub struct Run {
     /// The event that started the run (`{{ event.* }}` in templates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Event>,
+    #[serde(with = "crate::model::timestamp")]
     pub started_at: DateTime<Utc>,
     /// The step the run is at (index into the version's nodes).
     pub at: NodeId,
+    #[serde(with = "crate::model::timestamp")]
     pub step_started_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Waiting>,
@@ -46,13 +48,21 @@ pub struct Run {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waiting {
     /// When its timer fires; `None` waits for a condition with no timeout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::model::timestamp::opt"
+    )]
     pub until: Option<DateTime<Utc>>,
     /// Which wait this is; a timer for an earlier wait of the same run is stale.
     pub seq: u32,
     /// When a time-dependent condition this run watches (`inactive_for`, an event window,
     /// a date's age, an expiring score) can next change its answer: a timer re-checks then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::model::timestamp::opt"
+    )]
     pub recheck: Option<DateTime<Utc>>,
 }
 
