@@ -35,13 +35,34 @@ fn broken(e: impl std::fmt::Display) -> PortError {
     }
 }
 
-fn pack(state: &ContactState) -> Result<Slot, PortError> {
-    let json = serde_json::to_vec(state).map_err(broken)?;
-    Ok(Slot::Packed {
-        version: state.version,
-        email: state.contact.email.as_deref().map(Box::from),
-        bytes: lz4_flex::compress_prepend_size(&json).into_boxed_slice(),
-    })
+/// The buffers a contact is packed through, kept from one packing to the next: a
+/// contact's JSON and its compressed form are written into the same allocations each
+/// time instead of growing (and zeroing) new ones.
+#[derive(Default)]
+struct Packer {
+    json: Vec<u8>,
+    compressed: Vec<u8>,
+}
+
+impl Packer {
+    /// The contact's JSON, LZ4-compressed after its length (as `compress_prepend_size`).
+    fn pack(&mut self, state: &ContactState) -> Result<Slot, PortError> {
+        self.json.clear();
+        serde_json::to_writer(&mut self.json, state).map_err(broken)?;
+        let length = u32::try_from(self.json.len()).map_err(broken)?;
+        let most = 4 + lz4_flex::block::get_maximum_output_size(self.json.len());
+        if self.compressed.len() < most {
+            self.compressed.resize(most, 0);
+        }
+        self.compressed[..4].copy_from_slice(&length.to_le_bytes());
+        let written = lz4_flex::block::compress_into(&self.json, &mut self.compressed[4..])
+            .map_err(broken)?;
+        Ok(Slot::Packed {
+            version: state.version,
+            email: state.contact.email.as_deref().map(Box::from),
+            bytes: Box::from(&self.compressed[..4 + written]),
+        })
+    }
 }
 
 fn unpack(bytes: &[u8]) -> Result<ContactState, PortError> {
@@ -57,6 +78,7 @@ pub(crate) struct Contacts {
     tick: u64,
     /// Saves in order, `(tick, id)`; an entry whose tick is no longer its slot's is stale.
     saves: VecDeque<(u64, String)>,
+    packer: Packer,
 }
 
 impl Default for Contacts {
@@ -73,6 +95,7 @@ impl Contacts {
             open: 0,
             tick: 0,
             saves: VecDeque::new(),
+            packer: Packer::default(),
         }
     }
 
@@ -127,7 +150,7 @@ impl Contacts {
             if *touched != tick {
                 continue;
             }
-            return match pack(state) {
+            return match self.packer.pack(state) {
                 Ok(packed) => {
                     *slot = packed;
                     self.open -= 1;
@@ -160,7 +183,7 @@ impl Contacts {
                 let mut state = unpack(bytes)?;
                 state.outbox = None;
                 state.version += 1;
-                *slot = pack(&state)?;
+                *slot = self.packer.pack(&state)?;
             }
         }
         Ok(())

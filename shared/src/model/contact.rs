@@ -175,13 +175,25 @@ pub struct ContactState {
     pub audience_changes: u64,
     /// The pending re-check of each watched segment whose membership time alone will
     /// change, by segment name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "crate::model::timestamp::by_name"
+    )]
     pub segment_timers: BTreeMap<String, DateTime<Utc>>,
     /// Next firing of each date trigger, by `workflow#trigger-index`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "crate::model::timestamp::by_name"
+    )]
     pub date_timers: BTreeMap<String, DateTime<Utc>>,
     /// When each date trigger last fired; the next firing comes strictly after it.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "crate::model::timestamp::by_name"
+    )]
     pub date_fired: BTreeMap<String, DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_email: Option<SentRef>,

@@ -188,6 +188,32 @@ pub mod opt {
     }
 }
 
+/// The same for timestamps by name (`BTreeMap<String, DateTime<Utc>>`).
+pub mod by_name {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    struct Stamp(#[serde(with = "super")] DateTime<Utc>);
+
+    pub fn serialize<S: Serializer>(
+        times: &BTreeMap<String, DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(times.iter().map(|(name, t)| (name, Stamp(*t))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, DateTime<Utc>>, D::Error> {
+        let times = BTreeMap::<String, Stamp>::deserialize(d)?;
+        Ok(times.into_iter().map(|(name, t)| (name, t.0)).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +231,11 @@ mod tests {
         #[serde(default, with = "super::opt", skip_serializing_if = "Option::is_none")]
         at: Option<DateTime<Utc>>,
     }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct ByName(
+        #[serde(with = "super::by_name")] std::collections::BTreeMap<String, DateTime<Utc>>,
+    );
 
     fn json<T: Serialize>(value: &T) -> String {
         serde_json::to_string(value).unwrap()
@@ -287,5 +318,23 @@ mod tests {
         );
         let null: Maybe = serde_json::from_str(r#"{"at":null}"#).unwrap();
         assert_eq!(null, Maybe { at: None });
+    }
+
+    #[test]
+    fn timestamps_by_name_are_written_as_chrono_writes_them() {
+        let times = [
+            ("birthday#0", 1_767_225_600, 0),
+            ("vip", 1_767_225_601, 5_000_000),
+        ]
+        .map(|(name, s, ns)| (name.to_string(), instant(s, ns).unwrap()));
+        let times = std::collections::BTreeMap::from(times);
+        let written = json(&ByName(times.clone()));
+        assert_eq!(written, json(&times));
+        assert_eq!(serde_json::from_str::<ByName>(&written).unwrap().0, times);
+        let offset = r#"{"vip":"2026-01-01T01:00:01+01:00"}"#;
+        assert_eq!(
+            serde_json::from_str::<ByName>(offset).unwrap().0["vip"],
+            times["vip"] - chrono::Duration::milliseconds(5)
+        );
     }
 }
