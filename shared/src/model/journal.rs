@@ -227,8 +227,9 @@ pub fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, 
     Value::deserialize(d).map(Some)
 }
 
-/// The journal's timestamps: written as stored timestamps are ([`super::timestamp`]), read
-/// strictly as RFC 3339.
+/// The journal's timestamps: written as stored timestamps are ([`super::timestamp`]; the
+/// same instant always the same text, which golden files and batch fingerprints rely on),
+/// read strictly as RFC 3339.
 pub mod rfc3339 {
     use chrono::{DateTime, Utc};
     use serde::{Deserializer, Serializer};
@@ -244,6 +245,7 @@ pub mod rfc3339 {
     }
 }
 
+/// The same for an optional journal timestamp (`until`).
 pub mod rfc3339_opt {
     use chrono::{DateTime, Utc};
     use serde::{Deserializer, Serializer};

@@ -11,5 +11,5 @@ pub mod history;
 pub mod journal;
 pub mod reason;
 pub mod run;
-pub mod timestamp;
+pub(crate) mod timestamp;
 pub mod trace;
