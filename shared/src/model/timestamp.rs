@@ -115,7 +115,7 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
 
 /// Reads what chrono's `Deserialize` reads.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    d.deserialize_str(Text(read_relaxed))
+    deserialize_or(d, read_relaxed)
 }
 
 /// Reads a timestamp the common way or, for any other shape, with `otherwise`.
