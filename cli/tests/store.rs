@@ -1,5 +1,6 @@
 //! The embedded store on its own: a data directory of the earlier file store is carried
-//! over on the first open, and a panic inside a transaction leaves the database usable.
+//! over on the first open, a panic inside a transaction leaves the database usable, and
+//! handles take turns at the write lock.
 
 use chrono::{TimeZone, Utc};
 use kairos_cli::store::{Durability, Store};
@@ -96,6 +97,67 @@ async fn a_panic_inside_a_transaction_rolls_it_back() {
         .unwrap();
     let mut other = ContactState::new(Contact::new("bob", Utc::now()));
     store.save(&mut other).await.unwrap();
+}
+
+/// A request's insert waits its turn while a pipeline batch holds the write lock and goes
+/// in after it; inside its own transaction, the batch's handle queues work without
+/// waiting for itself (the turn is its already).
+#[tokio::test(flavor = "multi_thread")]
+async fn handles_take_turns_at_the_write_lock() {
+    use kairos_core::ports::WorkQueue;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-turns");
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir, key(), Durability::Normal).await.unwrap();
+    let runner = store.handle().unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
+    let item = |contact: &str| WorkItem {
+        contact: contact.into(),
+        input: Input::Event(Event::new("signup", at)),
+        at,
+    };
+    let (begun, has_begun) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let batch = runner.clone();
+    let in_batch = item("in-batch");
+    let holding = tokio::spawn(async move {
+        batch
+            .atomically(async {
+                WorkQueue::push_all(&batch, vec![in_batch]).await?;
+                let _ = begun.send(());
+                let _ = released.await;
+                Ok(())
+            })
+            .await
+    });
+    let within = std::time::Duration::from_secs(10);
+    tokio::time::timeout(within, has_begun)
+        .await
+        .expect("the batch queued its work inside its transaction")
+        .unwrap();
+    let request = {
+        let store = store.clone();
+        let queued = item("request");
+        tokio::spawn(async move { WorkQueue::push_all(&store, vec![queued]).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!request.is_finished(), "the request waits for the batch");
+    release.send(()).unwrap();
+    tokio::time::timeout(within, holding)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(within, request)
+        .await
+        .expect("the request goes in once the batch ends")
+        .unwrap()
+        .unwrap();
+    let mut order = Vec::new();
+    while let Some((seq, queued)) = store.next_work().unwrap() {
+        order.push(queued.contact);
+        store.ack_work(seq).unwrap();
+    }
+    assert_eq!(order, ["in-batch", "request"]);
 }
 
 /// The embedded store answers a workflow's report from counters it brings up to date

@@ -221,6 +221,7 @@ impl ContactStore for Store {
 
     async fn claim_all(&self, keys: &[String]) -> Result<Vec<bool>, PortError> {
         let now = Utc::now().timestamp();
+        let _turn = self.write_turn().await;
         let mut conn = self.conn();
         // A savepoint: one commit alone, or part of a surrounding transaction.
         let tx = conn.savepoint().map_err(|e| db("claim", e))?;

@@ -142,6 +142,7 @@ impl WorkQueue for Store {
             .iter()
             .map(|item| Ok((item.contact.as_str(), to_json(item)?)))
             .collect::<Result<Vec<_>, PortError>>()?;
+        let _turn = self.write_turn().await;
         let mut conn = self.conn();
         // A savepoint: one commit when alone (an accepted request), and inside the batch's
         // transaction when the evaluator hands work on (a merge's hand-over).
