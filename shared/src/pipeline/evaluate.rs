@@ -252,11 +252,9 @@ impl<S: ContactStore, T: TimerQueue, D: DispatchQueue, W: WorkQueue> Evaluator<'
         Ok(None)
     }
 
-    /// Appends an outbox's journal and passes its effects on: timers to the timer queue,
-    /// messages and webhooks to the dispatch queue, work for other contacts to the work
-    /// queue.
-    /// Hands on an outbox: its effects, its work, and last its journal (whose stored last
-    /// entry is the proof that everything before it went; see
+    /// Hands on an outbox: its effects (timers to the timer queue, messages and webhooks
+    /// to the dispatch queue), work for other contacts to the work queue, and last its
+    /// journal (whose stored last entry is the proof that everything before it went; see
     /// [`ContactStore::JOURNAL_PROVES_HAND_ON`]).
     async fn hand_on(&self, outbox: &Outbox) -> Result<(), PortError> {
         for effect in &outbox.effects {
