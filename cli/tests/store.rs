@@ -1,6 +1,6 @@
 //! The embedded store on its own: a data directory of the earlier file store is carried
 //! over on the first open, a panic inside a transaction leaves the database usable, and
-//! handles take turns at the write lock.
+//! a batch's own writes do not wait for the write turn it holds.
 
 use chrono::{TimeZone, Utc};
 use kairos_cli::store::{Durability, Store};
@@ -99,11 +99,11 @@ async fn a_panic_inside_a_transaction_rolls_it_back() {
     store.save(&mut other).await.unwrap();
 }
 
-/// A request's insert waits its turn while a pipeline batch holds the write lock and goes
-/// in after it; inside its own transaction, the batch's handle queues work without
-/// waiting for itself (the turn is its already).
+/// Inside its own transaction, a pipeline batch's handle queues work without waiting for
+/// itself (the write turn is its already: waiting would hang the batch, and this test
+/// times out); a request's insert waits until the batch ends and goes in after it.
 #[tokio::test(flavor = "multi_thread")]
-async fn handles_take_turns_at_the_write_lock() {
+async fn a_batch_queues_work_within_its_turn_and_a_request_goes_after_it() {
     use kairos_core::ports::WorkQueue;
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-turns");
     let _ = std::fs::remove_dir_all(&dir);

@@ -50,6 +50,7 @@ impl ContactStore for Store {
         let expected = state.version;
         let text = to_json(state)?;
         let email = state.contact.email.as_deref().map(str::to_lowercase);
+        let _turn = self.write_turn().await;
         let conn = self.conn();
         let written = if expected == 0 {
             conn.prepare_cached(
@@ -81,6 +82,7 @@ impl ContactStore for Store {
     /// Everything of the contact goes in one transaction — partition, journal, queued work
     /// and jobs, rendered messages — and a tombstone says when.
     async fn delete(&self, contact: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        let _turn = self.write_turn().await;
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| db("delete a contact", e))?;
         // The workflows whose entries leave: their report counters start again.

@@ -58,8 +58,10 @@ struct Shared {
     /// SQLite's own busy handler sleeps 1, 2, 5 … 100 ms between tries, so a request
     /// waiting for a batch of a few milliseconds often slept for tens more; a busy
     /// handler trying every 100 µs instead held a read mark so often that the WAL never
-    /// restarted (81 MB instead of 12 in the load bench). Other writes (a deploy, a
-    /// deletion, another process such as `sqlite3`) still wait in SQLite's busy timeout.
+    /// restarted (81 MB instead of 12 in the load bench). Queued work, claims, a
+    /// contact's save and its deletion take turns; other writes (a deploy, the pipeline's
+    /// acknowledgements between batches, another process such as `sqlite3`) still wait
+    /// in SQLite's busy timeout.
     writer: tokio::sync::Mutex<()>,
 }
 
@@ -168,7 +170,9 @@ impl Store {
     }
 
     /// Runs `work` in one write transaction on this handle: committed if it succeeds,
-    /// rolled back if it fails or the process dies before the commit.
+    /// rolled back if it fails or the process dies before the commit. `work` writes
+    /// through this handle only: a write through another handle would wait for the turn
+    /// this one holds, for ever.
     pub async fn atomically<T, F>(&self, work: F) -> Result<T, PortError>
     where
         F: std::future::Future<Output = Result<T, PortError>>,
